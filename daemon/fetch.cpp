@@ -1,0 +1,160 @@
+#include "daemon/fetch.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <netdb.h>
+
+#include <memory>
+#include <unordered_map>
+
+#include "config/url.h"
+#include "daemon/blocking.h"
+
+namespace scraperd::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One client per origin per pool thread: connections are kept alive and never shared.
+httplib::Client& client_for(const std::string& origin) {
+  thread_local std::unordered_map<std::string, std::unique_ptr<httplib::Client>> clients;
+  if (clients.size() > 256 && !clients.contains(origin)) clients.clear();  // bound idle state
+  auto& client = clients[origin];
+  if (!client) {
+    client = std::make_unique<httplib::Client>(origin);
+    client->set_keep_alive(true);
+    client->set_follow_location(true);
+    client->set_decompress(true);
+  }
+  return *client;
+}
+
+bool resolves(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (res) freeaddrinfo(res);
+  return rc == 0;
+}
+
+std::string seconds(std::chrono::milliseconds ms) {
+  return fmt::format("{:.3g}s", static_cast<double>(ms.count()) / 1000.0);
+}
+
+}  // namespace
+
+FetchResult fetch_blocking(const FetchRequest& request) {
+  FetchResult result;
+  auto start = Clock::now();
+  auto deadline = start + request.timeout;
+  auto url = config::parse_url(request.url);
+  if (!url) {
+    result.error_kind = "parse";
+    result.error_message = "not an absolute http(s) URL: " + request.url;
+    return result;
+  }
+
+  auto& client = client_for(url->origin());
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(request.timeout);
+  auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(request.timeout - secs);
+  client.set_connection_timeout(secs.count(), usecs.count());
+  client.set_read_timeout(secs.count(), usecs.count());
+  client.set_write_timeout(secs.count(), usecs.count());
+
+  bool too_large = false;
+  bool too_slow = false;
+  httplib::Headers headers{{"User-Agent", request.user_agent}};
+  auto res = client.Get(
+      url->target, headers,
+      [&](const httplib::Response& r) {
+        result.body.clear();  // a redirect's body is not the page's
+        if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
+          std::uint64_t n = std::strtoull(len.c_str(), nullptr, 10);
+          if (n > request.max_body) {
+            too_large = true;
+            return false;
+          }
+        }
+        return true;
+      },
+      [&](const char* data, size_t n) {
+        if (result.body.size() + n > request.max_body) {
+          too_large = true;
+          return false;
+        }
+        if (Clock::now() > deadline) {
+          too_slow = true;
+          return false;
+        }
+        result.body.append(data, n);
+        return true;
+      });
+  result.elapsed = Clock::now() - start;
+
+  if (too_large) {
+    result.error_kind = "too_large";
+    result.error_message = fmt::format("body larger than max_body ({} bytes)", request.max_body);
+  } else if (too_slow) {
+    result.error_kind = "timeout";
+    result.error_message = "response not complete within " + seconds(request.timeout);
+  } else if (res) {
+    result.status = res->status;
+    return result;
+  } else {
+    using E = httplib::Error;
+    switch (res.error()) {
+      case E::Connection:
+        if (!resolves(url->host)) {
+          result.error_kind = "dns";
+          result.error_message = "cannot resolve host '" + url->host + "'";
+        } else {
+          result.error_kind = "connect";
+          result.error_message = "cannot connect to " + url->origin();
+        }
+        break;
+      case E::ConnectionTimeout:
+        result.error_kind = "timeout";
+        result.error_message = "connect to " + url->origin() + " timed out after " +
+                               seconds(request.timeout);
+        break;
+      case E::SSLConnection:
+      case E::SSLLoadingCerts:
+      case E::SSLServerVerification:
+        result.error_kind = "tls";
+        result.error_message = "TLS: " + httplib::to_string(res.error());
+        break;
+      case E::ExceedRedirectCount:
+        result.error_kind = "redirect_loop";
+        result.error_message = "too many redirects";
+        break;
+      case E::Compression:
+        result.error_kind = "parse";
+        result.error_message = "cannot decompress the body";
+        break;
+      case E::Read:
+        if (result.elapsed >= request.timeout) {
+          result.error_kind = "timeout";
+          result.error_message = "no data for " + seconds(request.timeout);
+          break;
+        }
+        [[fallthrough]];
+      default:
+        result.error_kind = "read";
+        result.error_message =
+            "the connection failed during the exchange (" + httplib::to_string(res.error()) + ")";
+        break;
+    }
+  }
+  result.body.clear();
+  return result;
+}
+
+asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request) {
+  // A named callable, not a temporary: GCC 12 destroys temporaries with non-trivial
+  // destructors inside a co_await expression twice.
+  auto call = [request = std::move(request)] { return fetch_blocking(request); };
+  co_return co_await run_blocking(pool, std::move(call));
+}
+
+}  // namespace scraperd::daemon

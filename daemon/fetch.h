@@ -1,0 +1,41 @@
+// Fetching one URL with cpp-httplib, bounded in time and size, every failure classified.
+//
+// fetch_blocking() is the blocking call and must run off the event loop; coroutines use
+// fetch(), which runs it on the fetch pool. Each pool thread keeps one keep-alive client per
+// origin, so consecutive requests to a host reuse their connection.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace scraperd::daemon {
+
+struct FetchRequest {
+  std::string url;  // absolute http(s) URL
+  std::chrono::milliseconds timeout{30'000};  // the whole exchange, connect to last byte
+  std::string user_agent;
+  std::uint64_t max_body = 10 * 1024 * 1024;
+};
+
+struct FetchResult {
+  // Empty when a response arrived (whatever its status); otherwise one of dns, connect, tls,
+  // timeout, read, too_large, redirect_loop, parse, and a message for people.
+  std::string error_kind;
+  std::string error_message;
+  int status = 0;  // HTTP status, 0 when no response arrived
+  std::string body;
+  std::chrono::steady_clock::duration elapsed{};
+
+  bool ok() const { return error_kind.empty(); }
+};
+
+// Blocking: performs the request on the calling thread. Never throws for network failures.
+FetchResult fetch_blocking(const FetchRequest& request);
+
+// Runs fetch_blocking on `pool` and resumes the caller on its own executor.
+asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request);
+
+}  // namespace scraperd::daemon

@@ -1,0 +1,64 @@
+// storage::Writer: many producers, one thread that owns the write connection.
+//
+// Rows go into a bounded queue; a full queue makes push() wait, so nothing is ever dropped.
+// The writer thread takes everything queued (up to max_batch) and commits it in one
+// transaction, so batches grow by themselves under load and a lone row is committed at once.
+// A failed commit (SQLITE_BUSY, a full disk) is logged, the batch kept, and retried with backoff.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "storage/store.h"
+
+namespace scraperd::storage {
+
+class Writer {
+ public:
+  struct Options {
+    size_t capacity = 10'000;  // rows queued before push() waits
+    size_t max_batch = 1'000;  // rows per transaction
+  };
+
+  // Opens and migrates `path`, then starts the writer thread. Throws Error when the database
+  // cannot be opened or migrated.
+  explicit Writer(const std::string& path) : Writer(path, Options{}) {}
+  Writer(const std::string& path, Options options);
+  ~Writer();  // close()
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Queues a row, waiting while the queue is full. Thread-safe. REQUIRES: close() not called.
+  void push(Row row);
+
+  // Queues a row if there is room; otherwise returns false and leaves `row` as it was.
+  bool try_push(Row& row);
+
+  // Commits every queued row, then stops the thread. Idempotent.
+  void close();
+
+  // Rows committed so far.
+  std::uint64_t committed() const;
+
+ private:
+  void run();
+
+  const std::string path_;
+  const Options options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable not_empty_;  // GUARDED_BY(mu_) state below changed
+  std::condition_variable not_full_;
+  std::deque<Row> queue_;       // GUARDED_BY(mu_)
+  bool closing_ = false;        // GUARDED_BY(mu_)
+  std::uint64_t committed_ = 0; // GUARDED_BY(mu_)
+
+  std::thread thread_;
+};
+
+}  // namespace scraperd::storage

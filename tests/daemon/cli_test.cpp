@@ -1,0 +1,144 @@
+// Runs the real scraperd binary as a user would.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "storage/store.h"
+#include "tests/support/http_server.h"
+#include "tests/support/temp_dir.h"
+
+extern char** environ;
+
+using namespace scraperd;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Output {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> argv;
+  std::string bin = SCRAPERD_BIN;
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+Output run_cli(const test::TempDir& dir, const std::vector<std::string>& args) {
+  Output o;
+  o.exit_code = wait_exit(spawn(args, dir.file("stdout"), dir.file("stderr")));
+  o.out = slurp(dir.file("stdout"));
+  o.err = slurp(dir.file("stderr"));
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("scraperd check: exit 0 and a line per job, or exit 1 and file:line:col", "[cli]") {
+  test::TempDir dir;
+  auto good = dir.write("good.yaml", "jobs:\n  - {name: a, url: 'http://x.example/', every: 90s}\n");
+  auto o = run_cli(dir, {"check", "--config", good});
+  CHECK(o.exit_code == 0);
+  CHECK(o.out == "a: every 1m30s, 1 url\n" + good + ": ok, 1 job\n");
+
+  auto bad = dir.write("bad.yaml", "jobs:\n  - name: a\n    url: http://x.example/\n    evry: 1m\n");
+  o = run_cli(dir, {"check", "--config", bad});
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.err, Catch::Contains(bad + ":4:5: unknown key 'evry' in a job (did you mean "
+                                          "'every'?) (in job 'a')"));
+}
+
+TEST_CASE("scraperd with bad usage exits 2 and says why", "[cli]") {
+  test::TempDir dir;
+  CHECK(run_cli(dir, {}).exit_code == 2);
+  auto o = run_cli(dir, {"fly"});
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.err, Catch::Contains("unknown command 'fly'"));
+  o = run_cli(dir, {"results", "--limit", "many"});
+  CHECK(o.exit_code == 2);
+  o = run_cli(dir, {"run", "--config"});
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.err, Catch::Contains("--config needs a value"));
+}
+
+TEST_CASE("scraperd run --once, then scraperd results shows the rows", "[cli]") {
+  test::HttpServer srv;
+  srv.server().Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<title>t</title>", "text/html");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml", "jobs:\n  - {name: home, url: '" + srv.url("/") +
+                                        "', every: 1m}\n  - {name: gone, url: '" +
+                                        srv.url("/nope") + "', every: 1m}\n");
+  auto db = dir.file("x.db");
+  auto o = run_cli(dir, {"run", "--config", cfg, "--db", db, "--once"});
+  REQUIRE(o.exit_code == 0);
+
+  o = run_cli(dir, {"results", "--db", db});
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::StartsWith("FETCHED_AT (UTC)"));
+  CHECK_THAT(o.out, Catch::Contains("home") && Catch::Contains(srv.url("/")));
+
+  o = run_cli(dir, {"errors", "--db", db});
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::Contains("gone") && Catch::Contains("http") && Catch::Contains("404"));
+
+  o = run_cli(dir, {"results", "--db", dir.file("missing.db")});
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.err, Catch::Contains("no database at"));
+}
+
+TEST_CASE("SIGTERM lets the fetch in flight finish and stores its row", "[cli]") {
+  std::atomic<bool> requested{false};
+  test::HttpServer srv;
+  srv.server().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
+    requested = true;
+    std::this_thread::sleep_for(1s);
+    res.set_content("done", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml",
+                       "jobs:\n  - {name: slow, url: '" + srv.url("/slow") + "', every: 1h}\n");
+  auto db = dir.file("s.db");
+  pid_t pid = spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  for (int i = 0; i < 500 && !requested; ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(requested);
+  kill(pid, SIGTERM);
+  CHECK(wait_exit(pid) == 0);
+  auto rows = storage::recent_results(db, 10);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].bytes == 4);
+}

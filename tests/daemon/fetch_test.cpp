@@ -1,0 +1,92 @@
+#include "daemon/fetch.h"
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "tests/support/http_server.h"
+
+using namespace scraperd;
+using namespace std::chrono_literals;
+
+TEST_CASE("fetch_blocking returns status and body, and classifies failures", "[fetch]") {
+  test::HttpServer srv;
+  srv.server().Get("/ok", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content("hello " + req.get_header_value("User-Agent"), "text/plain");
+  });
+  srv.server().Get("/missing", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 404;
+    res.set_content("no", "text/plain");
+  });
+  srv.server().Get("/big", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(100'000, 'x'), "text/plain");
+  });
+  srv.server().Get("/chunked-big", [](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/plain", [](size_t, httplib::DataSink& sink) {
+      std::string chunk(10'000, 'y');
+      for (int i = 0; i < 10; ++i)
+        if (!sink.write(chunk.data(), chunk.size())) return false;
+      sink.done();
+      return true;
+    });
+  });
+  srv.server().Get("/drip", [](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/plain", [](size_t offset, httplib::DataSink& sink) {
+      if (offset > 50) {  // ends by itself so the server thread never hangs the test
+        sink.done();
+        return true;
+      }
+      std::this_thread::sleep_for(100ms);
+      return sink.write("x", 1);
+    });
+  });
+  srv.server().Get("/redirect", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/ok");
+  });
+  srv.start();
+
+  daemon::FetchRequest req;
+  req.user_agent = "test-agent";
+  req.timeout = 5s;
+
+  SECTION("a page") {
+    req.url = srv.url("/ok");
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.ok());
+    CHECK(r.status == 200);
+    CHECK(r.body == "hello test-agent");
+  }
+  SECTION("an HTTP error status is a response, not a network failure") {
+    req.url = srv.url("/missing");
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.ok());
+    CHECK(r.status == 404);
+  }
+  SECTION("redirects are followed") {
+    req.url = srv.url("/redirect");
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.status == 200);
+    CHECK(r.body == "hello test-agent");
+  }
+  SECTION("a body over max_body is too_large, with or without Content-Length") {
+    req.max_body = 50'000;
+    for (auto path : {"/big", "/chunked-big"}) {
+      req.url = srv.url(path);
+      auto r = daemon::fetch_blocking(req);
+      CHECK(r.error_kind == "too_large");
+      CHECK(r.body.empty());
+    }
+  }
+  SECTION("a dripping body hits the total deadline") {
+    req.url = srv.url("/drip");
+    req.timeout = 1s;
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.error_kind == "timeout");
+    CHECK(r.elapsed < 4s);
+  }
+  SECTION("a refused connection is kind connect") {
+    req.url = "http://127.0.0.1:" + std::to_string(test::refused_port()) + "/";
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.error_kind == "connect");
+    CHECK(r.status == 0);
+  }
+}
