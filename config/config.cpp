@@ -169,8 +169,7 @@ class Loader {
     return value;
   }
 
-  std::optional<std::chrono::milliseconds> duration(const YAML::Node& node,
-                                                    const std::string& what,
+  std::optional<std::chrono::milliseconds> duration(const YAML::Node& node, const std::string& what,
                                                     const std::string& job) {
     auto text = string(node, what, job);
     if (!text) return std::nullopt;

@@ -169,8 +169,8 @@ int cmd_query(const std::string& what, const Args& args) {
       for (const auto& e : storage::recent_errors(*db, *limit))
         rows.push_back({storage::format_time(e.fetched_at), e.job, e.kind,
                         e.status ? std::to_string(*e.status) : "-", e.url, e.message});
-      print_table(std::cout, {"FETCHED_AT (UTC)", "JOB", "KIND", "STATUS", "URL", "MESSAGE"},
-                  rows, terminal_width());
+      print_table(std::cout, {"FETCHED_AT (UTC)", "JOB", "KIND", "STATUS", "URL", "MESSAGE"}, rows,
+                  terminal_width());
     }
   } catch (const storage::Error& e) {
     std::cerr << "scraperd: " << e.what() << '\n';

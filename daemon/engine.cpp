@@ -1,5 +1,6 @@
 #include "daemon/engine.h"
 
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -8,7 +9,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <list>
 
@@ -66,7 +66,8 @@ class Engine {
       // Deadline-based: the next run is due one interval after this one was due, not after it
       // finished; runs missed while this one overran are skipped, not stacked.
       due += job.every;
-      if (auto now = Steady::now(); due < now) due += (now - due) / job.every * job.every + job.every;
+      if (auto now = Steady::now(); due < now)
+        due += (now - due) / job.every * job.every + job.every;
     }
   }
 
@@ -88,13 +89,15 @@ class Engine {
     double elapsed_ms = millis(r.elapsed);
     storage::Row row;
     if (!r.ok()) {
-      row = storage::ErrorRow{job.name, url,        r.error_kind, std::nullopt,
+      row = storage::ErrorRow{job.name,        url,        r.error_kind, std::nullopt,
                               r.error_message, elapsed_ms, fetched_at};
     } else if (r.status >= 400) {
-      row = storage::ErrorRow{job.name,   url, "http", r.status, "HTTP status " + std::to_string(r.status),
-                              elapsed_ms, fetched_at};
+      row = storage::ErrorRow{
+          job.name,   url,       "http", r.status, "HTTP status " + std::to_string(r.status),
+          elapsed_ms, fetched_at};
     } else {
-      row = storage::ResultRow{job.name, url, r.status, static_cast<std::int64_t>(r.body.size()),
+      row = storage::ResultRow{job.name,   url,
+                               r.status,   static_cast<std::int64_t>(r.body.size()),
                                elapsed_ms, fetched_at};
     }
     if (std::holds_alternative<storage::ErrorRow>(row)) {

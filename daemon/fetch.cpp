@@ -115,8 +115,8 @@ FetchResult fetch_blocking(const FetchRequest& request) {
         break;
       case E::ConnectionTimeout:
         result.error_kind = "timeout";
-        result.error_message = "connect to " + url->origin() + " timed out after " +
-                               seconds(request.timeout);
+        result.error_message =
+            "connect to " + url->origin() + " timed out after " + seconds(request.timeout);
         break;
       case E::SSLConnection:
       case E::SSLLoadingCerts:

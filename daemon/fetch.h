@@ -14,7 +14,7 @@
 namespace scraperd::daemon {
 
 struct FetchRequest {
-  std::string url;  // absolute http(s) URL
+  std::string url;                            // absolute http(s) URL
   std::chrono::milliseconds timeout{30'000};  // the whole exchange, connect to last byte
   std::string user_agent;
   std::uint64_t max_body = 10 * 1024 * 1024;

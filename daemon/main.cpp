@@ -1,3 +1,5 @@
 #include "daemon/cli.h"
 
-int main(int argc, char** argv) { return scraperd::daemon::main(argc, argv); }
+int main(int argc, char** argv) {
+  return scraperd::daemon::main(argc, argv);
+}

@@ -1,9 +1,9 @@
 #include "daemon/task_group.h"
 
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 namespace scraperd::daemon {
 

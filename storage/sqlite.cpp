@@ -8,8 +8,8 @@ void check(Db& db, int rc, std::string_view what) {
 }
 
 Db::Db(const std::string& path, Mode mode) : path_(path) {
-  int flags = mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY
-                                      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int flags =
+      mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -21,7 +21,9 @@ Db::Db(const std::string& path, Mode mode) : path_(path) {
   sqlite3_busy_timeout(db_, 5000);
 }
 
-Db::~Db() { sqlite3_close_v2(db_); }
+Db::~Db() {
+  sqlite3_close_v2(db_);
+}
 
 void Db::exec(const char* sql) {
   char* message = nullptr;
@@ -44,13 +46,15 @@ Stmt::Stmt(Db& db, const char* sql) : db_(db) {
         "prepare");
 }
 
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+Stmt::~Stmt() {
+  sqlite3_finalize(stmt_);
+}
 
 void Stmt::bind(int index, std::string_view text) {
-  check(db_,
-        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
-                          SQLITE_TRANSIENT),
-        "bind");
+  check(
+      db_,
+      sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT),
+      "bind");
 }
 void Stmt::bind(int index, std::int64_t value) {
   check(db_, sqlite3_bind_int64(stmt_, index, value), "bind");
@@ -58,7 +62,9 @@ void Stmt::bind(int index, std::int64_t value) {
 void Stmt::bind(int index, double value) {
   check(db_, sqlite3_bind_double(stmt_, index, value), "bind");
 }
-void Stmt::bind_null(int index) { check(db_, sqlite3_bind_null(stmt_, index), "bind"); }
+void Stmt::bind_null(int index) {
+  check(db_, sqlite3_bind_null(stmt_, index), "bind");
+}
 
 bool Stmt::step() {
   int rc = sqlite3_step(stmt_);

@@ -51,7 +51,9 @@ sqlite::Db open_existing(const std::string& path) {
 
 }  // namespace
 
-std::int64_t schema_version() { return kVersion; }
+std::int64_t schema_version() {
+  return kVersion;
+}
 
 void migrate(const std::string& path) {
   sqlite::Db db(path, sqlite::Db::Mode::kReadWrite);
@@ -101,8 +103,8 @@ std::vector<ErrorRow> recent_errors(const std::string& path, int limit) {
   s.bind(1, std::int64_t{limit});
   std::vector<ErrorRow> rows;
   while (s.step()) {
-    ErrorRow row{s.text(0), s.text(1), s.text(2), std::nullopt, s.text(4), s.real(5),
-                 parse_time(s.text(6))};
+    ErrorRow row{
+        s.text(0), s.text(1), s.text(2), std::nullopt, s.text(4), s.real(5), parse_time(s.text(6))};
     if (!s.is_null(3)) row.status = static_cast<int>(s.int64(3));
     rows.push_back(std::move(row));
   }

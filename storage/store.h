@@ -29,7 +29,7 @@ struct ResultRow {
 struct ErrorRow {
   std::string job;
   std::string url;
-  std::string kind;  // dns, connect, tls, timeout, http, too_large, redirect, read, ...
+  std::string kind;           // dns, connect, tls, timeout, http, too_large, redirect, read, ...
   std::optional<int> status;  // the HTTP status, for kind "http"
   std::string message;
   double elapsed_ms = 0;

@@ -80,7 +80,9 @@ Writer::Writer(const std::string& path, Options options) : path_(path), options_
   thread_ = std::thread([this] { run(); });
 }
 
-Writer::~Writer() { close(); }
+Writer::~Writer() {
+  close();
+}
 
 void Writer::push(Row row) {
   std::unique_lock lock(mu_);
@@ -122,7 +124,8 @@ void Writer::run() {
       not_empty_.wait(lock, [&] { return !queue_.empty() || closing_ || !batch.empty(); });
       if (queue_.empty() && batch.empty()) return;  // closing, and everything is committed
       // A batch that failed to commit is retried first; new rows join it up to max_batch.
-      size_t n = std::min(queue_.size(), options_.max_batch - std::min(batch.size(), options_.max_batch));
+      size_t n =
+          std::min(queue_.size(), options_.max_batch - std::min(batch.size(), options_.max_batch));
       std::move(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n),
                 std::back_inserter(batch));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));

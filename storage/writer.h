@@ -54,9 +54,9 @@ class Writer {
   mutable std::mutex mu_;
   std::condition_variable not_empty_;  // GUARDED_BY(mu_) state below changed
   std::condition_variable not_full_;
-  std::deque<Row> queue_;       // GUARDED_BY(mu_)
-  bool closing_ = false;        // GUARDED_BY(mu_)
-  std::uint64_t committed_ = 0; // GUARDED_BY(mu_)
+  std::deque<Row> queue_;        // GUARDED_BY(mu_)
+  bool closing_ = false;         // GUARDED_BY(mu_)
+  std::uint64_t committed_ = 0;  // GUARDED_BY(mu_)
 
   std::thread thread_;
 };

@@ -119,10 +119,11 @@ TEST_CASE("every mistake is reported at its line and column", "[config]") {
     CHECK(r.errors[0].str() == "t.yaml: the file is empty: it needs a 'jobs' list");
   }
   SECTION("all errors, not just the first") {
-    auto e = errors_of("jobs:\n"
-                       "  - {name: a, url: 'nope', every: 1m}\n"
-                       "  - {name: b, url: 'http://x.example/', every: 0s}\n"
-                       "  - {url: 'http://x.example/', every: 1m}\n");
+    auto e = errors_of(
+        "jobs:\n"
+        "  - {name: a, url: 'nope', every: 1m}\n"
+        "  - {name: b, url: 'http://x.example/', every: 0s}\n"
+        "  - {url: 'http://x.example/', every: 1m}\n");
     CHECK(e.size() == 3);
   }
 }

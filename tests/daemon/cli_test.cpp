@@ -67,12 +67,14 @@ Output run_cli(const test::TempDir& dir, const std::vector<std::string>& args) {
 
 TEST_CASE("scraperd check: exit 0 and a line per job, or exit 1 and file:line:col", "[cli]") {
   test::TempDir dir;
-  auto good = dir.write("good.yaml", "jobs:\n  - {name: a, url: 'http://x.example/', every: 90s}\n");
+  auto good =
+      dir.write("good.yaml", "jobs:\n  - {name: a, url: 'http://x.example/', every: 90s}\n");
   auto o = run_cli(dir, {"check", "--config", good});
   CHECK(o.exit_code == 0);
   CHECK(o.out == "a: every 1m30s, 1 url\n" + good + ": ok, 1 job\n");
 
-  auto bad = dir.write("bad.yaml", "jobs:\n  - name: a\n    url: http://x.example/\n    evry: 1m\n");
+  auto bad =
+      dir.write("bad.yaml", "jobs:\n  - name: a\n    url: http://x.example/\n    evry: 1m\n");
   o = run_cli(dir, {"check", "--config", bad});
   CHECK(o.exit_code == 1);
   CHECK_THAT(o.err, Catch::Contains(bad + ":4:5: unknown key 'evry' in a job (did you mean "

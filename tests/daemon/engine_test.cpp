@@ -28,9 +28,8 @@ TEST_CASE("run --once stores a result or an error row for every URL of every job
   srv.server().Get(R"(/page/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
     res.set_content("<h1>page " + req.matches[1].str() + "</h1>", "text/html");
   });
-  srv.server().Get("/gone", [](const httplib::Request&, httplib::Response& res) {
-    res.status = 410;
-  });
+  srv.server().Get("/gone",
+                   [](const httplib::Request&, httplib::Response& res) { res.status = 410; });
   srv.start();
   test::TempDir dir;
   int refused = test::refused_port();
@@ -38,11 +37,14 @@ TEST_CASE("run --once stores a result or an error row for every URL of every job
   auto config = load(
       "jobs:\n"
       "  - name: pages\n"
-      "    urls: ['" + srv.url("/page/1") + "', '" + srv.url("/page/22") + "', '" +
-      srv.url("/gone") + "']\n"
+      "    urls: ['" +
+      srv.url("/page/1") + "', '" + srv.url("/page/22") + "', '" + srv.url("/gone") +
+      "']\n"
       "    every: 1h\n"
       "  - name: down\n"
-      "    url: http://127.0.0.1:" + std::to_string(refused) + "/\n"
+      "    url: http://127.0.0.1:" +
+      std::to_string(refused) +
+      "/\n"
       "    every: 1h\n"
       "    timeout: 5s\n");
 
@@ -84,7 +86,8 @@ TEST_CASE("a job's URLs are fetched concurrently, off the event loop", "[engine]
   srv.start();
   test::TempDir dir;
   std::string urls;
-  for (int i = 0; i < 8; ++i) urls += (i ? ", '" : "'") + srv.url("/slow/" + std::to_string(i)) + "'";
+  for (int i = 0; i < 8; ++i)
+    urls += (i ? ", '" : "'") + srv.url("/slow/" + std::to_string(i)) + "'";
   auto config = load("concurrency: 8\njobs:\n  - {name: slow, every: 1h, urls: [" + urls + "]}\n");
 
   auto start = std::chrono::steady_clock::now();
@@ -92,6 +95,6 @@ TEST_CASE("a job's URLs are fetched concurrently, off the event loop", "[engine]
   auto elapsed = std::chrono::steady_clock::now() - start;
 
   CHECK(storage::recent_results(dir.file("c.db"), 100).size() == 8);
-  CHECK(peak.load() >= 4);      // several requests were in flight at once
-  CHECK(elapsed < 3s);          // generous: ~0.6 s expected, 4.8 s if serialised
+  CHECK(peak.load() >= 4);  // several requests were in flight at once
+  CHECK(elapsed < 3s);      // generous: ~0.6 s expected, 4.8 s if serialised
 }

@@ -67,8 +67,7 @@ TEST_CASE("timestamps are UTC text SQLite's date functions compare correctly", "
   CHECK(storage::parse_time("2023-11-14 22:13:20.042") == t);
 }
 
-TEST_CASE("results read back newest first while the database is open for writing",
-          "[storage]") {
+TEST_CASE("results read back newest first while the database is open for writing", "[storage]") {
   test::TempDir dir;
   auto path = dir.file("r.db");
   storage::Writer writer(path);

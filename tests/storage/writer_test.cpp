@@ -27,8 +27,8 @@ std::int64_t count(const std::string& path, const char* table) {
 }
 
 storage::Row result(int i) {
-  return storage::ResultRow{"job", "http://h/" + std::to_string(i), 200, i, 1.0,
-                            storage::Clock::now()};
+  return storage::ResultRow{
+      "job", "http://h/" + std::to_string(i), 200, i, 1.0, storage::Clock::now()};
 }
 
 }  // namespace
