@@ -1,13 +1,20 @@
 #include "config/config.h"
 
+#include <glob.h>
+#include <libxml/xpath.h>
 #include <yaml-cpp/yaml.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <span>
 #include <sstream>
 
+#include "config/css.h"
 #include "config/duration.h"
 #include "config/url.h"
 
@@ -23,11 +30,31 @@ std::string Diagnostic::str() const {
 
 namespace {
 
-constexpr std::string_view kTopKeys[] = {"defaults", "jobs", "storage", "concurrency"};
-constexpr std::string_view kDefaultKeys[] = {"timeout", "user_agent", "max_body"};
-constexpr std::string_view kJobKeys[] = {"name",    "url",        "urls",    "every",
-                                         "timeout", "user_agent", "max_body"};
-constexpr std::string_view kStorageKeys[] = {"path"};
+namespace fs = std::filesystem;
+using Keys = std::span<const std::string_view>;
+
+constexpr std::string_view kTopKeys[] = {"defaults", "jobs",    "storage",    "api",
+                                         "log",      "include", "concurrency"};
+constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
+// Keys a job and `defaults` share; a job also has name, url, urls.
+#define SCRAPERD_COMMON_KEYS                                                                \
+  "method", "headers", "body", "every", "cron", "timezone", "jitter", "timeout", "retries", \
+      "per_host", "robots", "max_body", "max_redirects", "user_agent", "proxy", "follow",   \
+      "extract", "store", "notify", "paused"
+constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
+constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
+#undef SCRAPERD_COMMON_KEYS
+constexpr std::string_view kStorageKeys[] = {"path", "keep"};
+constexpr std::string_view kApiKeys[] = {"listen", "token"};
+constexpr std::string_view kLogKeys[] = {"level"};
+constexpr std::string_view kTimeoutKeys[] = {"connect", "total"};
+constexpr std::string_view kRetryKeys[] = {"max", "backoff", "max_backoff", "on_status"};
+constexpr std::string_view kPerHostKeys[] = {"rate", "burst", "concurrency", "delay"};
+constexpr std::string_view kFollowKeys[] = {"css",       "xpath", "same_host", "max_depth",
+                                            "max_pages", "allow", "deny"};
+constexpr std::string_view kFieldKeys[] = {"css", "xpath", "json", "regex", "attr", "all", "type"};
+constexpr std::string_view kNotifyKeys[] = {"webhook", "on_change", "failing_streak"};
+constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
@@ -44,234 +71,856 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// Builds a Config from a parsed document, collecting every error on the way.
+std::string did_you_mean(std::string_view word, Keys candidates) {
+  std::string_view best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (auto c : candidates) {
+    size_t d = edit_distance(word, c);
+    if (d < best_distance) best = c, best_distance = d;
+  }
+  return best.empty() ? "" : " (did you mean '" + std::string(best) + "'?)";
+}
+
+// Text checks yaml-cpp does not make: a position for binary data, and a nesting bound so a
+// hostile file cannot overflow yaml-cpp's recursive parser.
+std::optional<Diagnostic> precheck(const std::string& text, const std::string& file) {
+  if (text.size() > kMaxFileBytes)
+    return Diagnostic{file, 0, 0,
+                      "the file is " + std::to_string(text.size() / (1024 * 1024)) +
+                          " MB; job files are limited to " +
+                          std::to_string(kMaxFileBytes / (1024 * 1024)) + " MB"};
+  int line = 1, col = 1, depth = 0, dash_depth = 0;
+  int quote_line = 0, quote_col = 0;
+  char quote = 0, prev = '\n';  // prev: the last character outside quotes and comments
+  bool comment = false, line_start = true;
+  auto nested = [&] {
+    return Diagnostic{file, line, col - 1,
+                      "nested more than " + std::to_string(kMaxNesting) + " levels deep"};
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == 0 || (c < 0x20 && c != '\n' && c != '\t' && c != '\r'))
+      return Diagnostic{file, line, col,
+                        "this is not a text file (control byte " + std::to_string(c) + ")"};
+    if (c >= 0x80) {  // one UTF-8 sequence
+      int n = c >= 0xF5 ? -1 : c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : -1;
+      for (int k = 1; n > 0 && k <= n; ++k)
+        if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80)
+          n = -1;
+      if (n < 0) return Diagnostic{file, line, col, "invalid UTF-8: job files must be UTF-8"};
+      i += static_cast<size_t>(n);
+      ++col;
+      if (!quote && !comment) prev = 'x', line_start = false;
+      continue;
+    }
+    if (c == '\n') {
+      ++line, col = 1, comment = false, line_start = true, dash_depth = 0;
+      if (!quote) prev = '\n';
+      continue;
+    }
+    ++col;
+    if (comment) continue;
+    if (quote) {
+      if (c == static_cast<unsigned char>(quote)) {
+        if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+          ++i, ++col;  // '' is an escaped quote
+        } else {
+          quote = 0;
+          prev = 'x';
+        }
+      } else if (c == '\\' && quote == '"') {
+        ++i, ++col;
+      }
+      continue;
+    }
+    if (c == '\t' && line_start)
+      return Diagnostic{file, line, col - 1, "a tab in indentation: YAML indents with spaces"};
+    bool after_space = prev == ' ' || prev == '\t' || prev == '\n';
+    if (c == '#' && after_space) {
+      comment = true;
+      continue;
+    }
+    // A quote starts a quoted scalar only where a scalar starts (not inside "don't").
+    if ((c == '"' || c == '\'') &&
+        (after_space || prev == '[' || prev == '{' || prev == ',' || prev == ':')) {
+      quote = static_cast<char>(c), quote_line = line, quote_col = col - 1;
+      line_start = false;
+      continue;
+    }
+    if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting) return nested();
+    } else if (c == ']' || c == '}') {
+      depth = std::max(0, depth - 1);
+    } else if (line_start && (c == '-' || c == '?') && i + 1 < text.size() &&
+               (text[i + 1] == ' ' || text[i + 1] == '\t')) {
+      if (++dash_depth > kMaxNesting) return nested();
+      prev = ' ';
+      continue;
+    }
+    if (c != ' ' && c != '\t') line_start = false;
+    prev = static_cast<char>(c);
+  }
+  if (quote) return Diagnostic{file, quote_line, quote_col, "this quoted string is never closed"};
+  return std::nullopt;
+}
+
+std::string compile_regex(const std::string& pattern) {
+  int code = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
+                                 PCRE2_UTF, &code, &offset, nullptr);
+  if (re) {
+    pcre2_code_free(re);
+    return "";
+  }
+  PCRE2_UCHAR buf[256];
+  pcre2_get_error_message(code, buf, sizeof buf);
+  return std::string(reinterpret_cast<char*>(buf)) + " at offset " + std::to_string(offset);
+}
+
+void quiet_xml_errors(void*, const char*, ...) {}
+
+bool xpath_compiles(const std::string& expr) {
+  xmlSetGenericErrorFunc(nullptr, quiet_xml_errors);
+  xmlSetStructuredErrorFunc(nullptr, nullptr);
+  xmlXPathCompExprPtr comp = xmlXPathCompile(reinterpret_cast<const xmlChar*>(expr.c_str()));
+  if (!comp) return false;
+  xmlXPathFreeCompExpr(comp);
+  return true;
+}
+
+// "http://h/p/{1..3}" → three URLs; "{01..10}" keeps the zero padding. Several ranges
+// multiply. Returns an error message for a malformed or too large range.
+std::string expand_ranges(const std::string& url, std::vector<std::string>& out, size_t cap) {
+  auto open = url.find('{');
+  if (open == std::string::npos) {
+    out.push_back(url);
+    return out.size() > cap ? "more than " + std::to_string(cap) + " URLs" : "";
+  }
+  auto close = url.find('}', open);
+  auto dots = url.find("..", open);
+  if (close == std::string::npos || dots == std::string::npos || dots > close)
+    return "a range is written {FIRST..LAST}, like {1..20}";
+  std::string a = url.substr(open + 1, dots - open - 1), b = url.substr(dots + 2, close - dots - 2);
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (!digits(a) || !digits(b)) return "a range is written {FIRST..LAST}, like {1..20}";
+  long lo = std::stol(a), hi = std::stol(b);
+  if (lo > hi) return "the range {" + a + ".." + b + "} goes backwards";
+  if (static_cast<size_t>(hi - lo) >= cap) return "more than " + std::to_string(cap) + " URLs";
+  size_t width = a.size() > 1 && a[0] == '0' ? a.size() : 0;
+  for (long v = lo; v <= hi; ++v) {
+    std::string n = std::to_string(v);
+    if (n.size() < width) n.insert(0, width - n.size(), '0');
+    std::string err = expand_ranges(url.substr(0, open) + n + url.substr(close + 1), out, cap);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+
 class Loader {
  public:
-  Loader(std::string file, std::vector<Diagnostic>& errors)
-      : file_(std::move(file)), errors_(errors) {}
+  explicit Loader(std::vector<Diagnostic>& errors) : errors_(errors) {}
 
-  void load(const YAML::Node& root, Config& cfg) {
-    if (!root.IsDefined() || root.IsNull()) {
-      errors_.push_back({file_, 0, 0, "the file is empty: it needs a 'jobs' list"});
+  void load_main(const std::string& text, const std::string& file, Config& cfg) {
+    auto root = parse(text, file);
+    if (!root) return;
+    file_ = file;
+    if (!root->IsDefined() || root->IsNull()) {
+      errors_.push_back({file, 0, 0, "the file is empty: it needs a 'jobs' list"});
       return;
     }
-    if (!root.IsMap()) {
-      error(root, "the top level must be a mapping with a 'jobs' list");
-      return;
-    }
-    check_keys(root, kTopKeys, "at the top level");
+    if (!root->IsMap()) return error(*root, "the top level must be a mapping with a 'jobs' list");
+    check_keys(*root, kTopKeys, "at the top level");
 
-    Job defaults;
-    defaults.timeout = std::chrono::seconds(30);
-    defaults.user_agent = "scraperd/0.1 (+https://github.com/scraperd/scraperd)";
-    defaults.max_body = 10 * 1024 * 1024;
-    if (auto d = root["defaults"]; d) {
-      if (map(d, "'defaults'")) {
-        check_keys(d, kDefaultKeys, "in 'defaults'");
-        read_common(d, defaults, "in 'defaults'");
+    if (auto d = (*root)["defaults"]; d && map(d, "'defaults'")) {
+      check_keys(d, kDefaultKeys, "in 'defaults'");
+      read_common(d, defaults_);
+    }
+    if (auto s = (*root)["storage"]; s && map(s, "'storage'")) {
+      check_keys(s, kStorageKeys, "in 'storage'");
+      if (auto p = s["path"]; p) {
+        if (auto v = string(p, "'storage.path'"); v && v->empty())
+          error(p, "'storage.path' must not be empty");
+        else if (v)
+          cfg.storage.path = *v;
       }
+      if (auto k = s["keep"]; k)
+        if (auto d = duration(k, "'storage.keep'")) cfg.storage.keep = *d;
     }
-    if (auto s = root["storage"]; s) {
-      if (map(s, "'storage'")) {
-        check_keys(s, kStorageKeys, "in 'storage'");
-        if (auto p = s["path"]; p) {
-          if (auto v = string(p, "'storage.path'", "")) {
-            if (v->empty())
-              error(p, "'storage.path' must not be empty");
-            else
-              cfg.storage.path = *v;
-          }
+    if (auto a = (*root)["api"]; a && map(a, "'api'")) {
+      check_keys(a, kApiKeys, "in 'api'");
+      if (auto l = a["listen"]; l) {
+        if (auto v = string(l, "'api.listen'")) {
+          auto colon = v->rfind(':');
+          int port = colon == std::string::npos ? -1 : std::atoi(v->c_str() + colon + 1);
+          if (!v->empty() &&
+              (colon == std::string::npos || colon == 0 || port < 1 || port > 65535 ||
+               v->find_first_not_of("0123456789", colon + 1) != std::string::npos))
+            error(l, "'api.listen' must be HOST:PORT like 127.0.0.1:9184 (or \"\" to disable)");
+          else
+            cfg.api.listen = *v;
         }
       }
+      if (auto t = a["token"]; t)
+        if (auto v = string(t, "'api.token'")) cfg.api.token = *v;
     }
-    if (auto c = root["concurrency"]; c) {
-      if (auto v = integer(c, "'concurrency'", "")) {
-        if (*v < 1 || *v > 10000)
-          error(c, "'concurrency' must be between 1 and 10000");
-        else
-          cfg.concurrency = static_cast<int>(*v);
+    if (auto l = (*root)["log"]; l && map(l, "'log'")) {
+      check_keys(l, kLogKeys, "in 'log'");
+      if (auto lv = l["level"]; lv) {
+        if (auto v = one_of(lv, "'log.level'", {"trace", "debug", "info", "warn", "error"}))
+          cfg.log.level = *v;
       }
     }
+    if (auto c = (*root)["concurrency"]; c)
+      if (auto v = integer(c, "'concurrency'", 1, 10000)) cfg.concurrency = static_cast<int>(*v);
 
-    auto jobs = root["jobs"];
-    if (!jobs) {
-      error(root, "missing 'jobs': a list of jobs to run");
-      return;
-    }
-    if (!jobs.IsSequence()) {
-      error(jobs, "'jobs' must be a list (each item starting with '- ')");
-      return;
-    }
-    std::set<std::string> names;
-    for (const auto& node : jobs) {
-      Job job = defaults;
-      if (read_job(node, job)) {
-        if (!names.insert(job.name).second)
-          error(node["name"], "duplicate job name '" + job.name + "'");
-        else
-          cfg.jobs.push_back(std::move(job));
-      }
-    }
+    include_stack_.push_back(canonical(file));
+    read_jobs_and_includes(*root, file, cfg, /*main=*/true);
   }
 
  private:
-  void error(const YAML::Node& node, std::string message, const std::string& job = "") {
-    auto mark = node.Mark();
-    if (!job.empty()) message += " (in job '" + job + "')";
-    errors_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
+  std::optional<YAML::Node> parse(const std::string& text, const std::string& file) {
+    if (auto d = precheck(text, file)) {
+      errors_.push_back(*d);
+      return std::nullopt;
+    }
+    try {
+      return YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+      errors_.push_back({file, e.mark.line + 1, e.mark.column + 1, e.msg});
+    } catch (const YAML::Exception& e) {
+      errors_.push_back({file, 0, 0, e.what()});
+    }
+    return std::nullopt;
   }
 
-  bool map(const YAML::Node& node, const std::string& what, const std::string& job = "") {
+  static std::string canonical(const std::string& path) {
+    std::error_code ec;
+    auto c = fs::weakly_canonical(path, ec);
+    return ec ? path : c.string();
+  }
+
+  void read_jobs_and_includes(const YAML::Node& root, const std::string& file, Config& cfg,
+                              bool main) {
+    if (auto jobs = root["jobs"]; jobs) {
+      if (!jobs.IsSequence() && !jobs.IsNull()) {
+        error(jobs, "'jobs' must be a list (each item starting with '- ')");
+      } else {
+        for (const auto& node : jobs) {
+          Job job = defaults_;
+          job.file = file;
+          job.line = node.Mark().line + 1;
+          if (!read_job(node, job)) continue;
+          if (auto [it, fresh] =
+                  names_.emplace(job.name, job.file + ":" + std::to_string(job.line));
+              !fresh)
+            error(node["name"],
+                  "duplicate job name '" + job.name + "' (first defined at " + it->second + ")");
+          else
+            cfg.jobs.push_back(std::move(job));
+        }
+      }
+    } else if (main && !root["include"]) {
+      error(root, "missing 'jobs': a list of jobs to run");
+    }
+    if (auto inc = root["include"]; inc) {
+      std::vector<YAML::Node> items;
+      if (inc.IsSequence())
+        for (const auto& i : inc) items.push_back(i);
+      else
+        items.push_back(inc);
+      for (const auto& item : items) {
+        auto pattern = string(item, "'include'");
+        if (!pattern) continue;
+        include(item, *pattern, file, cfg);
+      }
+    }
+  }
+
+  void include(const YAML::Node& at, const std::string& pattern, const std::string& from,
+               Config& cfg) {
+    fs::path base = fs::path(from).parent_path();
+    fs::path p = fs::path(pattern).is_absolute() ? fs::path(pattern) : base / pattern;
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) p /= "*.yaml";
+    std::vector<std::string> files;
+    glob_t g{};
+    int rc = glob(p.c_str(), 0, nullptr, &g);
+    if (rc == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i) files.push_back(g.gl_pathv[i]);
+    globfree(&g);
+    if (rc != 0 && pattern.find_first_of("*?[") == std::string::npos)
+      return error(at, "cannot include '" + pattern + "': no such file or directory");
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::string canon = canonical(f);
+      if (auto loop = std::find(include_stack_.begin(), include_stack_.end(), canon);
+          loop != include_stack_.end()) {
+        std::string chain;
+        for (auto it = loop; it != include_stack_.end(); ++it) chain += *it + " -> ";
+        error(at, "include loop: " + chain + canon);
+        continue;
+      }
+      std::ifstream in(f, std::ios::binary);
+      if (!in) {
+        error(at, "cannot read included file '" + f + "'");
+        continue;
+      }
+      std::ostringstream text;
+      text << in.rdbuf();
+      auto root = parse(text.str(), f);
+      if (!root || !root->IsDefined() || root->IsNull()) continue;
+      std::string saved = file_;
+      file_ = f;
+      if (!root->IsMap()) {
+        error(*root, "an included file must be a mapping with a 'jobs' list");
+      } else {
+        check_keys(*root, kIncludedKeys, "in an included file");
+        include_stack_.push_back(canon);
+        read_jobs_and_includes(*root, f, cfg, false);
+        include_stack_.pop_back();
+      }
+      file_ = saved;
+    }
+  }
+
+  void error(const YAML::Node& node, std::string message) {
+    auto mark = node.Mark();
+    if (!job_.empty()) message += " (in job '" + job_ + "')";
+    if (mark.line < 0)
+      errors_.push_back({file_, 0, 0, std::move(message)});
+    else
+      errors_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
+  }
+
+  bool map(const YAML::Node& node, const std::string& what) {
     if (node.IsMap()) return true;
-    error(node, what + " must be a mapping of key: value", job);
+    error(node, what + " must be a mapping of key: value");
     return false;
   }
 
   // Unknown keys get a did-you-mean; keys written twice are errors (yaml-cpp keeps both).
-  void check_keys(const YAML::Node& node, std::span<const std::string_view> allowed,
-                  const std::string& where, const std::string& job = "") {
+  void check_keys(const YAML::Node& node, Keys allowed, const std::string& where) {
     std::set<std::string> seen;
     for (const auto& kv : node) {
-      std::string key = kv.first.Scalar();
-      if (!seen.insert(key).second) {
-        error(kv.first, "duplicate key '" + key + "' " + where, job);
+      if (!kv.first.IsScalar()) {
+        error(kv.first, "a key must be a plain word " + where);
         continue;
       }
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      std::string message = "unknown key '" + key + "' " + where;
-      std::string_view best;
-      size_t best_distance = 3;
-      for (auto candidate : allowed) {
-        size_t d = edit_distance(key, candidate);
-        if (d < best_distance) best = candidate, best_distance = d;
+      std::string key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        error(kv.first, "duplicate key '" + key + "' " + where);
+      } else if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        error(kv.first, "unknown key '" + key + "' " + where + did_you_mean(key, allowed));
       }
-      if (!best.empty()) message += " (did you mean '" + std::string(best) + "'?)";
-      error(kv.first, message, job);
     }
   }
 
-  std::optional<std::string> string(const YAML::Node& node, const std::string& what,
-                                    const std::string& job) {
+  // A string scalar with ${VAR} replaced from the environment. Messages quote the text as
+  // written (node.Scalar()), never the substituted value, so secrets do not leak into logs.
+  std::optional<std::string> string(const YAML::Node& node, const std::string& what) {
     if (!node.IsScalar()) {
-      error(node, what + " must be a string", job);
+      error(node, what + " must be a string");
       return std::nullopt;
     }
-    return node.Scalar();
+    const std::string& raw = node.Scalar();
+    std::string out;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '$' && i + 1 < raw.size() && raw[i + 1] == '$') {
+        out += '$';
+        ++i;
+      } else if (raw[i] == '$' && i + 1 < raw.size() && raw[i + 1] == '{') {
+        auto close = raw.find('}', i);
+        std::string var = close == std::string::npos ? "" : raw.substr(i + 2, close - i - 2);
+        if (var.empty() || var.find_first_not_of(
+                               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+                               std::string::npos) {
+          error(
+              node,
+              what + ": '${' must be followed by a variable name and '}' (write $$ for a plain $)");
+          return std::nullopt;
+        }
+        const char* value = std::getenv(var.c_str());
+        if (!value) {
+          error(node, what + ": environment variable '" + var + "' is not set");
+          return std::nullopt;
+        }
+        out += value;
+        i = close;
+      } else {
+        out += raw[i];
+      }
+    }
+    return out;
   }
 
-  std::optional<long long> integer(const YAML::Node& node, const std::string& what,
-                                   const std::string& job) {
+  std::optional<long long> integer(const YAML::Node& node, const std::string& what, long long lo,
+                                   long long hi) {
     long long value = 0;
     if (!node.IsScalar() || !YAML::convert<long long>::decode(node, value)) {
-      error(node, what + " must be a whole number", job);
+      error(node, what + " must be a whole number");
+      return std::nullopt;
+    }
+    if (value < lo || value > hi) {
+      error(node, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
       return std::nullopt;
     }
     return value;
   }
 
-  std::optional<std::chrono::milliseconds> duration(const YAML::Node& node, const std::string& what,
-                                                    const std::string& job) {
-    auto text = string(node, what, job);
+  std::optional<bool> boolean(const YAML::Node& node, const std::string& what) {
+    bool value = false;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+      error(node, what + " must be true or false");
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<std::string> one_of(const YAML::Node& node, const std::string& what,
+                                    std::initializer_list<std::string_view> choices) {
+    auto v = string(node, what);
+    if (!v) return std::nullopt;
+    if (std::find(choices.begin(), choices.end(), *v) != choices.end()) return v;
+    std::string list;
+    for (auto c : choices) list += (list.empty() ? "" : ", ") + std::string(c);
+    error(node, what + " must be one of " + list + ", not '" + node.Scalar() + "'" +
+                    did_you_mean(*v, Keys(choices.begin(), choices.size())));
+    return std::nullopt;
+  }
+
+  std::optional<Duration> duration(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
     if (!text) return std::nullopt;
     auto d = parse_duration(*text);
     if (!d) {
-      error(node, what + " is not a duration: '" + *text + "' (write e.g. 90s, 15m, 1h30m)", job);
+      error(node,
+            what + " is not a duration: '" + node.Scalar() + "' (write e.g. 90s, 15m, 1h30m)");
       return std::nullopt;
     }
     if (d->count() <= 0) {
-      error(node, what + " must be greater than zero", job);
+      error(node, what + " must be greater than zero");
       return std::nullopt;
     }
     return d;
   }
 
-  // Keys shared by 'defaults' and jobs; `where` is "in 'defaults'" or empty for a job.
-  void read_common(const YAML::Node& node, Job& job, const std::string& where) {
-    const std::string& name = job.name;
-    auto what = [&](const char* key) {
-      return where.empty() ? std::string(key) : std::string(key) + " " + where;
-    };
+  std::optional<std::string> url(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    if (!parse_url(*text)) {
+      error(node, what + " '" + node.Scalar() + "' is not an absolute http:// or https:// URL");
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  std::optional<std::string> regex(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    if (auto err = compile_regex(*text); !err.empty()) {
+      error(node, what + " is not a valid regular expression: " + err);
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  // A selector from a `css:` or `xpath:` key of `node`, as {as written, XPath to evaluate}.
+  std::optional<std::pair<std::string, std::string>> selector(const YAML::Node& node,
+                                                              const std::string& what) {
+    if (auto c = node["css"]; c) {
+      auto text = string(c, what + " css");
+      if (!text) return std::nullopt;
+      auto t = css_to_xpath(*text);
+      if (!t.error.empty()) {
+        error(c, what + " css '" + *text + "': " + t.error);
+        return std::nullopt;
+      }
+      return std::pair{*text, t.xpath};
+    }
+    if (auto x = node["xpath"]; x) {
+      auto text = string(x, what + " xpath");
+      if (!text) return std::nullopt;
+      if (!xpath_compiles(*text)) {
+        error(x, what + " xpath '" + *text + "' is not a valid XPath 1.0 expression");
+        return std::nullopt;
+      }
+      return std::pair{*text, *text};
+    }
+    return std::pair{std::string(), std::string()};
+  }
+
+  // Keys shared by `defaults` and jobs.
+  void read_common(const YAML::Node& node, Job& job) {
+    if (auto m = node["method"]; m) {
+      if (auto v = string(m, "'method'")) {
+        std::string upper = *v;
+        for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (std::find(std::begin(kMethods), std::end(kMethods), upper) == std::end(kMethods))
+          error(m,
+                "'method' must be GET, POST, PUT, PATCH, DELETE or HEAD, not '" + m.Scalar() + "'");
+        else
+          job.method = upper;
+      }
+    }
+    if (auto h = node["headers"]; h && map(h, "'headers'")) {
+      job.headers.clear();
+      for (const auto& kv : h) {
+        auto name = string(kv.first, "a header name");
+        auto value = string(kv.second, "header '" + kv.first.Scalar() + "'");
+        if (!name || !value) continue;
+        if (name->empty() || name->find_first_of(" :\r\n") != std::string::npos)
+          error(kv.first, "'" + kv.first.Scalar() + "' is not a valid header name");
+        else if (value->find_first_of("\r\n") != std::string::npos)
+          error(kv.second, "header '" + *name + "' must be on one line");
+        else
+          job.headers.emplace_back(*name, *value);
+      }
+    }
+    if (auto b = node["body"]; b)
+      if (auto v = string(b, "'body'")) job.body = *v;
+
+    auto every = node["every"];
+    auto cron = node["cron"];
+    if (every && cron) error(cron, "a job has either 'every' or 'cron', not both");
+    if (every) {
+      if (auto d = duration(every, "'every'")) {
+        job.schedule.every = *d;
+        job.schedule.cron.reset();
+      }
+    } else if (cron) {
+      if (auto text = string(cron, "'cron'")) {
+        auto parsed = parse_cron(*text);
+        if (!parsed.cron)
+          error(cron, "'cron': " + parsed.error);
+        else {
+          job.schedule.cron = parsed.cron;
+          job.schedule.every = Duration(0);
+        }
+      }
+    }
+    if (auto tz = node["timezone"]; tz) {
+      if (auto name = string(tz, "'timezone'")) {
+        std::string err;
+        if (auto zone = TimeZone::load(*name, &err))
+          job.schedule.timezone = *zone;
+        else
+          error(tz, "'timezone': " + err);
+      }
+    }
+    if (auto j = node["jitter"]; j) {
+      auto text = string(j, "'jitter'");
+      if (text && *text == "0")
+        job.schedule.jitter = Duration(0);
+      else if (auto d = duration(j, "'jitter'"))
+        job.schedule.jitter = *d;
+    }
+
     if (auto t = node["timeout"]; t) {
-      if (auto d = duration(t, what("'timeout'"), name)) job.timeout = *d;
+      if (t.IsMap()) {
+        check_keys(t, kTimeoutKeys, "in 'timeout'");
+        if (auto c = t["connect"]; c)
+          if (auto d = duration(c, "'timeout.connect'")) job.connect_timeout = *d;
+        if (auto total = t["total"]; total)
+          if (auto d = duration(total, "'timeout.total'")) job.timeout = *d;
+      } else if (auto d = duration(t, "'timeout'")) {
+        job.timeout = *d;
+        job.connect_timeout = std::min(job.connect_timeout, *d);
+      }
     }
-    if (auto ua = node["user_agent"]; ua) {
-      if (auto v = string(ua, what("'user_agent'"), name)) job.user_agent = *v;
+    if (auto r = node["retries"]; r && map(r, "'retries'")) {
+      check_keys(r, kRetryKeys, "in 'retries'");
+      if (auto m = r["max"]; m)
+        if (auto v = integer(m, "'retries.max'", 0, 20)) job.retries.max = static_cast<int>(*v);
+      if (auto b = r["backoff"]; b)
+        if (auto d = duration(b, "'retries.backoff'")) job.retries.backoff = *d;
+      if (auto b = r["max_backoff"]; b)
+        if (auto d = duration(b, "'retries.max_backoff'")) job.retries.max_backoff = *d;
+      if (auto s = r["on_status"]; s) {
+        if (!s.IsSequence()) {
+          error(s, "'retries.on_status' must be a list of HTTP statuses, like [429, 503]");
+        } else {
+          job.retries.on_status.clear();
+          for (const auto& code : s)
+            if (auto v = integer(code, "an HTTP status", 100, 599))
+              job.retries.on_status.push_back(static_cast<int>(*v));
+        }
+      }
     }
+    if (auto p = node["per_host"]; p && map(p, "'per_host'")) {
+      check_keys(p, kPerHostKeys, "in 'per_host'");
+      if (auto r = p["rate"]; r) {
+        if (auto text = string(r, "'per_host.rate'")) {
+          if (auto rate = parse_rate(*text))
+            job.per_host.rate = *rate;
+          else
+            error(r, "'per_host.rate' is not a rate: '" + r.Scalar() +
+                         "' (write e.g. 2/s, 30/m, 100/h)");
+        }
+      }
+      if (auto b = p["burst"]; b)
+        if (auto v = integer(b, "'per_host.burst'", 1, 10000))
+          job.per_host.burst = static_cast<int>(*v);
+      if (auto c = p["concurrency"]; c)
+        if (auto v = integer(c, "'per_host.concurrency'", 1, 1000))
+          job.per_host.concurrency = static_cast<int>(*v);
+      if (auto d = p["delay"]; d)
+        if (auto v = duration(d, "'per_host.delay'")) job.per_host.delay = *v;
+    }
+    if (auto r = node["robots"]; r)
+      if (auto v = one_of(r, "'robots'", {"obey", "ignore"})) job.robots = *v == "obey";
     if (auto mb = node["max_body"]; mb) {
-      if (auto v = string(mb, what("'max_body'"), name)) {
+      if (auto v = string(mb, "'max_body'")) {
         auto size = parse_size(*v);
         if (!size || *size == 0)
-          error(mb, "'max_body' is not a size: '" + *v + "' (write e.g. 512KB, 5MB)", name);
+          error(mb, "'max_body' is not a size: '" + mb.Scalar() + "' (write e.g. 512KB, 5MB)");
         else
           job.max_body = *size;
       }
     }
+    if (auto m = node["max_redirects"]; m)
+      if (auto v = integer(m, "'max_redirects'", 0, 50)) job.max_redirects = static_cast<int>(*v);
+    if (auto ua = node["user_agent"]; ua) {
+      if (auto v = string(ua, "'user_agent'")) {
+        if (v->find_first_of("\r\n") != std::string::npos)
+          error(ua, "'user_agent' must be on one line");
+        else
+          job.user_agent = *v;
+      }
+    }
+    if (auto p = node["proxy"]; p) {
+      auto text = string(p, "'proxy'");
+      if (text && text->empty())
+        job.proxy.clear();
+      else if (auto u = url(p, "'proxy'"))
+        job.proxy = *u;
+    }
+    if (auto f = node["follow"]; f && map(f, "'follow'")) read_follow(f, job);
+    if (auto e = node["extract"]; e && map(e, "'extract'")) read_extract(e, job);
+    if (auto s = node["store"]; s)
+      if (auto v = one_of(s, "'store'", {"always", "on_change"}))
+        job.store_on_change = *v == "on_change";
+    if (auto n = node["notify"]; n) read_notify(n, job);
+    if (auto p = node["paused"]; p)
+      if (auto v = boolean(p, "'paused'")) job.paused = *v;
   }
 
-  void read_url(const YAML::Node& node, Job& job) {
-    auto text = string(node, "a URL", job.name);
-    if (!text) return;
-    if (!parse_url(*text)) {
-      error(node, "'" + *text + "' is not an absolute http:// or https:// URL", job.name);
+  void read_follow(const YAML::Node& node, Job& job) {
+    check_keys(node, kFollowKeys, "in 'follow'");
+    Follow follow;
+    if (node["css"] && node["xpath"])
+      error(node["xpath"], "'follow' takes 'css' or 'xpath', not both");
+    auto sel = selector(node, "'follow'");
+    if (!sel) return;
+    if (sel->first.empty()) {
+      follow.selector = "a[href]";
+      follow.xpath = css_to_xpath(follow.selector).xpath;
+    } else {
+      std::tie(follow.selector, follow.xpath) = *sel;
+    }
+    if (auto s = node["same_host"]; s)
+      if (auto v = boolean(s, "'follow.same_host'")) follow.same_host = *v;
+    if (auto d = node["max_depth"]; d)
+      if (auto v = integer(d, "'follow.max_depth'", 0, 100))
+        follow.max_depth = static_cast<int>(*v);
+    if (auto p = node["max_pages"]; p)
+      if (auto v = integer(p, "'follow.max_pages'", 1, 1'000'000))
+        follow.max_pages = static_cast<int>(*v);
+    for (auto [key, list] : {std::pair{"allow", &follow.allow}, std::pair{"deny", &follow.deny}}) {
+      auto n = node[key];
+      if (!n) continue;
+      std::vector<YAML::Node> items;
+      if (n.IsSequence())
+        for (const auto& i : n) items.push_back(i);
+      else
+        items.push_back(n);
+      for (const auto& i : items)
+        if (auto re = regex(i, "'follow." + std::string(key) + "' pattern")) list->push_back(*re);
+    }
+    job.follow = std::move(follow);
+  }
+
+  void read_extract(const YAML::Node& node, Job& job) {
+    job.extract.clear();
+    for (const auto& kv : node) {
+      Field field;
+      field.name = kv.first.Scalar();
+      std::string what = "field '" + field.name + "'";
+      const YAML::Node& spec = kv.second;
+      if (spec.IsScalar()) {  // shorthand: a CSS selector
+        YAML::Node as_map;
+        as_map["css"] = spec;
+        auto sel = selector(as_map, what);
+        if (!sel) continue;
+        std::tie(field.css, field.xpath) = *sel;
+        job.extract.push_back(std::move(field));
+        continue;
+      }
+      if (!map(spec, what)) continue;
+      check_keys(spec, kFieldKeys, "in " + what);
+      int sources = (spec["css"] ? 1 : 0) + (spec["xpath"] ? 1 : 0) + (spec["json"] ? 1 : 0);
+      if (sources > 1) {
+        error(spec, what + " takes one of 'css', 'xpath' and 'json'");
+        continue;
+      }
+      if (sources == 0 && !spec["regex"]) {
+        error(spec, what + " needs 'css', 'xpath', 'json' or 'regex'");
+        continue;
+      }
+      auto sel = selector(spec, what);
+      if (!sel) continue;
+      if (!sel->first.empty()) {
+        if (spec["css"]) field.css = sel->first;
+        field.xpath = sel->second;
+      }
+      if (auto j = spec["json"]; j) {
+        auto ptr = string(j, what + " json");
+        if (!ptr) continue;
+        bool valid = ptr->empty() || (*ptr)[0] == '/';
+        for (size_t i = 0; valid && i < ptr->size(); ++i)
+          if ((*ptr)[i] == '~')
+            valid = i + 1 < ptr->size() && ((*ptr)[i + 1] == '0' || (*ptr)[i + 1] == '1');
+        if (!valid) {
+          error(j, what + " json '" + j.Scalar() + "' is not a JSON Pointer (like /items/0/price)");
+          continue;
+        }
+        field.json = *ptr;
+      }
+      if (auto r = spec["regex"]; r) {
+        auto re = regex(r, what + " regex");
+        if (!re) continue;
+        field.regex = *re;
+      }
+      if (auto a = spec["attr"]; a) {
+        if (field.xpath.empty())
+          error(a, what + ": 'attr' needs a 'css' or 'xpath' selector");
+        else if (auto v = string(a, what + " attr"))
+          field.attr = *v;
+      }
+      if (auto a = spec["all"]; a)
+        if (auto v = boolean(a, what + " all")) field.all = *v;
+      if (auto t = spec["type"]; t) {
+        if (auto v = one_of(t, what + " type", {"string", "int", "number", "bool"})) {
+          field.type = *v == "int"      ? Field::Type::kInt
+                       : *v == "number" ? Field::Type::kNumber
+                       : *v == "bool"   ? Field::Type::kBool
+                                        : Field::Type::kString;
+        }
+      }
+      job.extract.push_back(std::move(field));
+    }
+  }
+
+  void read_notify(const YAML::Node& node, Job& job) {
+    Notify notify;
+    if (node.IsScalar()) {
+      auto u = url(node, "'notify'");
+      if (!u) return;
+      notify.webhook = *u;
+    } else if (map(node, "'notify'")) {
+      check_keys(node, kNotifyKeys, "in 'notify'");
+      if (auto w = node["webhook"]; w) {
+        auto u = url(w, "'notify.webhook'");
+        if (!u) return;
+        notify.webhook = *u;
+      } else {
+        return error(node, "'notify' needs a 'webhook' URL");
+      }
+      if (auto c = node["on_change"]; c)
+        if (auto v = boolean(c, "'notify.on_change'")) notify.on_change = *v;
+      if (auto s = node["failing_streak"]; s)
+        if (auto v = integer(s, "'notify.failing_streak'", 1, 1000))
+          notify.failing_streak = static_cast<int>(*v);
+    } else {
       return;
     }
-    job.urls.push_back(*text);
+    job.notify = std::move(notify);
   }
 
   bool read_job(const YAML::Node& node, Job& job) {
     size_t errors_before = errors_.size();
+    job_.clear();
     if (!map(node, "a job")) return false;
     if (auto n = node["name"]; n) {
-      if (auto v = string(n, "'name'", "")) {
-        if (v->empty()) error(n, "a job's 'name' must not be empty");
+      if (auto v = string(n, "'name'")) {
+        if (v->empty() || v->size() > 200 || v->find_first_of("\r\n\t") != std::string::npos)
+          error(n, "a job's 'name' must be a single line of 1 to 200 characters");
         job.name = *v;
+        job_ = *v;
       }
     } else {
       error(node, "a job needs a 'name'");
     }
-    check_keys(node, kJobKeys, "in a job", job.name);
-    read_common(node, job, "");
+    check_keys(node, kJobKeys, "in a job");
+    read_common(node, job);
 
-    auto url = node["url"];
-    auto urls = node["urls"];
-    if (url && urls) error(urls, "a job has either 'url' or 'urls', not both", job.name);
-    if (url) read_url(url, job);
-    if (urls) {
-      if (!urls.IsSequence() || urls.size() == 0)
-        error(urls, "'urls' must be a non-empty list of URLs", job.name);
+    auto u = node["url"];
+    auto us = node["urls"];
+    job.urls.clear();
+    if (u && us) error(us, "a job has either 'url' or 'urls', not both");
+    std::vector<YAML::Node> items;
+    if (u) items.push_back(u);
+    if (us) {
+      if (!us.IsSequence() || us.size() == 0)
+        error(us, "'urls' must be a non-empty list of URLs");
       else
-        for (const auto& u : urls) read_url(u, job);
+        for (const auto& i : us) items.push_back(i);
     }
-    if (!url && !urls) error(node, "a job needs a 'url' or 'urls'", job.name);
+    for (const auto& item : items) {
+      auto text = string(item, "a URL");
+      if (!text) continue;
+      std::vector<std::string> expanded;
+      if (auto err = expand_ranges(*text, expanded, kMaxUrlsPerJob - job.urls.size());
+          !err.empty()) {
+        error(item, "'" + item.Scalar() + "': " + err);
+        continue;
+      }
+      bool ok = true;
+      for (const auto& e : expanded)
+        if (!parse_url(e)) ok = false;
+      if (!ok)
+        error(item, "'" + item.Scalar() + "' is not an absolute http:// or https:// URL");
+      else
+        job.urls.insert(job.urls.end(), expanded.begin(), expanded.end());
+    }
+    if (!u && !us) error(node, "a job needs a 'url' or 'urls'");
 
-    if (auto e = node["every"]; e) {
-      if (auto d = duration(e, "'every'", job.name)) job.every = *d;
-    } else {
-      error(node, "a job needs a schedule: 'every' (e.g. every: 15m)", job.name);
-    }
+    const auto& s = job.schedule;
+    if (s.every.count() == 0 && !s.cron && !node["every"] && !node["cron"])
+      error(
+          node,
+          "a job needs a schedule: 'every' (e.g. every: 15m) or 'cron' (e.g. cron: \"0 3 * * *\")");
+    if (s.every.count() > 0 && s.timezone.name() != "UTC" && node["timezone"])
+      error(node["timezone"], "'timezone' applies to 'cron' schedules, not 'every'");
+    if (job.connect_timeout > job.timeout)
+      error(node["timeout"] ? node["timeout"] : node,
+            "the connect timeout is longer than the total timeout");
+    if (job.retries.max_backoff < job.retries.backoff)
+      error(node["retries"] ? node["retries"] : node,
+            "'retries.max_backoff' is shorter than 'retries.backoff'");
+    if (!job.body.empty() && (job.method == "GET" || job.method == "HEAD"))
+      error(node["body"] ? node["body"] : node,
+            "a 'body' needs a method that sends one (POST, PUT, PATCH)");
+    job_.clear();
     return errors_.size() == errors_before;
   }
 
-  std::string file_;
   std::vector<Diagnostic>& errors_;
+  std::string file_;
+  std::string job_;  // the job being read, for messages
+  Job defaults_;
+  std::map<std::string, std::string> names_;  // job name → where it was first defined
+  std::vector<std::string> include_stack_;
 };
 
-LoadResult load_document(const std::string& text, const std::string& name) {
+LoadResult load_text(const std::string& text, const std::string& name) {
   LoadResult result;
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    result.errors.push_back({name, e.mark.line + 1, e.mark.column + 1, e.msg});
-    return result;
-  } catch (const YAML::Exception& e) {
-    result.errors.push_back({name, 0, 0, e.what()});
-    return result;
-  }
   auto cfg = std::make_shared<Config>();
   cfg->source = name;
   try {
-    Loader(name, result.errors).load(root, *cfg);
+    Loader(result.errors).load_main(text, name, *cfg);
   } catch (const YAML::Exception& e) {
     // yaml-cpp throws on some malformed trees (e.g. a key that is itself a mapping).
     result.errors.push_back({name, e.mark.line + 1, e.mark.column + 1, e.msg});
@@ -283,19 +932,18 @@ LoadResult load_document(const std::string& text, const std::string& name) {
 }  // namespace
 
 LoadResult load_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    return {nullptr, {{path, 0, 0, "is a directory, not a job file"}}};
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    LoadResult result;
-    result.errors.push_back({path, 0, 0, "cannot open the file"});
-    return result;
-  }
+  if (!in) return {nullptr, {{path, 0, 0, "cannot open the file"}}};
   std::ostringstream text;
   text << in.rdbuf();
-  return load_document(text.str(), path);
+  return load_text(text.str(), path);
 }
 
 LoadResult load_string(std::string_view yaml, const std::string& name) {
-  return load_document(std::string(yaml), name);
+  return load_text(std::string(yaml), name);
 }
 
 }  // namespace scraperd::config

@@ -1,18 +1,26 @@
 // YAML job files → one immutable, validated Config snapshot.
 //
-// Loading never throws and never stops at the first mistake: every problem found in a file is
-// returned as a Diagnostic pointing at its line and column. A Config is only produced when
-// there are no errors, so code downstream can trust every field.
+// Loading never throws and never stops at the first mistake: every problem found is returned
+// as a Diagnostic pointing at its file, line and column. A Config is only produced when there
+// are no errors, so code downstream can trust every field. Every key: docs/configuration.md.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "config/cron.h"
+#include "config/timezone.h"
+
 namespace scraperd::config {
+
+using Duration = std::chrono::milliseconds;
 
 struct Diagnostic {
   std::string file;
@@ -24,23 +32,100 @@ struct Diagnostic {
   std::string str() const;
 };
 
+struct Schedule {
+  Duration every{0};                    // set for `every:` jobs
+  std::optional<Cron> cron;             // set for `cron:` jobs
+  TimeZone timezone = TimeZone::utc();  // for cron
+  Duration jitter{0};                   // each run starts up to this much later, at random
+};
+
+struct Retries {
+  int max = 2;  // attempts after the first
+  Duration backoff = std::chrono::seconds(1);
+  Duration max_backoff = std::chrono::minutes(1);
+  std::vector<int> on_status = {408, 429, 500, 502, 503, 504};
+};
+
+struct PerHost {
+  double rate = 2.0;  // requests per second, long-run average
+  int burst = 4;      // requests that may go at once after an idle spell
+  int concurrency = 2;
+  Duration delay{0};  // minimum gap between the starts of two requests
+};
+
+struct Follow {
+  std::string selector;  // as written
+  std::string xpath;     // what is evaluated (the CSS translated, or the XPath as written)
+  bool same_host = true;
+  int max_depth = 1;
+  int max_pages = 100;
+  std::vector<std::string> allow;  // PCRE2 patterns on the absolute URL; empty: all
+  std::vector<std::string> deny;
+};
+
+struct Field {
+  enum class Type { kString, kInt, kNumber, kBool };
+  std::string name;
+  std::string css;    // as written, when given
+  std::string xpath;  // what is evaluated (from css or xpath); empty for json / body regex
+  std::string json;   // a JSON Pointer ("/items/0/price"), when given
+  std::string regex;  // PCRE2; applied to what the selector found, or to the body
+  std::string attr;   // take this attribute of the selected elements instead of their text
+  bool all = false;   // a list of every match instead of the first
+  Type type = Type::kString;
+};
+
+struct Notify {
+  std::string webhook;     // http(s) URL receiving POSTs
+  bool on_change = true;   // a page's fields changed
+  int failing_streak = 0;  // notify after this many consecutive failed runs (0: never)
+};
+
 struct Job {
   std::string name;
-  std::vector<std::string> urls;  // absolute http(s) URLs, already validated
-  std::chrono::milliseconds every{0};
-  std::chrono::milliseconds timeout{0};  // whole request, connect to last byte
-  std::string user_agent;
-  std::uint64_t max_body = 0;  // bytes; a larger body is an error of kind too_large
+  std::vector<std::string> urls;  // absolute http(s) URLs, ranges expanded
+  std::string method = "GET";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  Schedule schedule;
+  Duration connect_timeout = std::chrono::seconds(10);
+  Duration timeout = std::chrono::seconds(30);  // whole request, connect to last byte
+  Retries retries;
+  PerHost per_host;
+  bool robots = true;  // obey robots.txt
+  std::uint64_t max_body = 10 * 1024 * 1024;
+  int max_redirects = 5;
+  std::string user_agent = "scraperd/0.1 (+https://github.com/scraperd/scraperd)";
+  std::string proxy;  // http://host:port, empty for none
+  std::optional<Follow> follow;
+  std::vector<Field> extract;
+  bool store_on_change = false;  // store: on_change (default: always)
+  std::optional<Notify> notify;
+  bool paused = false;
+  std::string file;  // where the job is defined, for messages
+  int line = 0;
 };
 
 struct Storage {
   std::string path = "scraperd.db";  // relative paths are relative to the working directory
+  Duration keep{0};                  // prune rows older than this; 0 keeps everything
+};
+
+struct Api {
+  std::string listen = "127.0.0.1:9184";  // empty string disables the API
+  std::string token;                      // when set, required as "Authorization: Bearer"
+};
+
+struct Log {
+  std::string level = "info";  // trace, debug, info, warn, error
 };
 
 struct Config {
-  std::string source;    // the file it was loaded from
+  std::string source;    // the main file
   int concurrency = 32;  // fetches in flight at once, across all jobs
   Storage storage;
+  Api api;
+  Log log;
   std::vector<Job> jobs;
 };
 
@@ -51,10 +136,16 @@ struct LoadResult {
   bool ok() const { return config != nullptr; }
 };
 
-// Reads and validates `path`.
+// Reads and validates `path` and the files it includes.
 LoadResult load_file(const std::string& path);
 
-// Validates YAML text; `name` is used as the file name in diagnostics.
+// Validates YAML text; `name` is used as the file name in diagnostics and `include:` paths
+// are relative to the working directory.
 LoadResult load_string(std::string_view yaml, const std::string& name);
+
+// Limits on input, so a hostile or broken file cannot exhaust memory or stack.
+inline constexpr std::size_t kMaxFileBytes = 8 * 1024 * 1024;
+inline constexpr int kMaxNesting = 64;
+inline constexpr std::size_t kMaxUrlsPerJob = 100'000;
 
 }  // namespace scraperd::config

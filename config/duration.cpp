@@ -1,6 +1,7 @@
 #include "config/duration.h"
 
 #include <cctype>
+#include <cstdlib>
 #include <limits>
 
 namespace scraperd::config {
@@ -91,6 +92,33 @@ std::string format_duration(std::chrono::milliseconds d) {
     }
   }
   return out;
+}
+
+}  // namespace scraperd::config
+
+namespace scraperd::config {
+
+std::optional<double> parse_rate(std::string_view text) {
+  auto slash = text.find('/');
+  std::string number(text.substr(0, slash));
+  double per = 1;
+  if (slash != std::string_view::npos) {
+    auto unit = text.substr(slash + 1);
+    if (unit == "s")
+      per = 1;
+    else if (unit == "m")
+      per = 60;
+    else if (unit == "h")
+      per = 3600;
+    else
+      return std::nullopt;
+  }
+  if (number.empty() || number.find_first_not_of("0123456789.") != std::string::npos)
+    return std::nullopt;
+  char* end = nullptr;
+  double n = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || !(n > 0) || n > 1e6) return std::nullopt;
+  return n / per;
 }
 
 }  // namespace scraperd::config

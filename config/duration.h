@@ -21,3 +21,11 @@ std::optional<std::uint64_t> parse_size(std::string_view text);
 std::string format_duration(std::chrono::milliseconds d);
 
 }  // namespace scraperd::config
+
+namespace scraperd::config {
+
+// A request rate: "2/s", "30/m", "100/h", or a bare number meaning per second. Returns
+// requests per second; nullopt for anything else (zero and negative rates included).
+std::optional<double> parse_rate(std::string_view text);
+
+}  // namespace scraperd::config

@@ -13,7 +13,9 @@
 
 #include "config/config.h"
 #include "config/duration.h"
+#include "config/url.h"
 #include "daemon/engine.h"
+#include "daemon/schedule.h"
 #include "daemon/table.h"
 #include "storage/store.h"
 
@@ -121,12 +123,30 @@ int cmd_run(const Args& args) {
   return run(config, options);
 }
 
+// "every 15m" or "cron '0 3 * * *' Europe/Paris, next 2026-11-25 03:00 UTC".
+std::string describe_schedule(const config::Schedule& s) {
+  if (!s.cron) return "every " + config::format_duration(s.every);
+  std::string text = "cron '" + s.cron->text + "'";
+  if (s.timezone.name() != "UTC") text += " " + s.timezone.name();
+  auto next = first_due(s, std::chrono::system_clock::now());
+  if (next == TimePoint::max()) return text + ", never fires";
+  return text + ", next " + storage::format_time(next).substr(0, 16) + " UTC";
+}
+
 int cmd_check(const Args& args) {
   auto config = load_config(args.get("--config").value_or(kDefaultConfig));
   if (!config) return 1;
   for (const auto& job : config->jobs) {
-    std::cout << job.name << ": every " << config::format_duration(job.every) << ", "
-              << job.urls.size() << (job.urls.size() == 1 ? " url" : " urls") << '\n';
+    std::vector<std::string> hosts;
+    for (const auto& u : job.urls) {
+      auto host = config::parse_url(u)->host;
+      if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+    }
+    std::string host_list = hosts[0];
+    if (hosts.size() > 1) host_list += " and " + std::to_string(hosts.size() - 1) + " more";
+    std::cout << job.name << ": " << describe_schedule(job.schedule) << ", " << job.urls.size()
+              << (job.urls.size() == 1 ? " url" : " urls") << " on " << host_list
+              << (job.paused ? " (paused)" : "") << '\n';
   }
   std::cout << config->source << ": ok, " << config->jobs.size()
             << (config->jobs.size() == 1 ? " job" : " jobs") << '\n';

@@ -6,7 +6,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/system_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -14,6 +14,7 @@
 
 #include "daemon/blocking.h"
 #include "daemon/fetch.h"
+#include "daemon/schedule.h"
 #include "daemon/task_group.h"
 #include "storage/writer.h"
 
@@ -36,7 +37,12 @@ class Engine {
 
   awaitable<void> main() {
     TaskGroup jobs(io_.get_executor(), "scheduler");
-    for (const auto& job : config_.jobs) jobs.spawn(job_loop(job));
+    for (const auto& job : config_.jobs) {
+      if (job.paused)
+        spdlog::info("job '{}' is paused", job.name);
+      else
+        jobs.spawn(job_loop(job));
+    }
     co_await jobs.wait();
   }
 
@@ -53,9 +59,9 @@ class Engine {
   };
 
   awaitable<void> job_loop(const config::Job& job) {
-    asio::steady_timer timer(io_);
-    auto due = Steady::now();
-    while (!stopping_) {
+    asio::system_timer timer(io_);
+    auto due = first_due(job.schedule, std::chrono::system_clock::now());
+    while (!stopping_ && due != TimePoint::max()) {
       timer.expires_at(due);
       auto sleeper = sleeping_.insert(sleeping_.end(), &timer);
       co_await timer.async_wait(asio::experimental::as_tuple(use_awaitable));
@@ -63,11 +69,7 @@ class Engine {
       if (stopping_) break;
       co_await run_job(job);
       if (once_) break;
-      // Deadline-based: the next run is due one interval after this one was due, not after it
-      // finished; runs missed while this one overran are skipped, not stacked.
-      due += job.every;
-      if (auto now = Steady::now(); due < now)
-        due += (now - due) / job.every * job.every + job.every;
+      due = next_due(job.schedule, due, std::chrono::system_clock::now());
     }
   }
 
@@ -122,7 +124,7 @@ class Engine {
   const config::Config& config_;
   const bool once_;
   bool stopping_ = false;
-  std::list<asio::steady_timer*> sleeping_;
+  std::list<asio::system_timer*> sleeping_;
 };
 
 }  // namespace

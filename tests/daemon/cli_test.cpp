@@ -71,7 +71,7 @@ TEST_CASE("scraperd check: exit 0 and a line per job, or exit 1 and file:line:co
       dir.write("good.yaml", "jobs:\n  - {name: a, url: 'http://x.example/', every: 90s}\n");
   auto o = run_cli(dir, {"check", "--config", good});
   CHECK(o.exit_code == 0);
-  CHECK(o.out == "a: every 1m30s, 1 url\n" + good + ": ok, 1 job\n");
+  CHECK(o.out == "a: every 1m30s, 1 url on x.example\n" + good + ": ok, 1 job\n");
 
   auto bad =
       dir.write("bad.yaml", "jobs:\n  - name: a\n    url: http://x.example/\n    evry: 1m\n");
