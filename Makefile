@@ -5,7 +5,9 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build run test bench fuzz clean
 
 all: build
 
@@ -24,5 +26,18 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+bench: build
+	$(BUILD)/bench/bench_config
+
+# libFuzzer over the config loader, seeded with the bad-file corpus and the examples.
+fuzz: deps
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSCRAPERD_FUZZ=ON \
+	  -DSCRAPERD_TESTS=OFF -DSCRAPERD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build-fuzz -j $(JOBS) --target config_fuzz
+	mkdir -p build-fuzz/corpus/config
+	cp tests/config/bad/*.yaml examples/jobs.yaml build-fuzz/corpus/config/
+	build-fuzz/tests/fuzz/config_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/config
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-fuzz

@@ -8,6 +8,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -219,39 +220,135 @@ std::string expand_ranges(const std::string& url, std::vector<std::string>& out,
   return "";
 }
 
+// A parsed YAML document detached from yaml-cpp: converted in one pass right after parsing,
+// because yaml-cpp's node lookups convert and allocate per entry compared and dominated
+// loading. Validation then works on these plain values.
+struct Yaml {
+  enum class Kind { kUndefined, kNull, kScalar, kSequence, kMap };
+  struct Entry;
+
+  Kind kind = Kind::kUndefined;
+  std::string scalar;
+  int line = -1, column = -1;  // 0-based, -1 when unknown
+  std::vector<Yaml> items;     // a sequence's items
+  std::vector<Entry> entries;  // a mapping's entries, in file order
+
+  explicit operator bool() const { return kind != Kind::kUndefined; }
+  bool IsDefined() const { return kind != Kind::kUndefined; }
+  bool IsNull() const { return kind == Kind::kNull; }
+  bool IsScalar() const { return kind == Kind::kScalar; }
+  bool IsSequence() const { return kind == Kind::kSequence; }
+  bool IsMap() const { return kind == Kind::kMap; }
+  const std::string& Scalar() const { return scalar; }
+  std::size_t size() const;
+
+  // The value of the first entry whose key is `key`; an undefined node when there is none.
+  const Yaml& operator[](std::string_view key) const;
+};
+
+struct Yaml::Entry {
+  Yaml first, second;
+};
+
+std::size_t Yaml::size() const {
+  return kind == Kind::kMap ? entries.size() : items.size();
+}
+
+const Yaml& Yaml::operator[](std::string_view key) const {
+  static const Yaml undefined;
+  for (const auto& e : entries)
+    if (e.first.kind == Kind::kScalar && e.first.scalar == key) return e.second;
+  return undefined;
+}
+
+// Converts a yaml-cpp tree; false when it has more than `budget` nodes (alias expansion).
+bool convert(const YAML::Node& in, Yaml& out, std::size_t& budget) {
+  if (budget == 0) return false;
+  --budget;
+  auto mark = in.Mark();
+  out.line = mark.line;
+  out.column = mark.column;
+  switch (in.Type()) {
+    case YAML::NodeType::Null: out.kind = Yaml::Kind::kNull; break;
+    case YAML::NodeType::Scalar:
+      out.kind = Yaml::Kind::kScalar;
+      out.scalar = in.Scalar();
+      break;
+    case YAML::NodeType::Sequence:
+      out.kind = Yaml::Kind::kSequence;
+      out.items.resize(in.size());
+      {
+        std::size_t i = 0;
+        for (auto it = in.begin(); it != in.end(); ++it, ++i)
+          if (!convert(*it, out.items[i], budget)) return false;
+      }
+      break;
+    case YAML::NodeType::Map:
+      out.kind = Yaml::Kind::kMap;
+      out.entries.resize(in.size());
+      {
+        std::size_t i = 0;
+        for (auto it = in.begin(); it != in.end(); ++it, ++i)
+          if (!convert(it->first, out.entries[i].first, budget) ||
+              !convert(it->second, out.entries[i].second, budget))
+            return false;
+      }
+      break;
+    case YAML::NodeType::Undefined: break;
+  }
+  return true;
+}
+
+std::optional<long long> to_integer(const std::string& s) {
+  long long v = 0;
+  const char* b = s.data() + (s.starts_with('+') ? 1 : 0);
+  auto [end, ec] = std::from_chars(b, s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || b == s.data() + s.size())
+    return std::nullopt;
+  return v;
+}
+
+std::optional<bool> to_bool(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "true" || s == "yes" || s == "on" || s == "y") return true;
+  if (s == "false" || s == "no" || s == "off" || s == "n") return false;
+  return std::nullopt;
+}
+
 class Loader {
  public:
   explicit Loader(std::vector<Diagnostic>& errors) : errors_(errors) {}
 
   void load_main(const std::string& text, const std::string& file, Config& cfg) {
-    auto root = parse(text, file);
-    if (!root) return;
+    auto parsed = parse(text, file);
+    if (!parsed) return;
+    const Yaml& root = *parsed;
     file_ = file;
-    if (!root->IsDefined() || root->IsNull()) {
+    if (!root.IsDefined() || root.IsNull()) {
       errors_.push_back({file, 0, 0, "the file is empty: it needs a 'jobs' list"});
       return;
     }
-    if (!root->IsMap()) return error(*root, "the top level must be a mapping with a 'jobs' list");
-    check_keys(*root, kTopKeys, "at the top level");
+    if (!root.IsMap()) return error(root, "the top level must be a mapping with a 'jobs' list");
+    check_keys(root, kTopKeys, "at the top level");
 
-    if (auto d = (*root)["defaults"]; d && map(d, "'defaults'")) {
+    if (const auto& d = root["defaults"]; d && map(d, "'defaults'")) {
       check_keys(d, kDefaultKeys, "in 'defaults'");
       read_common(d, defaults_);
     }
-    if (auto s = (*root)["storage"]; s && map(s, "'storage'")) {
+    if (const auto& s = root["storage"]; s && map(s, "'storage'")) {
       check_keys(s, kStorageKeys, "in 'storage'");
-      if (auto p = s["path"]; p) {
+      if (const auto& p = s["path"]; p) {
         if (auto v = string(p, "'storage.path'"); v && v->empty())
           error(p, "'storage.path' must not be empty");
         else if (v)
           cfg.storage.path = *v;
       }
-      if (auto k = s["keep"]; k)
+      if (const auto& k = s["keep"]; k)
         if (auto d = duration(k, "'storage.keep'")) cfg.storage.keep = *d;
     }
-    if (auto a = (*root)["api"]; a && map(a, "'api'")) {
+    if (const auto& a = root["api"]; a && map(a, "'api'")) {
       check_keys(a, kApiKeys, "in 'api'");
-      if (auto l = a["listen"]; l) {
+      if (const auto& l = a["listen"]; l) {
         if (auto v = string(l, "'api.listen'")) {
           auto colon = v->rfind(':');
           int port = colon == std::string::npos ? -1 : std::atoi(v->c_str() + colon + 1);
@@ -263,31 +360,38 @@ class Loader {
             cfg.api.listen = *v;
         }
       }
-      if (auto t = a["token"]; t)
+      if (const auto& t = a["token"]; t)
         if (auto v = string(t, "'api.token'")) cfg.api.token = *v;
     }
-    if (auto l = (*root)["log"]; l && map(l, "'log'")) {
+    if (const auto& l = root["log"]; l && map(l, "'log'")) {
       check_keys(l, kLogKeys, "in 'log'");
-      if (auto lv = l["level"]; lv) {
+      if (const auto& lv = l["level"]; lv) {
         if (auto v = one_of(lv, "'log.level'", {"trace", "debug", "info", "warn", "error"}))
           cfg.log.level = *v;
       }
     }
-    if (auto c = (*root)["concurrency"]; c)
+    if (const auto& c = root["concurrency"]; c)
       if (auto v = integer(c, "'concurrency'", 1, 10000)) cfg.concurrency = static_cast<int>(*v);
 
     include_stack_.push_back(canonical(file));
-    read_jobs_and_includes(*root, file, cfg, /*main=*/true);
+    read_jobs_and_includes(root, file, cfg, /*main=*/true);
   }
 
  private:
-  std::optional<YAML::Node> parse(const std::string& text, const std::string& file) {
+  std::optional<Yaml> parse(const std::string& text, const std::string& file) {
     if (auto d = precheck(text, file)) {
       errors_.push_back(*d);
       return std::nullopt;
     }
     try {
-      return YAML::Load(text);
+      YAML::Node doc = YAML::Load(text);
+      Yaml tree;
+      std::size_t budget = kMaxNodes;
+      if (convert(doc, tree, budget)) return tree;
+      errors_.push_back({file, 0, 0,
+                         "the document has more than " + std::to_string(kMaxNodes) +
+                             " nodes once its aliases are expanded"});
+      return std::nullopt;
     } catch (const YAML::ParserException& e) {
       errors_.push_back({file, e.mark.line + 1, e.mark.column + 1, e.msg});
     } catch (const YAML::Exception& e) {
@@ -302,16 +406,15 @@ class Loader {
     return ec ? path : c.string();
   }
 
-  void read_jobs_and_includes(const YAML::Node& root, const std::string& file, Config& cfg,
-                              bool main) {
-    if (auto jobs = root["jobs"]; jobs) {
+  void read_jobs_and_includes(const Yaml& root, const std::string& file, Config& cfg, bool main) {
+    if (const auto& jobs = root["jobs"]; jobs) {
       if (!jobs.IsSequence() && !jobs.IsNull()) {
         error(jobs, "'jobs' must be a list (each item starting with '- ')");
       } else {
-        for (const auto& node : jobs) {
+        for (const auto& node : jobs.items) {
           Job job = defaults_;
           job.file = file;
-          job.line = node.Mark().line + 1;
+          job.line = node.line + 1;
           if (!read_job(node, job)) continue;
           if (auto [it, fresh] =
                   names_.emplace(job.name, job.file + ":" + std::to_string(job.line));
@@ -325,10 +428,10 @@ class Loader {
     } else if (main && !root["include"]) {
       error(root, "missing 'jobs': a list of jobs to run");
     }
-    if (auto inc = root["include"]; inc) {
-      std::vector<YAML::Node> items;
+    if (const auto& inc = root["include"]; inc) {
+      std::vector<Yaml> items;
       if (inc.IsSequence())
-        for (const auto& i : inc) items.push_back(i);
+        for (const auto& i : inc.items) items.push_back(i);
       else
         items.push_back(inc);
       for (const auto& item : items) {
@@ -339,8 +442,7 @@ class Loader {
     }
   }
 
-  void include(const YAML::Node& at, const std::string& pattern, const std::string& from,
-               Config& cfg) {
+  void include(const Yaml& at, const std::string& pattern, const std::string& from, Config& cfg) {
     fs::path base = fs::path(from).parent_path();
     fs::path p = fs::path(pattern).is_absolute() ? fs::path(pattern) : base / pattern;
     std::error_code ec;
@@ -386,25 +488,24 @@ class Loader {
     }
   }
 
-  void error(const YAML::Node& node, std::string message) {
-    auto mark = node.Mark();
+  void error(const Yaml& node, std::string message) {
     if (!job_.empty()) message += " (in job '" + job_ + "')";
-    if (mark.line < 0)
+    if (node.line < 0)
       errors_.push_back({file_, 0, 0, std::move(message)});
     else
-      errors_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
+      errors_.push_back({file_, node.line + 1, node.column + 1, std::move(message)});
   }
 
-  bool map(const YAML::Node& node, const std::string& what) {
+  bool map(const Yaml& node, const std::string& what) {
     if (node.IsMap()) return true;
     error(node, what + " must be a mapping of key: value");
     return false;
   }
 
   // Unknown keys get a did-you-mean; keys written twice are errors (yaml-cpp keeps both).
-  void check_keys(const YAML::Node& node, Keys allowed, const std::string& where) {
+  void check_keys(const Yaml& node, Keys allowed, const std::string& where) {
     std::set<std::string> seen;
-    for (const auto& kv : node) {
+    for (const auto& kv : node.entries) {
       if (!kv.first.IsScalar()) {
         error(kv.first, "a key must be a plain word " + where);
         continue;
@@ -420,7 +521,7 @@ class Loader {
 
   // A string scalar with ${VAR} replaced from the environment. Messages quote the text as
   // written (node.Scalar()), never the substituted value, so secrets do not leak into logs.
-  std::optional<std::string> string(const YAML::Node& node, const std::string& what) {
+  std::optional<std::string> string(const Yaml& node, const std::string& what) {
     if (!node.IsScalar()) {
       error(node, what + " must be a string");
       return std::nullopt;
@@ -456,13 +557,14 @@ class Loader {
     return out;
   }
 
-  std::optional<long long> integer(const YAML::Node& node, const std::string& what, long long lo,
+  std::optional<long long> integer(const Yaml& node, const std::string& what, long long lo,
                                    long long hi) {
-    long long value = 0;
-    if (!node.IsScalar() || !YAML::convert<long long>::decode(node, value)) {
+    auto parsed = node.IsScalar() ? to_integer(node.Scalar()) : std::nullopt;
+    if (!parsed) {
       error(node, what + " must be a whole number");
       return std::nullopt;
     }
+    long long value = *parsed;
     if (value < lo || value > hi) {
       error(node, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
       return std::nullopt;
@@ -470,16 +572,13 @@ class Loader {
     return value;
   }
 
-  std::optional<bool> boolean(const YAML::Node& node, const std::string& what) {
-    bool value = false;
-    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
-      error(node, what + " must be true or false");
-      return std::nullopt;
-    }
+  std::optional<bool> boolean(const Yaml& node, const std::string& what) {
+    auto value = node.IsScalar() ? to_bool(node.Scalar()) : std::nullopt;
+    if (!value) error(node, what + " must be true or false");
     return value;
   }
 
-  std::optional<std::string> one_of(const YAML::Node& node, const std::string& what,
+  std::optional<std::string> one_of(const Yaml& node, const std::string& what,
                                     std::initializer_list<std::string_view> choices) {
     auto v = string(node, what);
     if (!v) return std::nullopt;
@@ -491,7 +590,7 @@ class Loader {
     return std::nullopt;
   }
 
-  std::optional<Duration> duration(const YAML::Node& node, const std::string& what) {
+  std::optional<Duration> duration(const Yaml& node, const std::string& what) {
     auto text = string(node, what);
     if (!text) return std::nullopt;
     auto d = parse_duration(*text);
@@ -507,7 +606,7 @@ class Loader {
     return d;
   }
 
-  std::optional<std::string> url(const YAML::Node& node, const std::string& what) {
+  std::optional<std::string> url(const Yaml& node, const std::string& what) {
     auto text = string(node, what);
     if (!text) return std::nullopt;
     if (!parse_url(*text)) {
@@ -517,35 +616,45 @@ class Loader {
     return text;
   }
 
-  std::optional<std::string> regex(const YAML::Node& node, const std::string& what) {
+  std::optional<std::string> regex(const Yaml& node, const std::string& what) {
     auto text = string(node, what);
     if (!text) return std::nullopt;
+    if (valid_regexes_.contains(*text)) return text;  // generated files repeat patterns
     if (auto err = compile_regex(*text); !err.empty()) {
       error(node, what + " is not a valid regular expression: " + err);
       return std::nullopt;
     }
+    valid_regexes_.insert(*text);
     return text;
   }
 
-  // A selector from a `css:` or `xpath:` key of `node`, as {as written, XPath to evaluate}.
-  std::optional<std::pair<std::string, std::string>> selector(const YAML::Node& node,
-                                                              const std::string& what) {
-    if (auto c = node["css"]; c) {
-      auto text = string(c, what + " css");
-      if (!text) return std::nullopt;
-      auto t = css_to_xpath(*text);
-      if (!t.error.empty()) {
-        error(c, what + " css '" + *text + "': " + t.error);
-        return std::nullopt;
-      }
-      return std::pair{*text, t.xpath};
+  // A CSS selector node → {as written, its XPath translation}.
+  std::optional<std::pair<std::string, std::string>> css(const Yaml& node,
+                                                         const std::string& what) {
+    auto text = string(node, what + " css");
+    if (!text) return std::nullopt;
+    auto t = css_to_xpath(*text);
+    if (!t.error.empty()) {
+      error(node, what + " css '" + node.Scalar() + "': " + t.error);
+      return std::nullopt;
     }
-    if (auto x = node["xpath"]; x) {
+    return std::pair{*text, t.xpath};
+  }
+
+  // A selector from a `css:` or `xpath:` key of `node`, as {as written, XPath to evaluate};
+  // two empty strings when there is neither.
+  std::optional<std::pair<std::string, std::string>> selector(const Yaml& node,
+                                                              const std::string& what) {
+    if (const auto& c = node["css"]; c) return css(c, what);
+    if (const auto& x = node["xpath"]; x) {
       auto text = string(x, what + " xpath");
       if (!text) return std::nullopt;
-      if (!xpath_compiles(*text)) {
-        error(x, what + " xpath '" + *text + "' is not a valid XPath 1.0 expression");
-        return std::nullopt;
+      if (!valid_xpaths_.contains(*text)) {
+        if (!xpath_compiles(*text)) {
+          error(x, what + " xpath '" + x.Scalar() + "' is not a valid XPath 1.0 expression");
+          return std::nullopt;
+        }
+        valid_xpaths_.insert(*text);
       }
       return std::pair{*text, *text};
     }
@@ -553,8 +662,8 @@ class Loader {
   }
 
   // Keys shared by `defaults` and jobs.
-  void read_common(const YAML::Node& node, Job& job) {
-    if (auto m = node["method"]; m) {
+  void read_common(const Yaml& node, Job& job) {
+    if (const auto& m = node["method"]; m) {
       if (auto v = string(m, "'method'")) {
         std::string upper = *v;
         for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -565,9 +674,9 @@ class Loader {
           job.method = upper;
       }
     }
-    if (auto h = node["headers"]; h && map(h, "'headers'")) {
+    if (const auto& h = node["headers"]; h && map(h, "'headers'")) {
       job.headers.clear();
-      for (const auto& kv : h) {
+      for (const auto& kv : h.entries) {
         auto name = string(kv.first, "a header name");
         auto value = string(kv.second, "header '" + kv.first.Scalar() + "'");
         if (!name || !value) continue;
@@ -579,11 +688,11 @@ class Loader {
           job.headers.emplace_back(*name, *value);
       }
     }
-    if (auto b = node["body"]; b)
+    if (const auto& b = node["body"]; b)
       if (auto v = string(b, "'body'")) job.body = *v;
 
-    auto every = node["every"];
-    auto cron = node["cron"];
+    const auto& every = node["every"];
+    const auto& cron = node["cron"];
     if (every && cron) error(cron, "a job has either 'every' or 'cron', not both");
     if (every) {
       if (auto d = duration(every, "'every'")) {
@@ -601,7 +710,7 @@ class Loader {
         }
       }
     }
-    if (auto tz = node["timezone"]; tz) {
+    if (const auto& tz = node["timezone"]; tz) {
       if (auto name = string(tz, "'timezone'")) {
         std::string err;
         if (auto zone = TimeZone::load(*name, &err))
@@ -610,7 +719,7 @@ class Loader {
           error(tz, "'timezone': " + err);
       }
     }
-    if (auto j = node["jitter"]; j) {
+    if (const auto& j = node["jitter"]; j) {
       auto text = string(j, "'jitter'");
       if (text && *text == "0")
         job.schedule.jitter = Duration(0);
@@ -618,40 +727,40 @@ class Loader {
         job.schedule.jitter = *d;
     }
 
-    if (auto t = node["timeout"]; t) {
+    if (const auto& t = node["timeout"]; t) {
       if (t.IsMap()) {
         check_keys(t, kTimeoutKeys, "in 'timeout'");
-        if (auto c = t["connect"]; c)
+        if (const auto& c = t["connect"]; c)
           if (auto d = duration(c, "'timeout.connect'")) job.connect_timeout = *d;
-        if (auto total = t["total"]; total)
+        if (const auto& total = t["total"]; total)
           if (auto d = duration(total, "'timeout.total'")) job.timeout = *d;
       } else if (auto d = duration(t, "'timeout'")) {
         job.timeout = *d;
         job.connect_timeout = std::min(job.connect_timeout, *d);
       }
     }
-    if (auto r = node["retries"]; r && map(r, "'retries'")) {
+    if (const auto& r = node["retries"]; r && map(r, "'retries'")) {
       check_keys(r, kRetryKeys, "in 'retries'");
-      if (auto m = r["max"]; m)
+      if (const auto& m = r["max"]; m)
         if (auto v = integer(m, "'retries.max'", 0, 20)) job.retries.max = static_cast<int>(*v);
-      if (auto b = r["backoff"]; b)
+      if (const auto& b = r["backoff"]; b)
         if (auto d = duration(b, "'retries.backoff'")) job.retries.backoff = *d;
-      if (auto b = r["max_backoff"]; b)
+      if (const auto& b = r["max_backoff"]; b)
         if (auto d = duration(b, "'retries.max_backoff'")) job.retries.max_backoff = *d;
-      if (auto s = r["on_status"]; s) {
+      if (const auto& s = r["on_status"]; s) {
         if (!s.IsSequence()) {
           error(s, "'retries.on_status' must be a list of HTTP statuses, like [429, 503]");
         } else {
           job.retries.on_status.clear();
-          for (const auto& code : s)
+          for (const auto& code : s.items)
             if (auto v = integer(code, "an HTTP status", 100, 599))
               job.retries.on_status.push_back(static_cast<int>(*v));
         }
       }
     }
-    if (auto p = node["per_host"]; p && map(p, "'per_host'")) {
+    if (const auto& p = node["per_host"]; p && map(p, "'per_host'")) {
       check_keys(p, kPerHostKeys, "in 'per_host'");
-      if (auto r = p["rate"]; r) {
+      if (const auto& r = p["rate"]; r) {
         if (auto text = string(r, "'per_host.rate'")) {
           if (auto rate = parse_rate(*text))
             job.per_host.rate = *rate;
@@ -660,18 +769,18 @@ class Loader {
                          "' (write e.g. 2/s, 30/m, 100/h)");
         }
       }
-      if (auto b = p["burst"]; b)
+      if (const auto& b = p["burst"]; b)
         if (auto v = integer(b, "'per_host.burst'", 1, 10000))
           job.per_host.burst = static_cast<int>(*v);
-      if (auto c = p["concurrency"]; c)
+      if (const auto& c = p["concurrency"]; c)
         if (auto v = integer(c, "'per_host.concurrency'", 1, 1000))
           job.per_host.concurrency = static_cast<int>(*v);
-      if (auto d = p["delay"]; d)
+      if (const auto& d = p["delay"]; d)
         if (auto v = duration(d, "'per_host.delay'")) job.per_host.delay = *v;
     }
-    if (auto r = node["robots"]; r)
+    if (const auto& r = node["robots"]; r)
       if (auto v = one_of(r, "'robots'", {"obey", "ignore"})) job.robots = *v == "obey";
-    if (auto mb = node["max_body"]; mb) {
+    if (const auto& mb = node["max_body"]; mb) {
       if (auto v = string(mb, "'max_body'")) {
         auto size = parse_size(*v);
         if (!size || *size == 0)
@@ -680,9 +789,9 @@ class Loader {
           job.max_body = *size;
       }
     }
-    if (auto m = node["max_redirects"]; m)
+    if (const auto& m = node["max_redirects"]; m)
       if (auto v = integer(m, "'max_redirects'", 0, 50)) job.max_redirects = static_cast<int>(*v);
-    if (auto ua = node["user_agent"]; ua) {
+    if (const auto& ua = node["user_agent"]; ua) {
       if (auto v = string(ua, "'user_agent'")) {
         if (v->find_first_of("\r\n") != std::string::npos)
           error(ua, "'user_agent' must be on one line");
@@ -690,24 +799,24 @@ class Loader {
           job.user_agent = *v;
       }
     }
-    if (auto p = node["proxy"]; p) {
+    if (const auto& p = node["proxy"]; p) {
       auto text = string(p, "'proxy'");
       if (text && text->empty())
         job.proxy.clear();
       else if (auto u = url(p, "'proxy'"))
         job.proxy = *u;
     }
-    if (auto f = node["follow"]; f && map(f, "'follow'")) read_follow(f, job);
-    if (auto e = node["extract"]; e && map(e, "'extract'")) read_extract(e, job);
-    if (auto s = node["store"]; s)
+    if (const auto& f = node["follow"]; f && map(f, "'follow'")) read_follow(f, job);
+    if (const auto& e = node["extract"]; e && map(e, "'extract'")) read_extract(e, job);
+    if (const auto& s = node["store"]; s)
       if (auto v = one_of(s, "'store'", {"always", "on_change"}))
         job.store_on_change = *v == "on_change";
-    if (auto n = node["notify"]; n) read_notify(n, job);
-    if (auto p = node["paused"]; p)
+    if (const auto& n = node["notify"]; n) read_notify(n, job);
+    if (const auto& p = node["paused"]; p)
       if (auto v = boolean(p, "'paused'")) job.paused = *v;
   }
 
-  void read_follow(const YAML::Node& node, Job& job) {
+  void read_follow(const Yaml& node, Job& job) {
     check_keys(node, kFollowKeys, "in 'follow'");
     Follow follow;
     if (node["css"] && node["xpath"])
@@ -720,20 +829,20 @@ class Loader {
     } else {
       std::tie(follow.selector, follow.xpath) = *sel;
     }
-    if (auto s = node["same_host"]; s)
+    if (const auto& s = node["same_host"]; s)
       if (auto v = boolean(s, "'follow.same_host'")) follow.same_host = *v;
-    if (auto d = node["max_depth"]; d)
+    if (const auto& d = node["max_depth"]; d)
       if (auto v = integer(d, "'follow.max_depth'", 0, 100))
         follow.max_depth = static_cast<int>(*v);
-    if (auto p = node["max_pages"]; p)
+    if (const auto& p = node["max_pages"]; p)
       if (auto v = integer(p, "'follow.max_pages'", 1, 1'000'000))
         follow.max_pages = static_cast<int>(*v);
     for (auto [key, list] : {std::pair{"allow", &follow.allow}, std::pair{"deny", &follow.deny}}) {
-      auto n = node[key];
+      const auto& n = node[key];
       if (!n) continue;
-      std::vector<YAML::Node> items;
+      std::vector<Yaml> items;
       if (n.IsSequence())
-        for (const auto& i : n) items.push_back(i);
+        for (const auto& i : n.items) items.push_back(i);
       else
         items.push_back(n);
       for (const auto& i : items)
@@ -742,17 +851,15 @@ class Loader {
     job.follow = std::move(follow);
   }
 
-  void read_extract(const YAML::Node& node, Job& job) {
+  void read_extract(const Yaml& node, Job& job) {
     job.extract.clear();
-    for (const auto& kv : node) {
+    for (const auto& kv : node.entries) {
       Field field;
       field.name = kv.first.Scalar();
       std::string what = "field '" + field.name + "'";
-      const YAML::Node& spec = kv.second;
+      const Yaml& spec = kv.second;
       if (spec.IsScalar()) {  // shorthand: a CSS selector
-        YAML::Node as_map;
-        as_map["css"] = spec;
-        auto sel = selector(as_map, what);
+        auto sel = css(spec, what);
         if (!sel) continue;
         std::tie(field.css, field.xpath) = *sel;
         job.extract.push_back(std::move(field));
@@ -775,7 +882,7 @@ class Loader {
         if (spec["css"]) field.css = sel->first;
         field.xpath = sel->second;
       }
-      if (auto j = spec["json"]; j) {
+      if (const auto& j = spec["json"]; j) {
         auto ptr = string(j, what + " json");
         if (!ptr) continue;
         bool valid = ptr->empty() || (*ptr)[0] == '/';
@@ -788,20 +895,20 @@ class Loader {
         }
         field.json = *ptr;
       }
-      if (auto r = spec["regex"]; r) {
+      if (const auto& r = spec["regex"]; r) {
         auto re = regex(r, what + " regex");
         if (!re) continue;
         field.regex = *re;
       }
-      if (auto a = spec["attr"]; a) {
+      if (const auto& a = spec["attr"]; a) {
         if (field.xpath.empty())
           error(a, what + ": 'attr' needs a 'css' or 'xpath' selector");
         else if (auto v = string(a, what + " attr"))
           field.attr = *v;
       }
-      if (auto a = spec["all"]; a)
+      if (const auto& a = spec["all"]; a)
         if (auto v = boolean(a, what + " all")) field.all = *v;
-      if (auto t = spec["type"]; t) {
+      if (const auto& t = spec["type"]; t) {
         if (auto v = one_of(t, what + " type", {"string", "int", "number", "bool"})) {
           field.type = *v == "int"      ? Field::Type::kInt
                        : *v == "number" ? Field::Type::kNumber
@@ -813,7 +920,7 @@ class Loader {
     }
   }
 
-  void read_notify(const YAML::Node& node, Job& job) {
+  void read_notify(const Yaml& node, Job& job) {
     Notify notify;
     if (node.IsScalar()) {
       auto u = url(node, "'notify'");
@@ -821,16 +928,16 @@ class Loader {
       notify.webhook = *u;
     } else if (map(node, "'notify'")) {
       check_keys(node, kNotifyKeys, "in 'notify'");
-      if (auto w = node["webhook"]; w) {
+      if (const auto& w = node["webhook"]; w) {
         auto u = url(w, "'notify.webhook'");
         if (!u) return;
         notify.webhook = *u;
       } else {
         return error(node, "'notify' needs a 'webhook' URL");
       }
-      if (auto c = node["on_change"]; c)
+      if (const auto& c = node["on_change"]; c)
         if (auto v = boolean(c, "'notify.on_change'")) notify.on_change = *v;
-      if (auto s = node["failing_streak"]; s)
+      if (const auto& s = node["failing_streak"]; s)
         if (auto v = integer(s, "'notify.failing_streak'", 1, 1000))
           notify.failing_streak = static_cast<int>(*v);
     } else {
@@ -839,11 +946,11 @@ class Loader {
     job.notify = std::move(notify);
   }
 
-  bool read_job(const YAML::Node& node, Job& job) {
+  bool read_job(const Yaml& node, Job& job) {
     size_t errors_before = errors_.size();
     job_.clear();
     if (!map(node, "a job")) return false;
-    if (auto n = node["name"]; n) {
+    if (const auto& n = node["name"]; n) {
       if (auto v = string(n, "'name'")) {
         if (v->empty() || v->size() > 200 || v->find_first_of("\r\n\t") != std::string::npos)
           error(n, "a job's 'name' must be a single line of 1 to 200 characters");
@@ -856,17 +963,17 @@ class Loader {
     check_keys(node, kJobKeys, "in a job");
     read_common(node, job);
 
-    auto u = node["url"];
-    auto us = node["urls"];
+    const auto& u = node["url"];
+    const auto& us = node["urls"];
     job.urls.clear();
     if (u && us) error(us, "a job has either 'url' or 'urls', not both");
-    std::vector<YAML::Node> items;
+    std::vector<Yaml> items;
     if (u) items.push_back(u);
     if (us) {
       if (!us.IsSequence() || us.size() == 0)
         error(us, "'urls' must be a non-empty list of URLs");
       else
-        for (const auto& i : us) items.push_back(i);
+        for (const auto& i : us.items) items.push_back(i);
     }
     for (const auto& item : items) {
       auto text = string(item, "a URL");
@@ -913,6 +1020,7 @@ class Loader {
   Job defaults_;
   std::map<std::string, std::string> names_;  // job name → where it was first defined
   std::vector<std::string> include_stack_;
+  std::set<std::string, std::less<>> valid_regexes_, valid_xpaths_;  // checked already
 };
 
 LoadResult load_text(const std::string& text, const std::string& name) {

@@ -146,6 +146,7 @@ LoadResult load_string(std::string_view yaml, const std::string& name);
 // Limits on input, so a hostile or broken file cannot exhaust memory or stack.
 inline constexpr std::size_t kMaxFileBytes = 8 * 1024 * 1024;
 inline constexpr int kMaxNesting = 64;
+inline constexpr std::size_t kMaxNodes = 2'000'000;  // after alias expansion
 inline constexpr std::size_t kMaxUrlsPerJob = 100'000;
 
 }  // namespace scraperd::config
