@@ -117,6 +117,7 @@ std::shared_ptr<const config::Config> load_config(const std::string& path) {
 int cmd_run(const Args& args) {
   auto config = load_config(args.get("--config").value_or(kDefaultConfig));
   if (!config) return 1;
+  if (!args.get("--log-level")) spdlog::set_level(spdlog::level::from_str(config->log.level));
   RunOptions options;
   options.db_path = args.get("--db").value_or(config->storage.path);
   options.once = args.has("--once");

@@ -86,7 +86,8 @@ class Engine {
   awaitable<void> fetch_one(const config::Job& job, const std::string& url, Counts& counts) {
     auto fetched_at = storage::Clock::now();
     // Named, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
-    FetchRequest request{url, job.timeout, job.user_agent, job.max_body};
+    FetchRequest request{url,         job.method,     job.headers,  job.body, job.connect_timeout,
+                         job.timeout, job.user_agent, job.max_body, job.proxy};
     FetchResult r = co_await fetch(pool_, std::move(request));
     double elapsed_ms = millis(r.elapsed);
     storage::Row row;

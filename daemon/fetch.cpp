@@ -56,40 +56,52 @@ FetchResult fetch_blocking(const FetchRequest& request) {
   }
 
   auto& client = client_for(url->origin());
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(request.timeout);
-  auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(request.timeout - secs);
-  client.set_connection_timeout(secs.count(), usecs.count());
-  client.set_read_timeout(secs.count(), usecs.count());
-  client.set_write_timeout(secs.count(), usecs.count());
+  auto split = [](std::chrono::milliseconds d) {
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
+    return std::pair<time_t, time_t>(
+        secs.count(), std::chrono::duration_cast<std::chrono::microseconds>(d - secs).count());
+  };
+  auto [connect_s, connect_us] = split(request.connect_timeout);
+  auto [total_s, total_us] = split(request.timeout);
+  client.set_connection_timeout(connect_s, connect_us);
+  client.set_read_timeout(total_s, total_us);
+  client.set_write_timeout(total_s, total_us);
+  if (auto proxy = config::parse_url(request.proxy))
+    client.set_proxy(proxy->host, proxy->port);
+  else
+    client.set_proxy("", -1);
 
   bool too_large = false;
   bool too_slow = false;
-  httplib::Headers headers{{"User-Agent", request.user_agent}};
-  auto res = client.Get(
-      url->target, headers,
-      [&](const httplib::Response& r) {
-        result.body.clear();  // a redirect's body is not the page's
-        if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
-          std::uint64_t n = std::strtoull(len.c_str(), nullptr, 10);
-          if (n > request.max_body) {
-            too_large = true;
-            return false;
-          }
-        }
-        return true;
-      },
-      [&](const char* data, size_t n) {
-        if (result.body.size() + n > request.max_body) {
-          too_large = true;
-          return false;
-        }
-        if (Clock::now() > deadline) {
-          too_slow = true;
-          return false;
-        }
-        result.body.append(data, n);
-        return true;
-      });
+  httplib::Request req;
+  req.method = request.method;
+  req.path = url->target;
+  req.headers = {{"User-Agent", request.user_agent}};
+  for (const auto& [name, value] : request.headers) req.headers.emplace(name, value);
+  req.body = request.body;
+  req.response_handler = [&](const httplib::Response& r) {
+    result.body.clear();  // a redirect's body is not the page's
+    if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
+      if (std::strtoull(len.c_str(), nullptr, 10) > request.max_body) {
+        too_large = true;
+        return false;
+      }
+    }
+    return true;
+  };
+  req.content_receiver = [&](const char* data, size_t n, std::uint64_t, std::uint64_t) {
+    if (result.body.size() + n > request.max_body) {
+      too_large = true;
+      return false;
+    }
+    if (Clock::now() > deadline) {
+      too_slow = true;
+      return false;
+    }
+    result.body.append(data, n);
+    return true;
+  };
+  auto res = client.send(req);
   result.elapsed = Clock::now() - start;
 
   if (too_large) {
@@ -116,7 +128,7 @@ FetchResult fetch_blocking(const FetchRequest& request) {
       case E::ConnectionTimeout:
         result.error_kind = "timeout";
         result.error_message =
-            "connect to " + url->origin() + " timed out after " + seconds(request.timeout);
+            "connect to " + url->origin() + " timed out after " + seconds(request.connect_timeout);
         break;
       case E::SSLConnection:
       case E::SSLLoadingCerts:

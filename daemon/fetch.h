@@ -10,14 +10,21 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace scraperd::daemon {
 
 struct FetchRequest {
-  std::string url;                            // absolute http(s) URL
+  std::string url;  // absolute http(s) URL
+  std::string method = "GET";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds timeout{30'000};  // the whole exchange, connect to last byte
   std::string user_agent;
   std::uint64_t max_body = 10 * 1024 * 1024;
+  std::string proxy;  // http://host:port, or empty
 };
 
 struct FetchResult {

@@ -13,6 +13,10 @@ TEST_CASE("fetch_blocking returns status and body, and classifies failures", "[f
   srv.server().Get("/ok", [](const httplib::Request& req, httplib::Response& res) {
     res.set_content("hello " + req.get_header_value("User-Agent"), "text/plain");
   });
+  srv.server().Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.method + " " + req.get_header_value("X-Token") + " " + req.body,
+                    "text/plain");
+  });
   srv.server().Get("/missing", [](const httplib::Request&, httplib::Response& res) {
     res.status = 404;
     res.set_content("no", "text/plain");
@@ -54,6 +58,15 @@ TEST_CASE("fetch_blocking returns status and body, and classifies failures", "[f
     CHECK(r.ok());
     CHECK(r.status == 200);
     CHECK(r.body == "hello test-agent");
+  }
+  SECTION("method, headers and body are sent as configured") {
+    req.url = srv.url("/echo");
+    req.method = "POST";
+    req.headers = {{"X-Token", "abc"}};
+    req.body = "q=1";
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.status == 200);
+    CHECK(r.body == "POST abc q=1");
   }
   SECTION("an HTTP error status is a response, not a network failure") {
     req.url = srv.url("/missing");
