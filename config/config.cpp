@@ -14,6 +14,7 @@
 #include <set>
 #include <span>
 #include <sstream>
+#include <tuple>
 
 #include "config/css.h"
 #include "config/duration.h"
@@ -1033,6 +1034,16 @@ LoadResult load_text(const std::string& text, const std::string& name) {
     // yaml-cpp throws on some malformed trees (e.g. a key that is itself a mapping).
     result.errors.push_back({name, e.mark.line + 1, e.mark.column + 1, e.msg});
   }
+  // Top to bottom within each file; files in the order they were first reported.
+  std::vector<std::string> files;
+  for (const auto& e : result.errors)
+    if (std::find(files.begin(), files.end(), e.file) == files.end()) files.push_back(e.file);
+  auto rank = [&](const Diagnostic& d) {
+    return std::tuple(std::find(files.begin(), files.end(), d.file) - files.begin(), d.line,
+                      d.column);
+  };
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [&](const Diagnostic& a, const Diagnostic& b) { return rank(a) < rank(b); });
   if (result.errors.empty()) result.config = std::move(cfg);
   return result;
 }

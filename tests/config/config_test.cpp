@@ -81,9 +81,9 @@ TEST_CASE("every mistake is reported at its line and column", "[config]") {
   SECTION("unknown key, with a suggestion") {
     CHECK(errors_of("jobs:\n  - name: p\n    url: http://x.example/\n    evry: 15m\n") ==
           std::vector<std::string>{
-              "4:5: unknown key 'evry' in a job (did you mean 'every'?) (in job 'p')",
               "2:5: a job needs a schedule: 'every' (e.g. every: 15m) or 'cron' (e.g. cron: "
-              "\"0 3 * * *\") (in job 'p')"});
+              "\"0 3 * * *\") (in job 'p')",
+              "4:5: unknown key 'evry' in a job (did you mean 'every'?) (in job 'p')"});
   }
   SECTION("bad duration") {
     CHECK(errors_of("jobs:\n  - name: p\n    url: http://x.example/\n    every: 15 minutes\n") ==
