@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -15,8 +16,8 @@
 #include "config/duration.h"
 #include "config/url.h"
 #include "daemon/engine.h"
+#include "daemon/format.h"
 #include "daemon/schedule.h"
-#include "daemon/table.h"
 #include "storage/store.h"
 
 namespace scraperd::daemon {
@@ -27,19 +28,21 @@ constexpr const char* kDefaultConfig = "/etc/scraperd/jobs.yaml";
 constexpr const char* kUsage = R"(usage: scraperd COMMAND [options]
 
 commands:
-  run      run the jobs until SIGTERM/SIGINT
-             --config FILE   job file (default /etc/scraperd/jobs.yaml)
-             --db FILE       database (default: storage.path from the config)
-             --once          run every job once, commit, exit
-  check    validate a job file; prints one line per job, exit 1 on errors
-             --config FILE
-  results  show the newest stored results
-  errors   show the newest stored errors
-             --db FILE | --config FILE
-             --limit N       rows to show (default 20)
+  run [--once]            run the jobs until SIGTERM/SIGINT (--once: every job once, then exit)
+  check                   validate the job file: one line per job, or every error; exit 1 on errors
+  results [JOB]           stored results, newest first   [--since T] [--changed] [--limit N]
+  errors [JOB]            stored errors, newest first    [--since T] [--kind K] [--limit N]
+  runs [JOB]              job runs, newest first          [--since T] [--limit N]
+  jobs                    every job: schedule, last run, last status, success over 24 h
 
-common options:
-  --log-level LEVEL  trace, debug, info, warn, error (default info)
+options:
+  --config FILE      job file (default /etc/scraperd/jobs.yaml)
+  --db FILE          database (default: storage.path of the job file)
+  --since T          a duration back from now (1h, 30m, 2d) or a UTC time (2026-11-24 08:00)
+  --limit N          rows to show, 1 to 1000000 (default 20)
+  --kind K           dns, connect, timeout, tls, http, too_large, read, redirect_loop, parse
+  --format F         table (default), json, ndjson, csv
+  --log-level LEVEL  trace, debug, info, warn, error (default: log.level of the job file)
   -h, --help         this text
   --version          print the version
 )";
@@ -48,6 +51,7 @@ common options:
 struct Args {
   std::map<std::string, std::string> values;
   std::vector<std::string> flags;
+  std::vector<std::string> positional;
   std::string error;
 
   bool has(const std::string& flag) const {
@@ -83,6 +87,8 @@ Args parse_args(int argc, char** argv, int first, const std::vector<std::string>
       args.values[a] = value;
     } else if (!inline_value && std::find(flags.begin(), flags.end(), a) != flags.end()) {
       args.flags.push_back(a);
+    } else if (!a.starts_with("-") || a == "-") {
+      args.positional.push_back(a);
     } else {
       args.error = "unknown option '" + a + "'";
       return args;
@@ -124,14 +130,12 @@ int cmd_run(const Args& args) {
   return run(config, options);
 }
 
-// "every 15m" or "cron '0 3 * * *' Europe/Paris, next 2026-11-25 03:00 UTC".
+// "every 15m" or "cron '0 3 * * *' Europe/Paris, next 2026-11-25 02:00 UTC".
 std::string describe_schedule(const config::Schedule& s) {
-  if (!s.cron) return "every " + config::format_duration(s.every);
-  std::string text = "cron '" + s.cron->text + "'";
-  if (s.timezone.name() != "UTC") text += " " + s.timezone.name();
+  if (!s.cron) return describe(s);
   auto next = first_due(s, std::chrono::system_clock::now());
-  if (next == TimePoint::max()) return text + ", never fires";
-  return text + ", next " + storage::format_time(next).substr(0, 16) + " UTC";
+  if (next == TimePoint::max()) return describe(s) + ", never fires";
+  return describe(s) + ", next " + storage::format_time(next).substr(0, 16) + " UTC";
 }
 
 int cmd_check(const Args& args) {
@@ -173,26 +177,58 @@ std::optional<int> parse_limit(const Args& args) {
   return n;
 }
 
-int cmd_query(const std::string& what, const Args& args) {
+// "1h", "30m" back from now, or an absolute UTC "YYYY-MM-DD[ HH:MM[:SS]]" (a 'T' works too).
+std::optional<storage::Clock::time_point> parse_since(const std::string& text) {
+  if (auto d = config::parse_duration(text)) return storage::Clock::now() - *d;
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  char sep = ' ', extra = 0;
+  int n = std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%c", &y, &mo, &d, &sep, &h, &mi, &sec,
+                      &extra);
+  bool shape = n == 3 || ((n == 6 || n == 7) && (sep == ' ' || sep == 'T'));
+  if (!shape || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    return std::nullopt;
+  auto t = storage::parse_time(
+      fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.000", y, mo, d, h, mi, sec));
+  if (storage::format_time(t).substr(0, 10) != text.substr(0, 10)) return std::nullopt;  // 02-31
+  return t;
+}
+
+constexpr std::string_view kKinds[] = {"dns",       "connect", "timeout",       "tls",  "http",
+                                       "too_large", "read",    "redirect_loop", "parse"};
+
+int cmd_query(const std::string& command, const Args& args) {
+  auto format = parse_format(args.get("--format").value_or("table"));
+  if (!format) return usage_error("--format must be table, json, ndjson or csv");
+  storage::Filter filter;
   auto limit = parse_limit(args);
   if (!limit) return usage_error("--limit must be a number from 1 to 1000000");
+  filter.limit = *limit;
+  if (args.positional.size() > (command == "jobs" ? 0u : 1u))
+    return usage_error("too many arguments: '" + args.positional.back() + "'");
+  if (!args.positional.empty()) filter.job = args.positional[0];
+  if (auto since = args.get("--since")) {
+    filter.since = parse_since(*since);
+    if (!filter.since)
+      return usage_error("--since '" + *since +
+                         "' is neither a duration (1h, 30m, 2d) nor a date (2026-11-24 08:00)");
+  }
+  if (auto kind = args.get("--kind")) {
+    if (std::find(std::begin(kKinds), std::end(kKinds), *kind) == std::end(kKinds))
+      return usage_error("--kind '" + *kind +
+                         "' is not a kind: dns, connect, timeout, tls, http, too_large, read, "
+                         "redirect_loop, parse");
+    filter.kind = *kind;
+  }
+  filter.changed_only = args.has("--changed");
+
   auto db = query_db(args);
   if (!db) return 1;
-  std::vector<std::vector<std::string>> rows;
   try {
-    if (what == "results") {
-      for (const auto& r : storage::recent_results(*db, *limit))
-        rows.push_back({storage::format_time(r.fetched_at), r.job, std::to_string(r.status),
-                        std::to_string(r.bytes), fmt::format("{:.0f}", r.elapsed_ms), r.url});
-      print_table(std::cout, {"FETCHED_AT (UTC)", "JOB", "STATUS", "BYTES", "MS", "URL"}, rows,
-                  terminal_width());
-    } else {
-      for (const auto& e : storage::recent_errors(*db, *limit))
-        rows.push_back({storage::format_time(e.fetched_at), e.job, e.kind,
-                        e.status ? std::to_string(*e.status) : "-", e.url, e.message});
-      print_table(std::cout, {"FETCHED_AT (UTC)", "JOB", "KIND", "STATUS", "URL", "MESSAGE"}, rows,
-                  terminal_width());
-    }
+    storage::Table table = command == "results"  ? storage::query_results(*db, filter)
+                           : command == "errors" ? storage::query_errors(*db, filter)
+                           : command == "runs"   ? storage::query_runs(*db, filter)
+                                                 : storage::query_jobs(*db);
+    print(std::cout, table, *format, terminal_width());
   } catch (const storage::Error& e) {
     std::cerr << "scraperd: " << e.what() << '\n';
     return 1;
@@ -219,14 +255,25 @@ int main(int argc, char** argv) {
     args = parse_args(argc, argv, 2, {"--config", "--db", "--log-level"}, {"--once"});
   } else if (command == "check") {
     args = parse_args(argc, argv, 2, {"--config", "--log-level"}, {});
-  } else if (command == "results" || command == "errors") {
-    args = parse_args(argc, argv, 2, {"--config", "--db", "--limit", "--log-level"}, {});
+  } else if (command == "results") {
+    args = parse_args(argc, argv, 2,
+                      {"--config", "--db", "--limit", "--since", "--format", "--log-level"},
+                      {"--changed"});
+  } else if (command == "errors") {
+    args = parse_args(
+        argc, argv, 2,
+        {"--config", "--db", "--limit", "--since", "--kind", "--format", "--log-level"}, {});
+  } else if (command == "runs" || command == "jobs") {
+    args = parse_args(argc, argv, 2,
+                      {"--config", "--db", "--limit", "--since", "--format", "--log-level"}, {});
   } else {
     return usage_error("unknown command '" + command + "'");
   }
   if (!args.error.empty()) return usage_error(args.error);
   setup_logging(args);
 
+  if (!args.positional.empty() && (command == "run" || command == "check"))
+    return usage_error("unexpected argument '" + args.positional[0] + "'");
   if (command == "run") return cmd_run(args);
   if (command == "check") return cmd_check(args);
   return cmd_query(command, args);

@@ -36,6 +36,12 @@ class Engine {
       : io_(io), pool_(pool), writer_(writer), config_(config), once_(once) {}
 
   awaitable<void> main() {
+    for (const auto& job : config_.jobs) {
+      storage::Row seen =
+          storage::JobSeen{job.name, describe(job.schedule), static_cast<int>(job.urls.size()),
+                           std::chrono::system_clock::now()};
+      co_await store(std::move(seen));
+    }
     TaskGroup jobs(io_.get_executor(), "scheduler");
     for (const auto& job : config_.jobs) {
       if (job.paused)
@@ -54,6 +60,7 @@ class Engine {
 
  private:
   struct Counts {
+    std::int64_t run_id = 0;
     int ok = 0;
     int failed = 0;
   };
@@ -67,18 +74,27 @@ class Engine {
       co_await timer.async_wait(asio::experimental::as_tuple(use_awaitable));
       sleeping_.erase(sleeper);
       if (stopping_) break;
-      co_await run_job(job);
+      co_await run_job(job, due);
       if (once_) break;
       due = next_due(job.schedule, due, std::chrono::system_clock::now());
     }
   }
 
-  awaitable<void> run_job(const config::Job& job) {
+  awaitable<void> run_job(const config::Job& job, TimePoint due) {
     auto start = Steady::now();
     Counts counts;
+    counts.run_id = writer_.new_run_id();
+    storage::Row started =
+        storage::RunStarted{counts.run_id, job.name, due, std::chrono::system_clock::now(),
+                            static_cast<int>(job.urls.size())};
+    co_await store(std::move(started));
     TaskGroup fetches(io_.get_executor(), "job '" + job.name + "'");
     for (const auto& url : job.urls) fetches.spawn(fetch_one(job, url, counts));
     co_await fetches.wait();
+    const char* status = counts.failed == 0 ? "ok" : counts.ok == 0 ? "failed" : "partial";
+    storage::Row finished = storage::RunFinished{counts.run_id, std::chrono::system_clock::now(),
+                                                 status, counts.ok, counts.failed};
+    co_await store(std::move(finished));
     spdlog::info("job '{}': {} ok, {} failed in {:.0f} ms", job.name, counts.ok, counts.failed,
                  millis(Steady::now() - start));
   }
@@ -91,17 +107,28 @@ class Engine {
     FetchResult r = co_await fetch(pool_, std::move(request));
     double elapsed_ms = millis(r.elapsed);
     storage::Row row;
-    if (!r.ok()) {
-      row = storage::ErrorRow{job.name,        url,        r.error_kind, std::nullopt,
-                              r.error_message, elapsed_ms, fetched_at};
-    } else if (r.status >= 400) {
-      row = storage::ErrorRow{
-          job.name,   url,       "http", r.status, "HTTP status " + std::to_string(r.status),
-          elapsed_ms, fetched_at};
+    if (!r.ok() || r.status >= 400) {
+      storage::ErrorRow e{
+          .run_id = counts.run_id,
+          .job = job.name,
+          .url = url,
+          .attempt = 1,
+          .kind = r.ok() ? "http" : r.error_kind,
+          .status = std::nullopt,
+          .message = r.ok() ? "HTTP status " + std::to_string(r.status) : r.error_message,
+          .elapsed_ms = elapsed_ms,
+          .fetched_at = fetched_at};
+      if (r.ok()) e.status = r.status;
+      row = std::move(e);
     } else {
-      row = storage::ResultRow{job.name,   url,
-                               r.status,   static_cast<std::int64_t>(r.body.size()),
-                               elapsed_ms, fetched_at};
+      row = storage::ResultRow{.run_id = counts.run_id,
+                               .job = job.name,
+                               .url = url,
+                               .final_url = r.final_url,
+                               .status = r.status,
+                               .bytes = static_cast<std::int64_t>(r.body.size()),
+                               .elapsed_ms = elapsed_ms,
+                               .fetched_at = fetched_at};
     }
     if (std::holds_alternative<storage::ErrorRow>(row)) {
       const auto& e = std::get<storage::ErrorRow>(row);

@@ -112,6 +112,7 @@ FetchResult fetch_blocking(const FetchRequest& request) {
     result.error_message = "response not complete within " + seconds(request.timeout);
   } else if (res) {
     result.status = res->status;
+    result.final_url = res->location;
     return result;
   } else {
     using E = httplib::Error;

@@ -32,7 +32,8 @@ struct FetchResult {
   // timeout, read, too_large, redirect_loop, parse, and a message for people.
   std::string error_kind;
   std::string error_message;
-  int status = 0;  // HTTP status, 0 when no response arrived
+  int status = 0;         // HTTP status, 0 when no response arrived
+  std::string final_url;  // where redirects led; empty when there were none
   std::string body;
   std::chrono::steady_clock::duration elapsed{};
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "config/duration.h"
+
 namespace scraperd::daemon {
 
 TimePoint first_due(const config::Schedule& schedule, TimePoint now) {
@@ -16,6 +18,13 @@ TimePoint next_due(const config::Schedule& schedule, TimePoint due, TimePoint no
   auto next = due + schedule.every;
   if (next <= now) next += ((now - next) / schedule.every + 1) * schedule.every;
   return next;
+}
+
+std::string describe(const config::Schedule& schedule) {
+  if (!schedule.cron) return "every " + config::format_duration(schedule.every);
+  std::string text = "cron '" + schedule.cron->text + "'";
+  if (schedule.timezone.name() != "UTC") text += " " + schedule.timezone.name();
+  return text;
 }
 
 }  // namespace scraperd::daemon

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 
 #include "config/config.h"
 
@@ -18,5 +19,8 @@ TimePoint first_due(const config::Schedule& schedule, TimePoint now);
 // due at due + n × every (not "finished + every", so they do not drift); points missed while
 // a run overran are skipped, never run in a burst.
 TimePoint next_due(const config::Schedule& schedule, TimePoint due, TimePoint now);
+
+// For people: "every 15m", "cron '0 3 * * *' Europe/Paris".
+std::string describe(const config::Schedule& schedule);
 
 }  // namespace scraperd::daemon

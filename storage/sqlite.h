@@ -49,6 +49,7 @@ class Stmt {
   double real(int col) const { return sqlite3_column_double(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string text(int col) const;
+  sqlite3_stmt* raw() { return stmt_; }
 
  private:
   Db& db_;

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <string>
+#include <variant>
 
 #include "storage/sqlite.h"
 
@@ -39,6 +40,58 @@ CREATE TABLE errors (
 CREATE INDEX errors_job_fetched_at ON errors (job, fetched_at);
 CREATE INDEX errors_fetched_at ON errors (fetched_at);
 )sql",
+    R"sql(
+CREATE TABLE jobs (
+  name        TEXT PRIMARY KEY,
+  schedule    TEXT NOT NULL,
+  urls        INTEGER NOT NULL,
+  first_seen  TEXT NOT NULL,
+  last_seen   TEXT NOT NULL,
+  next_due    TEXT
+);
+
+CREATE TABLE runs (
+  id           INTEGER PRIMARY KEY,
+  job          TEXT    NOT NULL,
+  due_at       TEXT    NOT NULL,
+  started_at   TEXT    NOT NULL,
+  finished_at  TEXT,
+  status       TEXT    NOT NULL,
+  urls         INTEGER NOT NULL DEFAULT 0,
+  ok           INTEGER NOT NULL DEFAULT 0,
+  failed       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_job_started_at ON runs (job, started_at);
+CREATE INDEX runs_started_at ON runs (started_at);
+
+ALTER TABLE results ADD COLUMN run_id INTEGER REFERENCES runs (id);
+ALTER TABLE results ADD COLUMN final_url TEXT;
+ALTER TABLE results ADD COLUMN content_hash TEXT;
+ALTER TABLE results ADD COLUMN changed INTEGER;
+ALTER TABLE results ADD COLUMN data TEXT;
+CREATE INDEX results_job_url ON results (job, url);
+CREATE INDEX results_run_id ON results (run_id);
+
+ALTER TABLE errors ADD COLUMN run_id INTEGER REFERENCES runs (id);
+ALTER TABLE errors ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX errors_run_id ON errors (run_id);
+
+CREATE TABLE url_state (
+  job            TEXT NOT NULL,
+  url            TEXT NOT NULL,
+  etag           TEXT,
+  last_modified  TEXT,
+  content_hash   TEXT,
+  PRIMARY KEY (job, url)
+) WITHOUT ROWID;
+
+CREATE VIEW latest_results AS
+  SELECT r.* FROM results r
+  JOIN (SELECT max(id) AS id FROM results GROUP BY job, url) latest USING (id);
+
+CREATE VIEW changes AS
+  SELECT * FROM results WHERE changed = 1;
+)sql",
 };
 
 constexpr std::int64_t kVersion = std::size(kMigrations);
@@ -55,13 +108,18 @@ std::int64_t schema_version() {
   return kVersion;
 }
 
-void migrate(const std::string& path) {
+void migrate(const std::string& path, std::int64_t target) {
+  if (target < 0 || target > kVersion) target = kVersion;
   sqlite::Db db(path, sqlite::Db::Mode::kReadWrite);
+  if (db.user_version() == 0) {
+    // Only possible before the first table exists: lets retention give pages back to the OS.
+    db.exec("PRAGMA auto_vacuum=INCREMENTAL");
+  }
   db.exec("PRAGMA journal_mode=WAL");
   for (;;) {
     db.exec("BEGIN IMMEDIATE");
     std::int64_t version = db.user_version();
-    if (version >= kVersion) {
+    if (version >= target) {
       db.exec("COMMIT");
       if (version > kVersion)
         throw Error(path + " has schema version " + std::to_string(version) +
@@ -81,34 +139,112 @@ void migrate(const std::string& path) {
   }
 }
 
-std::vector<ResultRow> recent_results(const std::string& path, int limit) {
+namespace {
+
+// Runs `sql` with positional text/integer parameters and returns every row.
+Table run_query(const std::string& path, const std::string& sql, const std::vector<Cell>& params) {
   auto db = open_existing(path);
-  sqlite::Stmt s(db,
-                 "SELECT job, url, status, bytes, elapsed_ms, fetched_at FROM results "
-                 "ORDER BY fetched_at DESC, id DESC LIMIT ?");
-  s.bind(1, std::int64_t{limit});
-  std::vector<ResultRow> rows;
-  while (s.step()) {
-    rows.push_back({s.text(0), s.text(1), static_cast<int>(s.int64(2)), s.int64(3), s.real(4),
-                    parse_time(s.text(5))});
+  if (db.user_version() < kVersion)
+    throw Error(path + " has schema version " + std::to_string(db.user_version()) +
+                    "; start the daemon once to migrate it",
+                SQLITE_ERROR);
+  sqlite::Stmt s(db, sql.c_str());
+  for (size_t i = 0; i < params.size(); ++i) {
+    int at = static_cast<int>(i + 1);
+    if (auto* text = std::get_if<std::string>(&params[i]))
+      s.bind(at, *text);
+    else if (auto* n = std::get_if<std::int64_t>(&params[i]))
+      s.bind(at, *n);
+    else if (auto* d = std::get_if<double>(&params[i]))
+      s.bind(at, *d);
+    else
+      s.bind_null(at);
   }
-  return rows;
+  Table table;
+  int n = sqlite3_column_count(s.raw());
+  for (int c = 0; c < n; ++c) table.columns.emplace_back(sqlite3_column_name(s.raw(), c));
+  while (s.step()) {
+    std::vector<Cell> row;
+    row.reserve(static_cast<size_t>(n));
+    for (int c = 0; c < n; ++c) {
+      switch (sqlite3_column_type(s.raw(), c)) {
+        case SQLITE_INTEGER: row.emplace_back(s.int64(c)); break;
+        case SQLITE_FLOAT: row.emplace_back(s.real(c)); break;
+        case SQLITE_NULL: row.emplace_back(std::monostate{}); break;
+        default: row.emplace_back(s.text(c)); break;
+      }
+    }
+    table.rows.push_back(std::move(row));
+  }
+  return table;
 }
 
-std::vector<ErrorRow> recent_errors(const std::string& path, int limit) {
-  auto db = open_existing(path);
-  sqlite::Stmt s(db,
-                 "SELECT job, url, kind, status, message, elapsed_ms, fetched_at FROM errors "
-                 "ORDER BY fetched_at DESC, id DESC LIMIT ?");
-  s.bind(1, std::int64_t{limit});
-  std::vector<ErrorRow> rows;
-  while (s.step()) {
-    ErrorRow row{
-        s.text(0), s.text(1), s.text(2), std::nullopt, s.text(4), s.real(5), parse_time(s.text(6))};
-    if (!s.is_null(3)) row.status = static_cast<int>(s.int64(3));
-    rows.push_back(std::move(row));
+// " WHERE a AND b" from the filter's conditions that apply, with their parameters.
+std::string where(const Filter& f, const char* time_column, bool kind, bool changed,
+                  std::vector<Cell>& params) {
+  std::vector<std::string> conditions;
+  if (!f.job.empty()) {
+    conditions.push_back("job = ?");
+    params.emplace_back(f.job);
   }
-  return rows;
+  if (f.since) {
+    conditions.push_back(std::string(time_column) + " >= ?");
+    params.emplace_back(format_time(*f.since));
+  }
+  if (kind && !f.kind.empty()) {
+    conditions.push_back("kind = ?");
+    params.emplace_back(f.kind);
+  }
+  if (changed && f.changed_only) conditions.push_back("changed = 1");
+  std::string sql;
+  for (const auto& c : conditions) sql += (sql.empty() ? " WHERE " : " AND ") + c;
+  return sql;
+}
+
+}  // namespace
+
+Table query_results(const std::string& path, const Filter& f) {
+  std::vector<Cell> params;
+  std::string sql =
+      "SELECT fetched_at, job, status, bytes, round(elapsed_ms) AS ms, url, final_url, changed, "
+      "data, run_id FROM results" +
+      where(f, "fetched_at", false, true, params) + " ORDER BY fetched_at DESC, id DESC LIMIT ?";
+  params.emplace_back(std::int64_t{f.limit});
+  return run_query(path, sql, params);
+}
+
+Table query_errors(const std::string& path, const Filter& f) {
+  std::vector<Cell> params;
+  std::string sql =
+      "SELECT fetched_at, job, kind, status, attempt, url, message, run_id FROM errors" +
+      where(f, "fetched_at", true, false, params) + " ORDER BY fetched_at DESC, id DESC LIMIT ?";
+  params.emplace_back(std::int64_t{f.limit});
+  return run_query(path, sql, params);
+}
+
+Table query_runs(const std::string& path, const Filter& f) {
+  std::vector<Cell> params;
+  std::string sql =
+      "SELECT id, job, status, due_at, started_at, finished_at, "
+      "round((julianday(started_at) - julianday(due_at)) * 86400000) AS lag_ms, urls, ok, failed "
+      "FROM runs" +
+      where(f, "started_at", false, false, params) + " ORDER BY started_at DESC, id DESC LIMIT ?";
+  params.emplace_back(std::int64_t{f.limit});
+  return run_query(path, sql, params);
+}
+
+Table query_jobs(const std::string& path) {
+  return run_query(path,
+                   "SELECT j.name AS job, j.schedule, j.urls, last.started_at AS last_run, "
+                   "last.status AS last_status, "
+                   "(SELECT round(100.0 * sum(ok) / nullif(sum(ok + failed), 0), 1) FROM runs r "
+                   " WHERE r.job = j.name AND r.started_at >= datetime('now', '-1 day')) "
+                   "AS ok_pct_24h, "
+                   "j.next_due FROM jobs j "
+                   "LEFT JOIN runs last ON last.id = (SELECT id FROM runs r WHERE r.job = j.name "
+                   " ORDER BY started_at DESC, id DESC LIMIT 1) "
+                   "ORDER BY j.name",
+                   {});
 }
 
 std::string format_time(Clock::time_point t) {

@@ -1,8 +1,9 @@
-// The SQLite database: what a fetch leaves behind, and the queries people run on it.
+// The SQLite database: what a run leaves behind, and the queries people run on it.
 //
 // Every fetch ends as exactly one row: a ResultRow when a page came back, an ErrorRow (with a
-// kind) when it did not. Rows are written by storage::Writer (writer.h); everything here
-// reads. Schema and columns: docs/schema.md.
+// kind) when it did not; every job run is a row in `runs`. Rows are written by
+// storage::Writer (writer.h). The query functions here open the database read-only, so they
+// work while the daemon writes. Schema and columns: docs/schema.md.
 #pragma once
 
 #include <chrono>
@@ -18,25 +19,56 @@ namespace scraperd::storage {
 using Clock = std::chrono::system_clock;
 
 struct ResultRow {
+  std::int64_t run_id = 0;
   std::string job;
   std::string url;
-  int status = 0;  // HTTP status of the final response
+  std::string final_url;  // after redirects; empty when the same as url
+  int status = 0;         // HTTP status of the final response
   std::int64_t bytes = 0;
   double elapsed_ms = 0;
   Clock::time_point fetched_at;
 };
 
 struct ErrorRow {
+  std::int64_t run_id = 0;
   std::string job;
   std::string url;
-  std::string kind;           // dns, connect, tls, timeout, http, too_large, redirect, read, ...
+  int attempt = 1;
+  std::string kind;           // dns, connect, tls, timeout, http, too_large, read, ...
   std::optional<int> status;  // the HTTP status, for kind "http"
   std::string message;
   double elapsed_ms = 0;
   Clock::time_point fetched_at;
 };
 
-using Row = std::variant<ResultRow, ErrorRow>;
+// A job run began. `id` comes from Writer::new_run_id().
+struct RunStarted {
+  std::int64_t id = 0;
+  std::string job;
+  Clock::time_point due_at;
+  Clock::time_point started_at;
+  int urls = 0;
+};
+
+// A job run ended: status is ok (no failure), partial (some failed), failed (all failed),
+// skipped (the previous run was still going) or cancelled.
+struct RunFinished {
+  std::int64_t id = 0;
+  Clock::time_point finished_at;
+  std::string status;
+  int ok = 0;
+  int failed = 0;
+};
+
+// The daemon runs this job (inserted, or updated when it already exists).
+struct JobSeen {
+  std::string name;
+  std::string schedule;  // as people read it: "every 15m", "cron '0 3 * * *' Europe/Paris"
+  int urls = 0;
+  Clock::time_point seen_at;
+};
+
+using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, JobSeen>;
 
 // A database that cannot be opened, migrated or queried. `code` is SQLite's result code.
 class Error : public std::runtime_error {
@@ -51,14 +83,32 @@ class Error : public std::runtime_error {
 // The schema version this build writes (PRAGMA user_version).
 std::int64_t schema_version();
 
-// Creates the database if needed and migrates it forward to schema_version(), each step in
-// one transaction. Throws Error if the file cannot be opened or was written by a newer build.
-void migrate(const std::string& path);
+// Creates the database if needed and migrates it forward to `version` (default: the current
+// one), each step in one transaction. Throws Error if the file cannot be opened or was
+// written by a newer build.
+void migrate(const std::string& path, std::int64_t version = -1);
 
-// The newest rows first, at most `limit`. Opens the database read-only, so it works while the
-// daemon writes. Throws Error when there is no database at `path`.
-std::vector<ResultRow> recent_results(const std::string& path, int limit);
-std::vector<ErrorRow> recent_errors(const std::string& path, int limit);
+// Query results: column names and typed cells, ready for any output format.
+using Cell = std::variant<std::monostate, std::int64_t, double, std::string>;
+struct Table {
+  std::vector<std::string> columns;
+  std::vector<std::vector<Cell>> rows;
+};
+
+struct Filter {
+  std::string job;                         // empty: every job
+  std::optional<Clock::time_point> since;  // only rows from then on
+  std::string kind;                        // errors only: one kind
+  bool changed_only = false;               // results only: rows whose content changed
+  int limit = 20;
+};
+
+// Newest first. Each throws Error when there is no database at `path` or it cannot be read.
+Table query_results(const std::string& path, const Filter& filter);
+Table query_errors(const std::string& path, const Filter& filter);
+Table query_runs(const std::string& path, const Filter& filter);
+// Every job the daemon has run: schedule, last run and its status, success ratio over 24 h.
+Table query_jobs(const std::string& path);
 
 // Timestamps are stored as UTC text "YYYY-MM-DD HH:MM:SS.SSS", the form SQLite's own date
 // functions produce, so `fetched_at > datetime('now', '-1 hour')` compares correctly.

@@ -16,11 +16,21 @@ class Sink {
   explicit Sink(const std::string& path)
       : db_(path, sqlite::Db::Mode::kReadWrite),
         insert_result_(db_,
-                       "INSERT INTO results (job, url, status, bytes, elapsed_ms, fetched_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?)"),
+                       "INSERT INTO results (run_id, job, url, final_url, status, bytes, "
+                       "elapsed_ms, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
         insert_error_(db_,
-                      "INSERT INTO errors (job, url, kind, status, message, elapsed_ms, "
-                      "fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)") {
+                      "INSERT INTO errors (run_id, job, url, attempt, kind, status, message, "
+                      "elapsed_ms, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        insert_run_(db_,
+                    "INSERT INTO runs (id, job, due_at, started_at, status, urls) "
+                    "VALUES (?, ?, ?, ?, 'running', ?)"),
+        finish_run_(db_,
+                    "UPDATE runs SET finished_at = ?, status = ?, ok = ?, failed = ? WHERE id = ?"),
+        upsert_job_(db_,
+                    "INSERT INTO jobs (name, schedule, urls, first_seen, last_seen) "
+                    "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET "
+                    "schedule = excluded.schedule, urls = excluded.urls, "
+                    "last_seen = excluded.last_seen") {
     db_.exec("PRAGMA synchronous=NORMAL");
     db_.exec("PRAGMA foreign_keys=ON");
   }
@@ -33,51 +43,112 @@ class Sink {
       db_.exec("COMMIT");
     } catch (...) {
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      insert_result_.reset();
-      insert_error_.reset();
+      for (auto* s : {&insert_result_, &insert_error_, &insert_run_, &finish_run_, &upsert_job_})
+        s->reset();
       throw;
     }
   }
 
  private:
+  static void bind_run(sqlite::Stmt& s, int at, std::int64_t run_id) {
+    if (run_id > 0)
+      s.bind(at, run_id);
+    else
+      s.bind_null(at);
+  }
+
   void insert(const ResultRow& r) {
     auto& s = insert_result_;
-    s.bind(1, r.job);
-    s.bind(2, r.url);
-    s.bind(3, std::int64_t{r.status});
-    s.bind(4, r.bytes);
-    s.bind(5, r.elapsed_ms);
-    s.bind(6, format_time(r.fetched_at));
+    bind_run(s, 1, r.run_id);
+    s.bind(2, r.job);
+    s.bind(3, r.url);
+    if (r.final_url.empty() || r.final_url == r.url)
+      s.bind_null(4);
+    else
+      s.bind(4, r.final_url);
+    s.bind(5, std::int64_t{r.status});
+    s.bind(6, r.bytes);
+    s.bind(7, r.elapsed_ms);
+    s.bind(8, format_time(r.fetched_at));
     s.step();
     s.reset();
   }
 
   void insert(const ErrorRow& r) {
     auto& s = insert_error_;
-    s.bind(1, r.job);
-    s.bind(2, r.url);
-    s.bind(3, r.kind);
+    bind_run(s, 1, r.run_id);
+    s.bind(2, r.job);
+    s.bind(3, r.url);
+    s.bind(4, std::int64_t{r.attempt});
+    s.bind(5, r.kind);
     if (r.status)
-      s.bind(4, std::int64_t{*r.status});
+      s.bind(6, std::int64_t{*r.status});
     else
-      s.bind_null(4);
-    s.bind(5, r.message);
-    s.bind(6, r.elapsed_ms);
-    s.bind(7, format_time(r.fetched_at));
+      s.bind_null(6);
+    s.bind(7, r.message);
+    s.bind(8, r.elapsed_ms);
+    s.bind(9, format_time(r.fetched_at));
+    s.step();
+    s.reset();
+  }
+
+  void insert(const RunStarted& r) {
+    auto& s = insert_run_;
+    s.bind(1, r.id);
+    s.bind(2, r.job);
+    s.bind(3, format_time(r.due_at));
+    s.bind(4, format_time(r.started_at));
+    s.bind(5, std::int64_t{r.urls});
+    s.step();
+    s.reset();
+  }
+
+  void insert(const RunFinished& r) {
+    auto& s = finish_run_;
+    s.bind(1, format_time(r.finished_at));
+    s.bind(2, r.status);
+    s.bind(3, std::int64_t{r.ok});
+    s.bind(4, std::int64_t{r.failed});
+    s.bind(5, r.id);
+    s.step();
+    s.reset();
+  }
+
+  void insert(const JobSeen& r) {
+    auto& s = upsert_job_;
+    s.bind(1, r.name);
+    s.bind(2, r.schedule);
+    s.bind(3, std::int64_t{r.urls});
+    s.bind(4, format_time(r.seen_at));
     s.step();
     s.reset();
   }
 
   sqlite::Db db_;
-  sqlite::Stmt insert_result_;
-  sqlite::Stmt insert_error_;
+  sqlite::Stmt insert_result_, insert_error_, insert_run_, finish_run_, upsert_job_;
 };
 
 }  // namespace
 
 Writer::Writer(const std::string& path, Options options) : path_(path), options_(options) {
   migrate(path_);
+  {
+    sqlite::Db db(path_, sqlite::Db::Mode::kReadWrite);
+    // Runs a previous process left unfinished (it was killed) are closed as interrupted.
+    sqlite::Stmt close(db,
+                       "UPDATE runs SET status = 'interrupted', finished_at = ? "
+                       "WHERE status = 'running'");
+    close.bind(1, format_time(Clock::now()));
+    close.step();
+    sqlite::Stmt max(db, "SELECT coalesce(max(id), 0) FROM runs");
+    max.step();
+    next_run_id_ = max.int64(0) + 1;
+  }
   thread_ = std::thread([this] { run(); });
+}
+
+std::int64_t Writer::new_run_id() {
+  return next_run_id_++;
 }
 
 Writer::~Writer() {

@@ -6,6 +6,7 @@
 // A failed commit (SQLITE_BUSY, a full disk) is logged, the batch kept, and retried with backoff.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -45,6 +46,9 @@ class Writer {
   // Rows committed so far.
   std::uint64_t committed() const;
 
+  // A fresh id for a RunStarted row, unique in this database. Thread-safe.
+  std::int64_t new_run_id();
+
  private:
   void run();
 
@@ -58,6 +62,7 @@ class Writer {
   bool closing_ = false;         // GUARDED_BY(mu_)
   std::uint64_t committed_ = 0;  // GUARDED_BY(mu_)
 
+  std::atomic<std::int64_t> next_run_id_{1};
   std::thread thread_;
 };
 

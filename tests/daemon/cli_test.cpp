@@ -6,11 +6,12 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
-#include "storage/store.h"
 #include "tests/support/http_server.h"
+#include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"
 
 extern char** environ;
@@ -110,12 +111,69 @@ TEST_CASE("scraperd run --once, then scraperd results shows the rows", "[cli]") 
 
   o = run_cli(dir, {"results", "--db", db});
   CHECK(o.exit_code == 0);
-  CHECK_THAT(o.out, Catch::StartsWith("FETCHED_AT (UTC)"));
+  CHECK_THAT(o.out, Catch::StartsWith("FETCHED_AT "));
   CHECK_THAT(o.out, Catch::Contains("home") && Catch::Contains(srv.url("/")));
 
   o = run_cli(dir, {"errors", "--db", db});
   CHECK(o.exit_code == 0);
   CHECK_THAT(o.out, Catch::Contains("gone") && Catch::Contains("http") && Catch::Contains("404"));
+
+  SECTION("json is valid JSON with typed values, ndjson one object a line, csv quoted") {
+    o = run_cli(dir, {"results", "home", "--db", db, "--format", "json"});
+    REQUIRE(o.exit_code == 0);
+    auto j = nlohmann::json::parse(o.out);
+    REQUIRE(j.size() == 1);
+    CHECK(j[0]["job"] == "home");
+    CHECK(j[0]["status"] == 200);
+    CHECK(j[0]["final_url"].is_null());
+
+    o = run_cli(dir, {"errors", "--db", db, "--format", "ndjson", "--kind", "http"});
+    REQUIRE(o.exit_code == 0);
+    CHECK(nlohmann::json::parse(o.out)["kind"] == "http");
+
+    o = run_cli(dir, {"runs", "--db", db, "--format", "csv"});
+    REQUIRE(o.exit_code == 0);
+    CHECK_THAT(o.out, Catch::StartsWith("id,job,status,due_at,started_at,finished_at,lag_ms,"));
+    CHECK(std::count(o.out.begin(), o.out.end(), '\n') == 3);  // header + 2 runs
+
+    o = run_cli(dir, {"jobs", "--db", db, "--format", "json"});
+    REQUIRE(o.exit_code == 0);
+    auto jobs = nlohmann::json::parse(o.out);
+    REQUIRE(jobs.size() == 2);
+    CHECK(jobs[0]["job"] == "gone");
+    CHECK(jobs[0]["last_status"] == "failed");
+    CHECK(jobs[1]["ok_pct_24h"] == 100.0);
+  }
+  SECTION("filters: job, since, limit") {
+    o = run_cli(dir, {"results", "nobody", "--db", db, "--format", "json"});
+    CHECK(nlohmann::json::parse(o.out).empty());
+    o = run_cli(dir, {"errors", "--db", db, "--since", "1h", "--format", "json"});
+    CHECK(nlohmann::json::parse(o.out).size() == 1);
+    o = run_cli(dir, {"errors", "--db", db, "--since", "2099-01-01", "--format", "json"});
+    CHECK(nlohmann::json::parse(o.out).empty());
+    o = run_cli(dir, {"runs", "--db", db, "--limit", "1", "--format", "ndjson"});
+    CHECK(std::count(o.out.begin(), o.out.end(), '\n') == 1);
+  }
+  SECTION("hostile arguments get clear errors, never a crash") {
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"results", "--db", db, "--since", "yesterday"},
+             {"results", "--db", db, "--since", "2026-02-31"},
+             {"results", "--db", db, "--limit", "0"},
+             {"results", "--db", db, "--limit", "99999999999999999999"},
+             {"results", "--db", db, "--format", "xml"},
+             {"errors", "--db", db, "--kind", "x' OR 1=1 --"},
+             {"results", "a", "b", "--db", db},
+         }) {
+      o = run_cli(dir, args);
+      INFO(args[2] << " " << args.back() << ": " << o.err);
+      CHECK(o.exit_code == 2);
+      CHECK_THAT(o.err, Catch::StartsWith("scraperd: "));
+    }
+    o = run_cli(dir, {"results", "x'; DROP TABLE results; --", "--db", db, "--format", "json"});
+    CHECK(o.exit_code == 0);
+    CHECK(nlohmann::json::parse(o.out).empty());
+    CHECK(test::sql1(db, "SELECT count(*) FROM results") == "1");
+  }
 
   o = run_cli(dir, {"results", "--db", dir.file("missing.db")});
   CHECK(o.exit_code == 1);
@@ -140,7 +198,6 @@ TEST_CASE("SIGTERM lets the fetch in flight finish and stores its row", "[cli]")
   REQUIRE(requested);
   kill(pid, SIGTERM);
   CHECK(wait_exit(pid) == 0);
-  auto rows = storage::recent_results(db, 10);
-  REQUIRE(rows.size() == 1);
-  CHECK(rows[0].bytes == 4);
+  CHECK(test::sql1(db, "SELECT group_concat(bytes) FROM results") == "4");
+  CHECK(test::sql1(db, "SELECT status FROM runs") == "ok");
 }

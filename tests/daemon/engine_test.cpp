@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "storage/store.h"
 #include "tests/support/http_server.h"
+#include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"
 
 using namespace scraperd;
@@ -49,24 +49,42 @@ TEST_CASE("run --once stores a result or an error row for every URL of every job
       "    timeout: 5s\n");
 
   REQUIRE(daemon::run(config, {.db_path = dir.file("out.db"), .once = true}) == 0);
+  auto db = dir.file("out.db");
 
-  auto results = storage::recent_results(dir.file("out.db"), 100);
+  auto results = test::sql(db, "SELECT * FROM results ORDER BY url");
   REQUIRE(results.size() == 2);
-  for (const auto& r : results) {
-    CHECK(r.job == "pages");
-    CHECK(r.status == 200);
-    CHECK(r.elapsed_ms >= 0);
+  CHECK(results[0]["url"] == srv.url("/page/1"));
+  CHECK(results[0]["bytes"] == "15");  // "<h1>page 1</h1>"
+  CHECK(results[1]["bytes"] == "16");
+  for (auto& r : results) {
+    CHECK(r["job"] == "pages");
+    CHECK(r["status"] == "200");
+    CHECK_FALSE(r["run_id"].empty());
   }
-  CHECK(results[0].bytes + results[1].bytes == 31);  // "<h1>page 1</h1>" + "<h1>page 22</h1>"
 
-  auto errors = storage::recent_errors(dir.file("out.db"), 100);
+  auto errors = test::sql(db, "SELECT * FROM errors ORDER BY job");
   REQUIRE(errors.size() == 2);
-  std::map<std::string, storage::ErrorRow> by_job;
-  for (auto& e : errors) by_job[e.job] = e;
-  CHECK(by_job["down"].kind == "connect");
-  CHECK(by_job["down"].url == "http://127.0.0.1:" + std::to_string(refused) + "/");
-  CHECK(by_job["pages"].kind == "http");
-  CHECK(by_job["pages"].status == 410);
+  CHECK(errors[0]["job"] == "down");
+  CHECK(errors[0]["kind"] == "connect");
+  CHECK(errors[0]["url"] == "http://127.0.0.1:" + std::to_string(refused) + "/");
+  CHECK(errors[1]["job"] == "pages");
+  CHECK(errors[1]["kind"] == "http");
+  CHECK(errors[1]["status"] == "410");
+
+  // One run per job, closed with its counts; both jobs registered.
+  auto runs = test::sql(db, "SELECT * FROM runs ORDER BY job");
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0]["status"] == "failed");
+  CHECK(runs[1]["status"] == "partial");
+  CHECK(runs[1]["ok"] == "2");
+  CHECK(runs[1]["failed"] == "1");
+  CHECK(runs[1]["urls"] == "3");
+  CHECK(runs[1]["finished_at"] >= runs[1]["started_at"]);
+  CHECK(runs[1]["started_at"] >= runs[1]["due_at"]);
+  CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE run_id = " + runs[1]["id"]) == "2");
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(name || ':' || schedule || ':' || urls) FROM "
+                   "(SELECT * FROM jobs ORDER BY name)") == "down:every 1h:1,pages:every 1h:3");
 }
 
 TEST_CASE("a job's URLs are fetched concurrently, off the event loop", "[engine]") {
@@ -94,7 +112,7 @@ TEST_CASE("a job's URLs are fetched concurrently, off the event loop", "[engine]
   REQUIRE(daemon::run(config, {.db_path = dir.file("c.db"), .once = true}) == 0);
   auto elapsed = std::chrono::steady_clock::now() - start;
 
-  CHECK(storage::recent_results(dir.file("c.db"), 100).size() == 8);
+  CHECK(test::sql1(dir.file("c.db"), "SELECT count(*) FROM results") == "8");
   CHECK(peak.load() >= 4);  // several requests were in flight at once
   CHECK(elapsed < 3s);      // generous: ~0.6 s expected, 4.8 s if serialised
 }

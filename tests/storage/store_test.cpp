@@ -5,22 +5,34 @@
 #include <catch2/catch.hpp>
 
 #include "storage/writer.h"
+#include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"
 
 using namespace scraperd;
+using test::sql;
+using test::sql1;
 
 namespace {
 
-std::int64_t query_int(const std::string& path, const char* sql) {
+void exec(const std::string& path, const char* statement) {
   sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(s) == SQLITE_ROW);
-  auto v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, statement, nullptr, nullptr, &err);
+  INFO((err ? err : ""));
+  sqlite3_free(err);
   sqlite3_close(db);
-  return v;
+  REQUIRE(rc == SQLITE_OK);
+}
+
+std::string cell(const storage::Table& t, size_t row, const std::string& column) {
+  auto it = std::find(t.columns.begin(), t.columns.end(), column);
+  REQUIRE(it != t.columns.end());
+  const auto& c = t.rows.at(row).at(static_cast<size_t>(it - t.columns.begin()));
+  if (auto* s = std::get_if<std::string>(&c)) return *s;
+  if (auto* n = std::get_if<std::int64_t>(&c)) return std::to_string(*n);
+  if (auto* d = std::get_if<double>(&c)) return std::to_string(*d);
+  return "NULL";
 }
 
 }  // namespace
@@ -30,34 +42,50 @@ TEST_CASE("migrate creates the schema in WAL mode at the current version", "[sto
   auto path = dir.file("a.db");
   storage::migrate(path);
   storage::migrate(path);  // idempotent
-  CHECK(query_int(path, "PRAGMA user_version") == storage::schema_version());
-  CHECK(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('results','errors')") ==
-        2);
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, nullptr);
-  REQUIRE(sqlite3_step(s) == SQLITE_ROW);
-  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 0))) == "wal");
-  sqlite3_finalize(s);
-  sqlite3_close(db);
+  CHECK(sql1(path, "PRAGMA user_version") == std::to_string(storage::schema_version()));
+  CHECK(sql1(path, "PRAGMA journal_mode") == "wal");
+  CHECK(sql1(path, "PRAGMA auto_vacuum") == "2");  // incremental
+  CHECK(sql1(path,
+             "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
+             "WHERE type IN ('table', 'view') ORDER BY name)") ==
+        "changes errors jobs latest_results results runs url_state");
+}
+
+TEST_CASE("a version 1 database migrates forward and keeps its rows", "[storage][migration]") {
+  test::TempDir dir;
+  auto path = dir.file("v1.db");
+  storage::migrate(path, 1);
+  REQUIRE(sql1(path, "PRAGMA user_version") == "1");
+  exec(path,
+       "INSERT INTO results (job, url, status, bytes, elapsed_ms, fetched_at) "
+       "VALUES ('old', 'http://a/', 200, 5, 1.5, '2026-01-01 00:00:00.000');"
+       "INSERT INTO errors (job, url, kind, status, message, elapsed_ms, fetched_at) "
+       "VALUES ('old', 'http://b/', 'http', 404, 'HTTP status 404', 2, '2026-01-01 00:00:01.000')");
+  storage::migrate(path);
+  CHECK(sql1(path, "PRAGMA user_version") == std::to_string(storage::schema_version()));
+  auto r = sql(path, "SELECT job, url, status, bytes, run_id, changed FROM results");
+  REQUIRE(r.size() == 1);
+  CHECK(r[0]["job"] == "old");
+  CHECK(r[0]["bytes"] == "5");
+  CHECK(r[0]["run_id"] == "");  // NULL: rows from before runs existed
+  auto e = sql(path, "SELECT kind, status, attempt FROM errors");
+  REQUIRE(e.size() == 1);
+  CHECK(e[0]["attempt"] == "1");
+  CHECK(sql1(path, "SELECT count(*) FROM latest_results") == "1");
 }
 
 TEST_CASE("a database from a newer scraperd is refused, not damaged", "[storage]") {
   test::TempDir dir;
   auto path = dir.file("new.db");
   storage::migrate(path);
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "PRAGMA user_version=999", nullptr, nullptr, nullptr);
-  sqlite3_close(db);
+  exec(path, "PRAGMA user_version=999");
   CHECK_THROWS_WITH(storage::migrate(path), Catch::Contains("newer than this scraperd"));
-  CHECK(query_int(path, "PRAGMA user_version") == 999);
+  CHECK(sql1(path, "PRAGMA user_version") == "999");
 }
 
 TEST_CASE("queries on a missing database say so", "[storage]") {
   test::TempDir dir;
-  CHECK_THROWS_WITH(storage::recent_results(dir.file("none.db"), 10),
+  CHECK_THROWS_WITH(storage::query_results(dir.file("none.db"), {}),
                     Catch::Contains("no database at"));
 }
 
@@ -67,29 +95,74 @@ TEST_CASE("timestamps are UTC text SQLite's date functions compare correctly", "
   CHECK(storage::parse_time("2023-11-14 22:13:20.042") == t);
 }
 
-TEST_CASE("results read back newest first while the database is open for writing", "[storage]") {
+TEST_CASE("queries filter by job, time, kind and change, newest first", "[storage]") {
   test::TempDir dir;
-  auto path = dir.file("r.db");
-  storage::Writer writer(path);
+  auto path = dir.file("q.db");
   auto t0 = storage::Clock::from_time_t(1'700'000'000);
-  writer.push(storage::ResultRow{"j", "http://a/1", 200, 10, 1.5, t0});
-  writer.push(storage::ResultRow{"j", "http://a/2", 304, 0, 2.5, t0 + std::chrono::seconds(1)});
-  writer.push(storage::ErrorRow{"j", "http://a/3", "http", 404, "HTTP status 404", 3, t0});
-  writer.push(storage::ErrorRow{"j", "http://a/4", "connect", std::nullopt, "refused", 4, t0});
-  writer.close();
+  using std::chrono::seconds;
+  {
+    storage::Writer w(path);
+    auto run = w.new_run_id();
+    w.push(storage::JobSeen{"j", "every 1m", 3, t0});
+    w.push(storage::RunStarted{run, "j", t0, t0 + seconds(1), 3});
+    w.push(storage::ResultRow{run, "j", "http://a/1", "", 200, 10, 1.5, t0});
+    w.push(storage::ResultRow{run, "j", "http://a/2", "http://a/2b", 200, 0, 2.5, t0 + seconds(5)});
+    w.push(storage::ErrorRow{run, "j", "http://a/3", 1, "http", 404, "HTTP status 404", 3, t0});
+    w.push(storage::ErrorRow{run, "j", "http://a/4", 2, "connect", std::nullopt, "refused", 4,
+                             t0 + seconds(9)});
+    w.push(storage::RunFinished{run, t0 + seconds(10), "partial", 2, 2});
+    w.push(storage::ResultRow{0, "other'; DROP TABLE results; --", "http://o/", "", 200, 1, 1, t0});
+  }
+  auto all = storage::query_results(path, {});
+  REQUIRE(all.rows.size() == 3);
+  CHECK(cell(all, 0, "url") == "http://a/2");  // newest first
+  CHECK(cell(all, 0, "final_url") == "http://a/2b");
 
-  auto results = storage::recent_results(path, 10);
-  REQUIRE(results.size() == 2);
-  CHECK(results[0].url == "http://a/2");
-  CHECK(results[0].status == 304);
-  CHECK(results[1].bytes == 10);
-  CHECK(results[1].fetched_at == t0);
-  CHECK(storage::recent_results(path, 1).size() == 1);
+  storage::Filter f;
+  f.job = "j";
+  CHECK(storage::query_results(path, f).rows.size() == 2);
+  f.job = "other'; DROP TABLE results; --";
+  CHECK(storage::query_results(path, f).rows.size() == 1);
+  f.job.clear();
+  f.since = t0 + seconds(1);
+  CHECK(storage::query_results(path, f).rows.size() == 1);
+  f = {};
+  f.limit = 1;
+  CHECK(storage::query_results(path, f).rows.size() == 1);
+  f = {};
+  f.changed_only = true;
+  CHECK(storage::query_results(path, f).rows.empty());
 
-  auto errors = storage::recent_errors(path, 10);
-  REQUIRE(errors.size() == 2);
-  CHECK(errors[1].kind == "http");  // same time: newest id first
-  CHECK(errors[1].status == 404);
-  CHECK(errors[0].kind == "connect");
-  CHECK_FALSE(errors[0].status);
+  f = {};
+  f.kind = "connect";
+  auto errors = storage::query_errors(path, f);
+  REQUIRE(errors.rows.size() == 1);
+  CHECK(cell(errors, 0, "attempt") == "2");
+  CHECK(cell(errors, 0, "status") == "NULL");
+
+  auto runs = storage::query_runs(path, {});
+  REQUIRE(runs.rows.size() == 1);
+  CHECK(cell(runs, 0, "status") == "partial");
+  CHECK(cell(runs, 0, "lag_ms") == "1000.000000");
+  CHECK(cell(runs, 0, "failed") == "2");
+
+  auto jobs = storage::query_jobs(path);
+  REQUIRE(jobs.rows.size() == 1);
+  CHECK(cell(jobs, 0, "job") == "j");
+  CHECK(cell(jobs, 0, "last_status") == "partial");
+}
+
+TEST_CASE("runs a killed daemon left running are closed as interrupted", "[storage]") {
+  test::TempDir dir;
+  auto path = dir.file("i.db");
+  auto now = storage::Clock::now();
+  std::int64_t run = 0;
+  {
+    storage::Writer w(path);
+    run = w.new_run_id();
+    w.push(storage::RunStarted{run, "j", now, now, 1});
+  }
+  storage::Writer again(path);
+  CHECK(again.new_run_id() == run + 1);
+  CHECK(sql1(path, "SELECT status FROM runs") == "interrupted");
 }

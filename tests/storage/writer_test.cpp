@@ -28,7 +28,7 @@ std::int64_t count(const std::string& path, const char* table) {
 
 storage::Row result(int i) {
   return storage::ResultRow{
-      "job", "http://h/" + std::to_string(i), 200, i, 1.0, storage::Clock::now()};
+      0, "job", "http://h/" + std::to_string(i), "", 200, i, 1.0, storage::Clock::now()};
 }
 
 }  // namespace
@@ -46,7 +46,7 @@ TEST_CASE("every row pushed by many producers through a tiny queue is committed"
           if (i % 2)
             writer.push(result(t * kPerThread + i));
           else
-            writer.push(storage::ErrorRow{"job", "u", "connect", std::nullopt, "m", 1,
+            writer.push(storage::ErrorRow{0, "job", "u", 1, "connect", std::nullopt, "m", 1,
                                           storage::Clock::now()});
         }
       });
