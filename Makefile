@@ -28,6 +28,7 @@ test: build
 
 bench: build
 	$(BUILD)/bench/bench_config
+	$(BUILD)/bench/bench_writer
 
 # libFuzzer over the config loader, seeded with the bad-file corpus and the examples.
 fuzz: deps

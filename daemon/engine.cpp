@@ -160,7 +160,9 @@ class Engine {
 int run(std::shared_ptr<const config::Config> config, const RunOptions& options) {
   std::unique_ptr<storage::Writer> writer;
   try {
-    writer = std::make_unique<storage::Writer>(options.db_path);
+    storage::Writer::Options writer_options;
+    writer_options.keep = config->storage.keep;
+    writer = std::make_unique<storage::Writer>(options.db_path, writer_options);
   } catch (const storage::Error& e) {
     spdlog::critical("{}", e.what());
     return 1;

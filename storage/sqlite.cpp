@@ -4,7 +4,9 @@ namespace scraperd::storage::sqlite {
 
 void check(Db& db, int rc, std::string_view what) {
   if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
-  throw Error(std::string(what) + ": " + sqlite3_errmsg(db.get()), rc);
+  std::string message = db.path() + ": " + sqlite3_errmsg(db.get());
+  if (what == "prepare") message += " (preparing a statement)";  // a bug, not the environment
+  throw Error(message, rc);
 }
 
 Db::Db(const std::string& path, Mode mode) : path_(path) {

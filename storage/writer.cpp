@@ -13,7 +13,7 @@ namespace {
 // The write connection and its prepared statements, owned by the writer thread.
 class Sink {
  public:
-  explicit Sink(const std::string& path)
+  Sink(const std::string& path, std::int64_t max_pages)
       : db_(path, sqlite::Db::Mode::kReadWrite),
         insert_result_(db_,
                        "INSERT INTO results (run_id, job, url, final_url, status, bytes, "
@@ -33,6 +33,35 @@ class Sink {
                     "last_seen = excluded.last_seen") {
     db_.exec("PRAGMA synchronous=NORMAL");
     db_.exec("PRAGMA foreign_keys=ON");
+    if (max_pages > 0) db_.exec(("PRAGMA max_page_count=" + std::to_string(max_pages)).c_str());
+  }
+
+  // Deletes up to `limit` rows older than `cutoff` from one table per call, in its own
+  // transaction; returns how many rows went. Runs go last, once no row refers to them.
+  int prune(Clock::time_point cutoff, int limit) {
+    static constexpr const char* kSteps[] = {
+        "DELETE FROM results WHERE id IN (SELECT id FROM results WHERE fetched_at < ?1 LIMIT ?2)",
+        "DELETE FROM errors WHERE id IN (SELECT id FROM errors WHERE fetched_at < ?1 LIMIT ?2)",
+        "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE started_at < ?1 AND status <> "
+        "'running' AND NOT EXISTS (SELECT 1 FROM results WHERE run_id = runs.id) AND NOT EXISTS "
+        "(SELECT 1 FROM errors WHERE run_id = runs.id) LIMIT ?2)",
+    };
+    for (const char* sql : kSteps) {
+      sqlite::Stmt s(db_, sql);
+      s.bind(1, format_time(cutoff));
+      s.bind(2, std::int64_t{limit});
+      db_.exec("BEGIN IMMEDIATE");
+      try {
+        s.step();
+        db_.exec("COMMIT");
+      } catch (...) {
+        sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+      }
+      if (int n = sqlite3_changes(db_.get()); n > 0) return n;
+    }
+    db_.exec("PRAGMA incremental_vacuum");  // give the freed pages back to the file system
+    return 0;
   }
 
   // All rows or none: a failure rolls the transaction back and throws.
@@ -184,41 +213,67 @@ std::uint64_t Writer::committed() const {
   return committed_;
 }
 
+std::size_t Writer::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+std::string Writer::last_error() const {
+  std::lock_guard lock(mu_);
+  return last_error_;
+}
+
 void Writer::run() {
   std::unique_ptr<Sink> sink;
   std::vector<Row> batch;
   auto backoff = std::chrono::milliseconds(100);
   int failures = 0;
+  bool pruning = false;
+  auto next_prune = std::chrono::steady_clock::now();
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      not_empty_.wait(lock, [&] { return !queue_.empty() || closing_ || !batch.empty(); });
-      if (queue_.empty() && batch.empty()) return;  // closing, and everything is committed
+      auto ready = [&] { return !queue_.empty() || closing_ || !batch.empty(); };
+      if (!pruning) {  // between prune steps, take what is queued without waiting
+        if (options_.keep.count() > 0)
+          not_empty_.wait_until(lock, next_prune, ready);
+        else
+          not_empty_.wait(lock, ready);
+      }
+      if (closing_ && queue_.empty() && batch.empty()) return;  // everything is committed
       // A batch that failed to commit is retried first; new rows join it up to max_batch.
-      size_t n =
-          std::min(queue_.size(), options_.max_batch - std::min(batch.size(), options_.max_batch));
+      size_t room = options_.max_batch - std::min(batch.size(), options_.max_batch);
+      size_t n = std::min(queue_.size(), room);
       std::move(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n),
                 std::back_inserter(batch));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     }
     not_full_.notify_all();
     try {
-      if (!sink) sink = std::make_unique<Sink>(path_);
-      sink->commit(batch);
-      {
+      if (!sink) sink = std::make_unique<Sink>(path_, options_.max_pages);
+      if (!batch.empty()) {
+        sink->commit(batch);
         std::lock_guard lock(mu_);
         committed_ += batch.size();
+        last_error_.clear();
+        batch.clear();
       }
-      batch.clear();
       backoff = std::chrono::milliseconds(100);
       failures = 0;
+      auto now = std::chrono::steady_clock::now();
+      if (options_.keep.count() > 0 && (pruning || now >= next_prune)) {
+        pruning = sink->prune(Clock::now() - options_.keep, 1000) > 0;
+        if (!pruning) next_prune = now + options_.prune_every;
+      }
     } catch (const Error& e) {
       ++failures;
       bool closing;
       {
         std::lock_guard lock(mu_);
         closing = closing_;
+        last_error_ = e.what();
       }
+      pruning = false;
       // While running, keep the rows and retry for as long as it takes; at shutdown, give up
       // after a bounded number of attempts rather than hang the exit.
       if (closing && failures >= 5) {
@@ -227,8 +282,8 @@ void Writer::run() {
         batch.clear();
         continue;
       }
-      spdlog::error("database {}: commit of {} rows failed ({}); retrying in {} ms", path_,
-                    batch.size(), e.what(), backoff.count());
+      spdlog::error("database {}: commit of {} rows failed ({}); keeping them, retrying in {} ms",
+                    path_, batch.size(), e.what(), backoff.count());
       if ((e.code() & 0xff) != SQLITE_BUSY) sink.reset();  // reopen: the connection may be broken
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));

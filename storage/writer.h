@@ -4,6 +4,8 @@
 // The writer thread takes everything queued (up to max_batch) and commits it in one
 // transaction, so batches grow by themselves under load and a lone row is committed at once.
 // A failed commit (SQLITE_BUSY, a full disk) is logged, the batch kept, and retried with backoff.
+// With Options::keep set, the same thread prunes old rows in small transactions between
+// commits, so readers and producers never wait long.
 #pragma once
 
 #include <atomic>
@@ -22,8 +24,12 @@ namespace scraperd::storage {
 class Writer {
  public:
   struct Options {
-    size_t capacity = 10'000;  // rows queued before push() waits
-    size_t max_batch = 1'000;  // rows per transaction
+    size_t capacity = 10'000;           // rows queued before push() waits
+    size_t max_batch = 1'000;           // rows per transaction
+    std::chrono::milliseconds keep{0};  // prune results, errors, runs older than this; 0: never
+    std::chrono::milliseconds prune_every = std::chrono::minutes(10);
+    std::int64_t max_pages = 0;  // PRAGMA max_page_count; 0: SQLite's default (tests use it
+                                 // to make the database "full")
   };
 
   // Opens and migrates `path`, then starts the writer thread. Throws Error when the database
@@ -46,6 +52,12 @@ class Writer {
   // Rows committed so far.
   std::uint64_t committed() const;
 
+  // Rows waiting to be committed.
+  std::size_t queued() const;
+
+  // The last commit failure, or "" once commits succeed again.
+  std::string last_error() const;
+
   // A fresh id for a RunStarted row, unique in this database. Thread-safe.
   std::int64_t new_run_id();
 
@@ -61,6 +73,7 @@ class Writer {
   std::deque<Row> queue_;        // GUARDED_BY(mu_)
   bool closing_ = false;         // GUARDED_BY(mu_)
   std::uint64_t committed_ = 0;  // GUARDED_BY(mu_)
+  std::string last_error_;       // GUARDED_BY(mu_)
 
   std::atomic<std::int64_t> next_run_id_{1};
   std::thread thread_;

@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
 
 #include "storage/writer.h"
 #include "tests/support/sql.h"
@@ -165,4 +167,33 @@ TEST_CASE("runs a killed daemon left running are closed as interrupted", "[stora
   storage::Writer again(path);
   CHECK(again.new_run_id() == run + 1);
   CHECK(sql1(path, "SELECT status FROM runs") == "interrupted");
+}
+
+TEST_CASE("the example queries in docs/schema.md run against the schema", "[storage][docs]") {
+  std::ifstream in(std::string(SCRAPERD_SOURCE_DIR) + "/docs/schema.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  std::string text = doc.str();
+  auto start = text.find("```sql\n");
+  REQUIRE(start != std::string::npos);
+  std::string sql_text = text.substr(start + 7, text.find("```", start + 7) - start - 7);
+  test::TempDir dir;
+  auto path = dir.file("docs.db");
+  storage::migrate(path);
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  int statements = 0;
+  for (const char* tail = sql_text.c_str(); *tail;) {
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v2(db, tail, -1, &s, &tail);
+    INFO(sqlite3_errmsg(db));
+    REQUIRE(rc == SQLITE_OK);
+    if (!s) break;  // only whitespace or comments left
+    while (sqlite3_step(s) == SQLITE_ROW) {
+    }
+    sqlite3_finalize(s);
+    ++statements;
+  }
+  sqlite3_close(db);
+  CHECK(statements >= 6);
 }

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"
 
 using namespace scraperd;
@@ -92,4 +93,67 @@ TEST_CASE("try_push refuses when the queue is full and keeps the row", "[writer]
 
 TEST_CASE("an unopenable database is an error at construction", "[writer]") {
   CHECK_THROWS_AS(storage::Writer("/nonexistent-dir/x.db"), storage::Error);
+}
+
+TEST_CASE("a full database keeps rows queued and commits them once there is room", "[writer]") {
+  test::TempDir dir;
+  auto path = dir.file("full.db");
+  storage::migrate(path);
+  auto pages = std::stoll(test::sql1(path, "PRAGMA page_count"));
+  // Room for about half the rows: then SQLite answers SQLITE_FULL, as on a full disk.
+  storage::Writer writer(path, {.capacity = 100'000, .max_batch = 100, .max_pages = pages + 40});
+  constexpr int kRows = 5'000;
+  for (int i = 0; i < kRows; ++i) writer.push(result(i));
+  for (int i = 0; i < 500 && writer.last_error().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK_THAT(writer.last_error(), Catch::Contains("full"));
+  auto stalled_at = writer.committed();
+  CHECK(stalled_at > 0);
+  CHECK(stalled_at < kRows);
+  CHECK(writer.committed() + writer.queued() <= kRows);
+
+  // An operator frees space (here: deletes what was committed); the writer's retries go
+  // through and every queued row lands.
+  for (int i = 0; i < 600 && writer.committed() < kRows; ++i) {
+    sqlite3* d = nullptr;
+    sqlite3_open(path.c_str(), &d);
+    sqlite3_busy_timeout(d, 1000);
+    sqlite3_exec(d, "DELETE FROM results", nullptr, nullptr, nullptr);
+    sqlite3_close(d);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(writer.committed() == kRows);  // nothing was dropped
+  CHECK(writer.last_error().empty());
+  writer.close();
+  CHECK(test::sql1(path, "PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("retention prunes old rows in small batches and keeps new ones", "[writer]") {
+  test::TempDir dir;
+  auto path = dir.file("keep.db");
+  auto now = storage::Clock::now();
+  auto old = now - std::chrono::hours(48);
+  {
+    storage::Writer w(path);
+    auto old_run = w.new_run_id();
+    w.push(storage::RunStarted{old_run, "j", old, old, 1});
+    for (int i = 0; i < 2'500; ++i)
+      w.push(
+          storage::ResultRow{old_run, "j", "http://old/" + std::to_string(i), "", 200, 1, 1, old});
+    w.push(
+        storage::ErrorRow{old_run, "j", "http://old/e", 1, "connect", std::nullopt, "x", 1, old});
+    w.push(storage::RunFinished{old_run, old, "partial", 2'500, 1});
+    auto new_run = w.new_run_id();
+    w.push(storage::RunStarted{new_run, "j", now, now, 1});
+    w.push(storage::ResultRow{new_run, "j", "http://new/", "", 200, 1, 1, now});
+  }
+  storage::Writer w(path,
+                    {.keep = std::chrono::hours(24), .prune_every = std::chrono::milliseconds(10)});
+  for (int i = 0; i < 500 && test::sql1(path, "SELECT count(*) FROM runs") != "1"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  w.close();
+  CHECK(test::sql1(path, "SELECT group_concat(url) FROM results") == "http://new/");
+  CHECK(test::sql1(path, "SELECT count(*) FROM errors") == "0");
+  CHECK(test::sql1(path, "SELECT count(*) FROM runs") == "1");
+  CHECK(test::sql1(path, "PRAGMA freelist_count") == "0");  // pages given back
 }
