@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,16 @@ class Stmt {
   bool step();  // true while a row is available; throws on error
   void reset();
 
+  // Binds `args` to parameters 1, 2, ... (std::nullopt / an empty optional binds NULL),
+  // steps once, resets. For INSERT / UPDATE / DELETE.
+  template <typename... Args>
+  void run(const Args&... args) {
+    int at = 0;
+    (bind_any(++at, args), ...);
+    step();
+    reset();
+  }
+
   std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const { return sqlite3_column_double(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
@@ -52,6 +63,21 @@ class Stmt {
   sqlite3_stmt* raw() { return stmt_; }
 
  private:
+  void bind_any(int at, std::string_view v) { bind(at, v); }
+  void bind_any(int at, const std::string& v) { bind(at, std::string_view(v)); }
+  void bind_any(int at, const char* v) { bind(at, std::string_view(v)); }
+  void bind_any(int at, std::int64_t v) { bind(at, v); }
+  void bind_any(int at, int v) { bind(at, std::int64_t{v}); }
+  void bind_any(int at, double v) { bind(at, v); }
+  void bind_any(int at, std::nullopt_t) { bind_null(at); }
+  template <typename T>
+  void bind_any(int at, const std::optional<T>& v) {
+    if (v)
+      bind_any(at, *v);
+    else
+      bind_null(at);
+  }
+
   Db& db_;
   sqlite3_stmt* stmt_ = nullptr;
 };

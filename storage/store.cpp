@@ -203,34 +203,39 @@ std::string where(const Filter& f, const char* time_column, bool kind, bool chan
 
 }  // namespace
 
-Table query_results(const std::string& path, const Filter& f) {
+namespace {
+
+// `select` (a SELECT ... FROM table) filtered by `f`, newest first, at most f.limit rows.
+Table newest(const std::string& path, const std::string& select, const char* time_column,
+             const Filter& f, bool by_kind, bool by_change) {
   std::vector<Cell> params;
-  std::string sql =
-      "SELECT fetched_at, job, status, bytes, round(elapsed_ms) AS ms, url, final_url, changed, "
-      "data, run_id FROM results" +
-      where(f, "fetched_at", false, true, params) + " ORDER BY fetched_at DESC, id DESC LIMIT ?";
+  std::string sql = select + where(f, time_column, by_kind, by_change, params) + " ORDER BY " +
+                    time_column + " DESC, id DESC LIMIT ?";
   params.emplace_back(std::int64_t{f.limit});
   return run_query(path, sql, params);
+}
+
+}  // namespace
+
+Table query_results(const std::string& path, const Filter& f) {
+  return newest(path,
+                "SELECT fetched_at, job, status, bytes, round(elapsed_ms) AS ms, url, final_url, "
+                "changed, data, run_id FROM results",
+                "fetched_at", f, false, true);
 }
 
 Table query_errors(const std::string& path, const Filter& f) {
-  std::vector<Cell> params;
-  std::string sql =
-      "SELECT fetched_at, job, kind, status, attempt, url, message, run_id FROM errors" +
-      where(f, "fetched_at", true, false, params) + " ORDER BY fetched_at DESC, id DESC LIMIT ?";
-  params.emplace_back(std::int64_t{f.limit});
-  return run_query(path, sql, params);
+  return newest(path,
+                "SELECT fetched_at, job, kind, status, attempt, url, message, run_id FROM errors",
+                "fetched_at", f, true, false);
 }
 
 Table query_runs(const std::string& path, const Filter& f) {
-  std::vector<Cell> params;
-  std::string sql =
-      "SELECT id, job, status, due_at, started_at, finished_at, "
-      "round((julianday(started_at) - julianday(due_at)) * 86400000) AS lag_ms, urls, ok, failed "
-      "FROM runs" +
-      where(f, "started_at", false, false, params) + " ORDER BY started_at DESC, id DESC LIMIT ?";
-  params.emplace_back(std::int64_t{f.limit});
-  return run_query(path, sql, params);
+  return newest(path,
+                "SELECT id, job, status, due_at, started_at, finished_at, "
+                "round((julianday(started_at) - julianday(due_at)) * 86400000) AS lag_ms, urls, "
+                "ok, failed FROM runs",
+                "started_at", f, false, false);
 }
 
 Table query_jobs(const std::string& path) {

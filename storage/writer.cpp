@@ -48,11 +48,9 @@ class Sink {
     };
     for (const char* sql : kSteps) {
       sqlite::Stmt s(db_, sql);
-      s.bind(1, format_time(cutoff));
-      s.bind(2, std::int64_t{limit});
       db_.exec("BEGIN IMMEDIATE");
       try {
-        s.step();
+        s.run(format_time(cutoff), limit);
         db_.exec("COMMIT");
       } catch (...) {
         sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -79,78 +77,29 @@ class Sink {
   }
 
  private:
-  static void bind_run(sqlite::Stmt& s, int at, std::int64_t run_id) {
-    if (run_id > 0)
-      s.bind(at, run_id);
-    else
-      s.bind_null(at);
+  // 0 means "no run" (rows written outside a run): NULL, not a dangling reference.
+  static std::optional<std::int64_t> run_ref(std::int64_t id) {
+    return id > 0 ? std::optional(id) : std::nullopt;
   }
 
   void insert(const ResultRow& r) {
-    auto& s = insert_result_;
-    bind_run(s, 1, r.run_id);
-    s.bind(2, r.job);
-    s.bind(3, r.url);
-    if (r.final_url.empty() || r.final_url == r.url)
-      s.bind_null(4);
-    else
-      s.bind(4, r.final_url);
-    s.bind(5, std::int64_t{r.status});
-    s.bind(6, r.bytes);
-    s.bind(7, r.elapsed_ms);
-    s.bind(8, format_time(r.fetched_at));
-    s.step();
-    s.reset();
+    auto final_url =
+        r.final_url.empty() || r.final_url == r.url ? std::nullopt : std::optional(r.final_url);
+    insert_result_.run(run_ref(r.run_id), r.job, r.url, final_url, r.status, r.bytes, r.elapsed_ms,
+                       format_time(r.fetched_at));
   }
-
   void insert(const ErrorRow& r) {
-    auto& s = insert_error_;
-    bind_run(s, 1, r.run_id);
-    s.bind(2, r.job);
-    s.bind(3, r.url);
-    s.bind(4, std::int64_t{r.attempt});
-    s.bind(5, r.kind);
-    if (r.status)
-      s.bind(6, std::int64_t{*r.status});
-    else
-      s.bind_null(6);
-    s.bind(7, r.message);
-    s.bind(8, r.elapsed_ms);
-    s.bind(9, format_time(r.fetched_at));
-    s.step();
-    s.reset();
+    insert_error_.run(run_ref(r.run_id), r.job, r.url, r.attempt, r.kind, r.status, r.message,
+                      r.elapsed_ms, format_time(r.fetched_at));
   }
-
   void insert(const RunStarted& r) {
-    auto& s = insert_run_;
-    s.bind(1, r.id);
-    s.bind(2, r.job);
-    s.bind(3, format_time(r.due_at));
-    s.bind(4, format_time(r.started_at));
-    s.bind(5, std::int64_t{r.urls});
-    s.step();
-    s.reset();
+    insert_run_.run(r.id, r.job, format_time(r.due_at), format_time(r.started_at), r.urls);
   }
-
   void insert(const RunFinished& r) {
-    auto& s = finish_run_;
-    s.bind(1, format_time(r.finished_at));
-    s.bind(2, r.status);
-    s.bind(3, std::int64_t{r.ok});
-    s.bind(4, std::int64_t{r.failed});
-    s.bind(5, r.id);
-    s.step();
-    s.reset();
+    finish_run_.run(format_time(r.finished_at), r.status, r.ok, r.failed, r.id);
   }
-
   void insert(const JobSeen& r) {
-    auto& s = upsert_job_;
-    s.bind(1, r.name);
-    s.bind(2, r.schedule);
-    s.bind(3, std::int64_t{r.urls});
-    s.bind(4, format_time(r.seen_at));
-    s.step();
-    s.reset();
+    upsert_job_.run(r.name, r.schedule, r.urls, format_time(r.seen_at));
   }
 
   sqlite::Db db_;
@@ -164,11 +113,10 @@ Writer::Writer(const std::string& path, Options options) : path_(path), options_
   {
     sqlite::Db db(path_, sqlite::Db::Mode::kReadWrite);
     // Runs a previous process left unfinished (it was killed) are closed as interrupted.
-    sqlite::Stmt close(db,
-                       "UPDATE runs SET status = 'interrupted', finished_at = ? "
-                       "WHERE status = 'running'");
-    close.bind(1, format_time(Clock::now()));
-    close.step();
+    sqlite::Stmt(db,
+                 "UPDATE runs SET status = 'interrupted', finished_at = ? "
+                 "WHERE status = 'running'")
+        .run(format_time(Clock::now()));
     sqlite::Stmt max(db, "SELECT coalesce(max(id), 0) FROM runs");
     max.step();
     next_run_id_ = max.int64(0) + 1;
