@@ -12,8 +12,10 @@
 
 #include <list>
 
+#include "config/url.h"
 #include "daemon/blocking.h"
 #include "daemon/fetch.h"
+#include "daemon/frontier.h"
 #include "daemon/schedule.h"
 #include "daemon/task_group.h"
 #include "storage/writer.h"
@@ -33,7 +35,12 @@ class Engine {
  public:
   Engine(asio::io_context& io, asio::thread_pool& pool, storage::Writer& writer,
          const config::Config& config, bool once)
-      : io_(io), pool_(pool), writer_(writer), config_(config), once_(once) {}
+      : io_(io),
+        pool_(pool),
+        writer_(writer),
+        config_(config),
+        once_(once),
+        frontier_(io.get_executor(), config.concurrency) {}
 
   awaitable<void> main() {
     for (const auto& job : config_.jobs) {
@@ -100,11 +107,15 @@ class Engine {
   }
 
   awaitable<void> fetch_one(const config::Job& job, const std::string& url, Counts& counts) {
+    auto target = config::parse_url(url);  // validated when the config was loaded
+    auto permit =
+        co_await frontier_.acquire(target->host + ":" + std::to_string(target->port), job.per_host);
     auto fetched_at = storage::Clock::now();
     // Named, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
     FetchRequest request{url,         job.method,     job.headers,  job.body, job.connect_timeout,
                          job.timeout, job.user_agent, job.max_body, job.proxy};
     FetchResult r = co_await fetch(pool_, std::move(request));
+    permit = {};  // the host's slot is free as soon as the response is in
     double elapsed_ms = millis(r.elapsed);
     storage::Row row;
     if (!r.ok() || r.status >= 400) {
@@ -153,6 +164,7 @@ class Engine {
   const bool once_;
   bool stopping_ = false;
   std::list<asio::system_timer*> sleeping_;
+  Frontier frontier_;
 };
 
 }  // namespace

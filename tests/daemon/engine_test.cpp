@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <thread>
 
 #include "tests/support/http_server.h"
@@ -106,7 +108,8 @@ TEST_CASE("a job's URLs are fetched concurrently, off the event loop", "[engine]
   std::string urls;
   for (int i = 0; i < 8; ++i)
     urls += (i ? ", '" : "'") + srv.url("/slow/" + std::to_string(i)) + "'";
-  auto config = load("concurrency: 8\njobs:\n  - {name: slow, every: 1h, urls: [" + urls + "]}\n");
+  auto config = load("concurrency: 8\njobs:\n  - {name: slow, every: 1h, urls: [" + urls +
+                     "], per_host: {rate: 100/s, burst: 8, concurrency: 8}}\n");
 
   auto start = std::chrono::steady_clock::now();
   REQUIRE(daemon::run(config, {.db_path = dir.file("c.db"), .once = true}) == 0);
@@ -115,4 +118,45 @@ TEST_CASE("a job's URLs are fetched concurrently, off the event loop", "[engine]
   CHECK(test::sql1(dir.file("c.db"), "SELECT count(*) FROM results") == "8");
   CHECK(peak.load() >= 4);  // several requests were in flight at once
   CHECK(elapsed < 3s);      // generous: ~0.6 s expected, 4.8 s if serialised
+}
+
+TEST_CASE("a host gets no more than its rate plus burst, and no more than its concurrency",
+          "[engine][frontier]") {
+  std::mutex mu;
+  std::vector<std::chrono::steady_clock::time_point> arrivals;
+  std::atomic<int> in_flight{0}, peak{0};
+  test::HttpServer srv;
+  srv.server().new_task_queue = [] { return new httplib::ThreadPool(16); };
+  srv.server().Get(R"(/p/(\d+))", [&](const httplib::Request&, httplib::Response& res) {
+    {
+      std::lock_guard lock(mu);
+      arrivals.push_back(std::chrono::steady_clock::now());
+    }
+    int now = ++in_flight;
+    for (int p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+    }
+    std::this_thread::sleep_for(30ms);
+    --in_flight;
+    res.set_content("ok", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto config =
+      load("concurrency: 16\njobs:\n  - name: polite\n    urls: ['" + srv.url("/p/{1..14}") +
+           "']\n    every: 1h\n    per_host: {rate: 10/s, burst: 2, concurrency: 2}\n");
+  auto start = std::chrono::steady_clock::now();
+  REQUIRE(daemon::run(config, {.db_path = dir.file("r.db"), .once = true}) == 0);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+
+  CHECK(test::sql1(dir.file("r.db"), "SELECT count(*) FROM results") == "14");
+  CHECK(peak.load() <= 2);
+  // 14 requests at 10/s with a burst of 2 cannot take less than 1.2 s.
+  CHECK(elapsed >= 1100ms);
+  // In any one-second window the server saw at most rate + burst requests (+1 for the edges).
+  std::sort(arrivals.begin(), arrivals.end());
+  for (size_t i = 0; i < arrivals.size(); ++i) {
+    size_t j = i;
+    while (j < arrivals.size() && arrivals[j] - arrivals[i] < 1s) ++j;
+    CHECK(j - i <= 13);
+  }
 }

@@ -1,0 +1,153 @@
+#include "daemon/frontier.h"
+
+#include <algorithm>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <system_error>
+#include <vector>
+
+namespace scraperd::daemon {
+
+TokenBucket::TokenBucket(double rate, int burst, Steady::time_point now)
+    : rate_(rate), burst_(burst), tokens_(burst), last_(now) {}
+
+void TokenBucket::refill(Steady::time_point now) {
+  if (now <= last_) return;
+  tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+  last_ = now;
+}
+
+Steady::duration TokenBucket::take(Steady::time_point now) {
+  refill(now);
+  if (tokens_ >= 1.0) {
+    tokens_ -= 1.0;
+    return Steady::duration::zero();
+  }
+  auto wait = std::chrono::duration<double>((1.0 - tokens_) / rate_);
+  return std::chrono::ceil<Steady::duration>(wait);
+}
+
+bool TokenBucket::full(Steady::time_point now) {
+  refill(now);
+  return tokens_ >= burst_;
+}
+
+void TokenBucket::restrict(double rate, int burst) {
+  rate_ = std::min(rate_, rate);
+  burst_ = std::min<double>(burst_, burst);
+  tokens_ = std::min(tokens_, burst_);
+}
+
+Frontier::Host::Host(const config::PerHost& limits, Steady::time_point now)
+    : bucket(limits.rate, limits.burst, now),
+      concurrency(limits.concurrency),
+      delay(limits.delay) {}
+
+Frontier::Frontier(asio::any_io_executor executor, int global_concurrency)
+    : executor_(std::move(executor)), global_concurrency_(global_concurrency) {}
+
+asio::awaitable<Frontier::Permit> Frontier::acquire(const std::string& key,
+                                                    const config::PerHost& limits) {
+  if (auto now = Steady::now(); now - last_sweep_ > std::chrono::minutes(1)) {
+    last_sweep_ = now;  // hosts whose bucket was not yet full at their last release
+    std::vector<std::string> keys;
+    for (const auto& [k, h] : hosts_) keys.push_back(k);
+    for (const auto& k : keys) forget_if_idle(k);
+  }
+  auto& slot = hosts_[key];
+  if (!slot) {
+    slot = std::make_unique<Host>(limits, Steady::now());
+  } else {  // the strictest limits of every job using this host
+    slot->bucket.restrict(limits.rate, limits.burst);
+    slot->concurrency = std::min(slot->concurrency, limits.concurrency);
+    slot->delay = std::max<Steady::duration>(slot->delay, limits.delay);
+  }
+  // While users > 0 the host's state is not freed, so this pointer stays valid.
+  Host* host = slot.get();
+  struct Use {
+    Frontier* frontier;
+    const std::string& key;
+    Host* host;
+    ~Use() {
+      --host->users;
+      frontier->forget_if_idle(key);
+    }
+  } use{this, key, host};
+  ++host->users;
+
+  asio::steady_timer timer(executor_);
+  auto sleep = [&](std::deque<asio::steady_timer*>* queue, Steady::time_point until) {
+    if (queue) queue->push_back(&timer);
+    timer.expires_at(until);
+    return timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  };
+  for (;;) {
+    std::deque<asio::steady_timer*>* queue = nullptr;
+    Steady::time_point until = Steady::time_point::max();
+    auto now = Steady::now();
+    if (host->in_flight >= host->concurrency) {
+      queue = &host->waiting;  // until release() wakes us
+    } else if (in_flight_ >= global_concurrency_) {
+      queue = &waiting_;
+    } else if (now < host->next_start) {
+      until = host->next_start;
+    } else if (auto wait = host->bucket.take(now); wait > Steady::duration::zero()) {
+      until = now + wait;
+    } else {
+      ++host->in_flight;
+      ++in_flight_;
+      host->next_start = now + host->delay;
+      co_return Permit(this, key);
+    }
+    co_await sleep(queue, until);
+    if (queue) {  // a wake-up by cancellation rather than release() leaves us queued
+      if (auto it = std::find(queue->begin(), queue->end(), &timer); it != queue->end())
+        queue->erase(it);
+    }
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+      throw std::system_error(asio::error::operation_aborted);
+  }
+}
+
+void Frontier::release(const std::string& key) {
+  --in_flight_;
+  if (!waiting_.empty()) {
+    waiting_.front()->cancel();
+    waiting_.pop_front();
+  }
+  auto it = hosts_.find(key);
+  if (it == hosts_.end()) return;
+  Host& host = *it->second;
+  --host.in_flight;
+  if (!host.waiting.empty()) {
+    host.waiting.front()->cancel();
+    host.waiting.pop_front();
+  }
+  forget_if_idle(key);
+}
+
+void Frontier::forget_if_idle(const std::string& key) {
+  auto it = hosts_.find(key);
+  if (it == hosts_.end()) return;
+  Host& host = *it->second;
+  // Forgetting a full bucket with nothing in flight or waiting loses nothing.
+  if (host.users == 0 && host.in_flight == 0 && host.bucket.full(Steady::now()) &&
+      Steady::now() >= host.next_start)
+    hosts_.erase(it);
+}
+
+Frontier::Permit& Frontier::Permit::operator=(Permit&& other) noexcept {
+  if (this != &other) {
+    if (frontier_) frontier_->release(host_);
+    frontier_ = std::exchange(other.frontier_, nullptr);
+    host_ = std::move(other.host_);
+  }
+  return *this;
+}
+
+Frontier::Permit::~Permit() {
+  if (frontier_) frontier_->release(host_);
+}
+
+}  // namespace scraperd::daemon

@@ -1,0 +1,101 @@
+// Politeness: how fast and how many requests go to each host, and how many in all.
+//
+//   auto permit = co_await frontier.acquire("shop.example:443", job.per_host);
+//   ... fetch ...            // the permit is released when it goes out of scope
+//
+// Per host (host:port): a token bucket (rate, burst), a cap on requests in flight and an
+// optional minimum gap between request starts; across all hosts, a cap on requests in flight.
+// Waiters are served first come, first served. When jobs that share a host ask for different
+// limits, the strictest of each applies. State of an idle host is freed. Loop-thread only.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "config/config.h"
+
+namespace scraperd::daemon {
+
+using Steady = std::chrono::steady_clock;
+
+// Tokens accrue at `rate` per second up to `burst`; a request takes one. Pure: time is given.
+class TokenBucket {
+ public:
+  TokenBucket(double rate, int burst, Steady::time_point now);
+
+  // Takes a token and returns zero if one is available at `now`; otherwise takes nothing and
+  // returns how long until one will be.
+  Steady::duration take(Steady::time_point now);
+
+  // True when the bucket is full at `now` (forgetting it changes nothing).
+  bool full(Steady::time_point now);
+
+  // Tightens to the lower rate and burst.
+  void restrict(double rate, int burst);
+
+ private:
+  void refill(Steady::time_point now);
+
+  double rate_;
+  double burst_;
+  double tokens_;
+  Steady::time_point last_;
+};
+
+class Frontier {
+ public:
+  class Permit;
+
+  Frontier(asio::any_io_executor executor, int global_concurrency);
+
+  // Waits until a request to `host` may start under `limits` and the global cap.
+  asio::awaitable<Permit> acquire(const std::string& host, const config::PerHost& limits);
+
+  int in_flight() const { return in_flight_; }
+  std::size_t hosts() const { return hosts_.size(); }  // hosts with state (busy or recent)
+
+ private:
+  struct Host {
+    Host(const config::PerHost& limits, Steady::time_point now);
+    TokenBucket bucket;
+    int concurrency;
+    Steady::duration delay;
+    int in_flight = 0;
+    int users = 0;                            // acquire() calls under way for this host
+    Steady::time_point next_start{};          // last start + delay
+    std::deque<asio::steady_timer*> waiting;  // woken when a slot frees
+  };
+
+  void release(const std::string& host);
+  void forget_if_idle(const std::string& host);
+
+  asio::any_io_executor executor_;
+  int global_concurrency_;
+  int in_flight_ = 0;
+  std::deque<asio::steady_timer*> waiting_;  // for the global cap
+  std::unordered_map<std::string, std::unique_ptr<Host>> hosts_;
+  Steady::time_point last_sweep_ = Steady::now();
+};
+
+// A started request's slot; releasing it (destruction) lets the next waiter go.
+class Frontier::Permit {
+ public:
+  Permit() = default;
+  Permit(Frontier* frontier, std::string host) : frontier_(frontier), host_(std::move(host)) {}
+  Permit(Permit&& other) noexcept
+      : frontier_(std::exchange(other.frontier_, nullptr)), host_(std::move(other.host_)) {}
+  Permit& operator=(Permit&& other) noexcept;
+  ~Permit();
+
+ private:
+  Frontier* frontier_ = nullptr;
+  std::string host_;
+};
+
+}  // namespace scraperd::daemon
