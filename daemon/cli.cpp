@@ -133,7 +133,7 @@ int cmd_run(const Args& args) {
 // "every 15m" or "cron '0 3 * * *' Europe/Paris, next 2026-11-25 02:00 UTC".
 std::string describe_schedule(const config::Schedule& s) {
   if (!s.cron) return describe(s);
-  auto next = first_due(s, std::chrono::system_clock::now());
+  auto next = first_due(s, "", std::chrono::system_clock::now());
   if (next == TimePoint::max()) return describe(s) + ", never fires";
   return describe(s) + ", next " + storage::format_time(next).substr(0, 16) + " UTC";
 }

@@ -11,6 +11,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include <list>
+#include <map>
+#include <random>
 
 #include "config/url.h"
 #include "daemon/blocking.h"
@@ -34,13 +36,16 @@ double millis(Steady::duration d) {
 class Engine {
  public:
   Engine(asio::io_context& io, asio::thread_pool& pool, storage::Writer& writer,
-         const config::Config& config, bool once)
+         const config::Config& config, bool once,
+         std::map<std::string, storage::Clock::time_point> persisted_due)
       : io_(io),
         pool_(pool),
         writer_(writer),
         config_(config),
         once_(once),
-        frontier_(io.get_executor(), config.concurrency) {}
+        frontier_(io.get_executor(), config.concurrency),
+        persisted_due_(std::move(persisted_due)),
+        random_(std::random_device{}()) {}
 
   awaitable<void> main() {
     for (const auto& job : config_.jobs) {
@@ -74,17 +79,48 @@ class Engine {
 
   awaitable<void> job_loop(const config::Job& job) {
     asio::system_timer timer(io_);
-    auto due = first_due(job.schedule, std::chrono::system_clock::now());
+    auto now = std::chrono::system_clock::now();
+    auto persisted = persisted_due_.find(job.name);
+    auto due = once_ ? now
+                     : first_due(job.schedule, job.name, now,
+                                 persisted == persisted_due_.end()
+                                     ? std::nullopt
+                                     : std::optional<TimePoint>(persisted->second));
     while (!stopping_ && due != TimePoint::max()) {
-      timer.expires_at(due);
+      if (!once_) {
+        storage::Row persist = storage::JobDue{job.name, due};  // named: see store()
+        co_await store(std::move(persist));
+      }
+      timer.expires_at(due + jitter(job.schedule.jitter));
       auto sleeper = sleeping_.insert(sleeping_.end(), &timer);
       co_await timer.async_wait(asio::experimental::as_tuple(use_awaitable));
       sleeping_.erase(sleeper);
       if (stopping_) break;
       co_await run_job(job, due);
       if (once_) break;
-      due = next_due(job.schedule, due, std::chrono::system_clock::now());
+      auto next = next_due(job.schedule, due, std::chrono::system_clock::now());
+      if (next.skipped > 0) {
+        spdlog::warn(
+            "job '{}': {} due time(s) passed while it ran or the daemon was down; "
+            "skipped them",
+            job.name, next.skipped);
+        // One row per skipped point, up to a bound: visible in `scraperd runs`.
+        auto at = due;
+        for (int i = 0; i < std::min(next.skipped, 100); ++i) {
+          at = next_due(job.schedule, at, at).due;
+          storage::Row skipped = storage::RunSkipped{writer_.new_run_id(), job.name, at};
+          co_await store(std::move(skipped));
+        }
+      }
+      due = next.due;
     }
+  }
+
+  // A random delay in [0, max], so runs of jobs on the same schedule do not start together.
+  std::chrono::milliseconds jitter(std::chrono::milliseconds max) {
+    if (max.count() <= 0) return max;
+    return std::chrono::milliseconds(
+        std::uniform_int_distribution<std::int64_t>(0, max.count())(random_));
   }
 
   awaitable<void> run_job(const config::Job& job, TimePoint due) {
@@ -152,6 +188,7 @@ class Engine {
   }
 
   // Hands a row to the writer. A full queue makes this coroutine wait, off the loop.
+  // Callers pass a named Row: GCC 12 destroys temporaries inside co_await expressions twice.
   awaitable<void> store(storage::Row row) {
     if (writer_.try_push(row)) co_return;
     co_await run_blocking(pool_, [this, &row] { writer_.push(std::move(row)); });
@@ -165,6 +202,8 @@ class Engine {
   bool stopping_ = false;
   std::list<asio::system_timer*> sleeping_;
   Frontier frontier_;
+  const std::map<std::string, storage::Clock::time_point> persisted_due_;
+  std::mt19937_64 random_;
 };
 
 }  // namespace
@@ -184,7 +223,13 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
 
   asio::io_context io(1);
   asio::thread_pool pool(static_cast<std::size_t>(config->concurrency));
-  Engine engine(io, pool, *writer, *config, options.once);
+  std::map<std::string, storage::Clock::time_point> persisted_due;
+  try {
+    persisted_due = storage::next_due_times(options.db_path);
+  } catch (const storage::Error& e) {
+    spdlog::warn("cannot read the persisted schedule ({}); starting afresh", e.what());
+  }
+  Engine engine(io, pool, *writer, *config, options.once, std::move(persisted_due));
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code ec, int signo) {

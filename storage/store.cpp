@@ -238,6 +238,14 @@ Table query_runs(const std::string& path, const Filter& f) {
                 "started_at", f, false, false);
 }
 
+std::map<std::string, Clock::time_point> next_due_times(const std::string& path) {
+  std::map<std::string, Clock::time_point> due;
+  auto db = open_existing(path);
+  sqlite::Stmt s(db, "SELECT name, next_due FROM jobs WHERE next_due IS NOT NULL");
+  while (s.step()) due[s.text(0)] = parse_time(s.text(1));
+  return due;
+}
+
 Table query_jobs(const std::string& path) {
   return run_query(path,
                    "SELECT j.name AS job, j.schedule, j.urls, last.started_at AS last_run, "

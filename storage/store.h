@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -68,7 +69,20 @@ struct JobSeen {
   Clock::time_point seen_at;
 };
 
-using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, JobSeen>;
+// A due point of a job passed while its previous run was still going: recorded, not run.
+struct RunSkipped {
+  std::int64_t id = 0;
+  std::string job;
+  Clock::time_point due_at;
+};
+
+// When the job is next due, so a restarted daemon resumes the schedule.
+struct JobDue {
+  std::string name;
+  Clock::time_point next_due;
+};
+
+using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, RunSkipped, JobSeen, JobDue>;
 
 // A database that cannot be opened, migrated or queried. `code` is SQLite's result code.
 class Error : public std::runtime_error {
@@ -87,6 +101,9 @@ std::int64_t schema_version();
 // one), each step in one transaction. Throws Error if the file cannot be opened or was
 // written by a newer build.
 void migrate(const std::string& path, std::int64_t version = -1);
+
+// The persisted next due time of every job that has one. Throws Error.
+std::map<std::string, Clock::time_point> next_due_times(const std::string& path);
 
 // Query results: column names and typed cells, ready for any output format.
 using Cell = std::variant<std::monostate, std::int64_t, double, std::string>;

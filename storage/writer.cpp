@@ -26,6 +26,10 @@ class Sink {
                     "VALUES (?, ?, ?, ?, 'running', ?)"),
         finish_run_(db_,
                     "UPDATE runs SET finished_at = ?, status = ?, ok = ?, failed = ? WHERE id = ?"),
+        insert_skipped_(db_,
+                        "INSERT INTO runs (id, job, due_at, started_at, finished_at, status) "
+                        "VALUES (?1, ?2, ?3, ?3, ?3, 'skipped')"),
+        set_due_(db_, "UPDATE jobs SET next_due = ? WHERE name = ?"),
         upsert_job_(db_,
                     "INSERT INTO jobs (name, schedule, urls, first_seen, last_seen) "
                     "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET "
@@ -70,7 +74,8 @@ class Sink {
       db_.exec("COMMIT");
     } catch (...) {
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      for (auto* s : {&insert_result_, &insert_error_, &insert_run_, &finish_run_, &upsert_job_})
+      for (auto* s : {&insert_result_, &insert_error_, &insert_run_, &finish_run_, &insert_skipped_,
+                      &set_due_, &upsert_job_})
         s->reset();
       throw;
     }
@@ -98,12 +103,15 @@ class Sink {
   void insert(const RunFinished& r) {
     finish_run_.run(format_time(r.finished_at), r.status, r.ok, r.failed, r.id);
   }
+  void insert(const RunSkipped& r) { insert_skipped_.run(r.id, r.job, format_time(r.due_at)); }
+  void insert(const JobDue& r) { set_due_.run(format_time(r.next_due), r.name); }
   void insert(const JobSeen& r) {
     upsert_job_.run(r.name, r.schedule, r.urls, format_time(r.seen_at));
   }
 
   sqlite::Db db_;
-  sqlite::Stmt insert_result_, insert_error_, insert_run_, finish_run_, upsert_job_;
+  sqlite::Stmt insert_result_, insert_error_, insert_run_, finish_run_, insert_skipped_, set_due_,
+      upsert_job_;
 };
 
 }  // namespace

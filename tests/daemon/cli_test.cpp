@@ -1,6 +1,7 @@
 // Runs the real scraperd binary as a user would.
 #include <signal.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -190,8 +191,8 @@ TEST_CASE("SIGTERM lets the fetch in flight finish and stores its row", "[cli]")
   });
   srv.start();
   test::TempDir dir;
-  auto cfg = dir.write("jobs.yaml",
-                       "jobs:\n  - {name: slow, url: '" + srv.url("/slow") + "', every: 1h}\n");
+  auto cfg = dir.write("jobs.yaml",  // every 2s: the first run starts within 2 s
+                       "jobs:\n  - {name: slow, url: '" + srv.url("/slow") + "', every: 2s}\n");
   auto db = dir.file("s.db");
   pid_t pid = spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
   for (int i = 0; i < 500 && !requested; ++i) std::this_thread::sleep_for(10ms);
@@ -200,4 +201,63 @@ TEST_CASE("SIGTERM lets the fetch in flight finish and stores its row", "[cli]")
   CHECK(wait_exit(pid) == 0);
   CHECK(test::sql1(db, "SELECT group_concat(bytes) FROM results") == "4");
   CHECK(test::sql1(db, "SELECT status FROM runs") == "ok");
+}
+
+TEST_CASE("a restart resumes the schedule: a run missed while down runs once, at once",
+          "[cli][schedule]") {
+  std::atomic<int> requests{0};
+  test::HttpServer srv;
+  srv.server().Get("/", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    res.set_content("ok", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto cfg =
+      dir.write("jobs.yaml", "jobs:\n  - {name: hourly, url: '" + srv.url("/") + "', every: 1h}\n");
+  auto db = dir.file("s.db");
+  // A first daemon registers the job and persists when it is due (its start offset from now),
+  // then stops before that.
+  pid_t pid = spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  std::string due;
+  for (int i = 0; i < 500 && due.empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+    try {
+      due = test::sql1(db, "SELECT ifnull(next_due, '') FROM jobs");
+    } catch (const std::exception&) {
+    }
+  }
+  kill(pid, SIGTERM);
+  REQUIRE(wait_exit(pid) == 0);
+  REQUIRE_FALSE(due.empty());
+
+  // While it was "down", the due time passed (five hours ago, say).
+  sqlite3* handle = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &handle) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(handle,
+                       "UPDATE jobs SET next_due = strftime('%Y-%m-%d %H:%M:%f', 'now', "
+                       "'-5 hours', '-30 minutes')",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(handle);
+  int before = requests.load();
+
+  pid = spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  for (int i = 0; i < 300 && requests.load() == before; ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(300ms);  // a burst of catch-up runs would show up by now
+  kill(pid, SIGTERM);
+  REQUIRE(wait_exit(pid) == 0);
+  CHECK(requests.load() == before + 1);  // once, at once (not 5 times, not an hour later)
+  auto runs = test::sql(db, "SELECT status FROM runs WHERE status <> 'skipped'");
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["status"] == "ok");
+  // Its lag shows, and the due times missed while down are on record.
+  CHECK(test::sql1(db,
+                   "SELECT (julianday(started_at) - julianday(due_at)) * 24 > 5.4 FROM runs "
+                   "WHERE status = 'ok'") == "1");
+  CHECK(test::sql1(db, "SELECT count(*) FROM runs WHERE status = 'skipped'") == "5");
+  // The next run stays on the old grid: 30 minutes from now, not an hour from now.
+  CHECK(test::sql1(db,
+                   "SELECT next_due > strftime('%Y-%m-%d %H:%M:%f', 'now', '+25 minutes') "
+                   "AND next_due < strftime('%Y-%m-%d %H:%M:%f', 'now', '+35 minutes') "
+                   "FROM jobs") == "1");
 }
