@@ -157,3 +157,35 @@ TEST_CASE("retention prunes old rows in small batches and keeps new ones", "[wri
   CHECK(test::sql1(path, "SELECT count(*) FROM runs") == "1");
   CHECK(test::sql1(path, "PRAGMA freelist_count") == "0");  // pages given back
 }
+
+TEST_CASE("readers read while the writer commits: no errors, counts never go back", "[writer]") {
+  test::TempDir dir;
+  auto path = dir.file("rw.db");
+  storage::Writer writer(path, {.capacity = 1'000, .max_batch = 100});
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::string failure;
+  std::thread reader([&] {
+    std::int64_t last = 0;
+    storage::Filter all;
+    all.limit = 1'000'000;
+    while (!done) {
+      try {
+        auto t = storage::query_results(path, all);
+        auto n = static_cast<std::int64_t>(t.rows.size());
+        if (n < last) failure = "row count went backwards";
+        last = n;
+        ++reads;
+      } catch (const std::exception& e) {
+        failure = e.what();  // SQLITE_BUSY or a torn read would land here
+      }
+    }
+  });
+  for (int i = 0; i < 20'000; ++i) writer.push(result(i));
+  writer.close();
+  done = true;
+  reader.join();
+  CHECK(failure.empty());
+  CHECK(reads.load() > 5);
+  CHECK(test::sql1(path, "SELECT count(*) FROM results") == "20000");
+}
