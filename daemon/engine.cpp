@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -27,7 +26,6 @@ namespace {
 
 using asio::awaitable;
 using asio::use_awaitable;
-using Steady = std::chrono::steady_clock;
 
 double millis(Steady::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
@@ -144,8 +142,8 @@ class Engine {
 
   awaitable<void> fetch_one(const config::Job& job, const std::string& url, Counts& counts) {
     auto target = config::parse_url(url);  // validated when the config was loaded
-    auto permit =
-        co_await frontier_.acquire(target->host + ":" + std::to_string(target->port), job.per_host);
+    std::string host = target->host + ":" + std::to_string(target->port);
+    auto permit = co_await frontier_.acquire(std::move(host), job.per_host);
     auto fetched_at = storage::Clock::now();
     // Named, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
     FetchRequest request{url,         job.method,     job.headers,  job.body, job.connect_timeout,

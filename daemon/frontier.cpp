@@ -47,8 +47,8 @@ Frontier::Host::Host(const config::PerHost& limits, Steady::time_point now)
 Frontier::Frontier(asio::any_io_executor executor, int global_concurrency)
     : executor_(std::move(executor)), global_concurrency_(global_concurrency) {}
 
-asio::awaitable<Frontier::Permit> Frontier::acquire(const std::string& key,
-                                                    const config::PerHost& limits) {
+// Parameters by value: a coroutine's reference parameters could outlive what they refer to.
+asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::PerHost limits) {
   if (auto now = Steady::now(); now - last_sweep_ > std::chrono::minutes(1)) {
     last_sweep_ = now;  // hosts whose bucket was not yet full at their last release
     std::vector<std::string> keys;

@@ -55,7 +55,7 @@ class Frontier {
   Frontier(asio::any_io_executor executor, int global_concurrency);
 
   // Waits until a request to `host` may start under `limits` and the global cap.
-  asio::awaitable<Permit> acquire(const std::string& host, const config::PerHost& limits);
+  asio::awaitable<Permit> acquire(std::string host, config::PerHost limits);
 
   int in_flight() const { return in_flight_; }
   std::size_t hosts() const { return hosts_.size(); }  // hosts with state (busy or recent)
