@@ -53,4 +53,31 @@ std::optional<Url> parse_url(std::string_view text) {
   return url;
 }
 
+std::optional<std::string> resolve_url(std::string_view base, std::string_view reference) {
+  std::string b(base), r(reference);
+  UriUriA base_uri, ref_uri, out;
+  const char* error_pos = nullptr;
+  if (uriParseSingleUriA(&base_uri, b.c_str(), &error_pos) != URI_SUCCESS) return std::nullopt;
+  if (uriParseSingleUriA(&ref_uri, r.c_str(), &error_pos) != URI_SUCCESS) {
+    uriFreeUriMembersA(&base_uri);
+    return std::nullopt;
+  }
+  std::optional<std::string> resolved;
+  if (uriAddBaseUriA(&out, &ref_uri, &base_uri) == URI_SUCCESS) {
+    uriNormalizeSyntaxA(&out);
+    int chars = 0;
+    if (uriToStringCharsRequiredA(&out, &chars) == URI_SUCCESS) {
+      std::string text(static_cast<size_t>(chars) + 1, '\0');
+      if (uriToStringA(text.data(), &out, chars + 1, nullptr) == URI_SUCCESS) {
+        text.resize(static_cast<size_t>(chars));
+        resolved = text.substr(0, text.find('#'));
+      }
+    }
+    uriFreeUriMembersA(&out);
+  }
+  uriFreeUriMembersA(&ref_uri);
+  uriFreeUriMembersA(&base_uri);
+  return resolved;
+}
+
 }  // namespace scraperd::config

@@ -20,4 +20,9 @@ struct Url {
 // nullopt unless `text` is an absolute http:// or https:// URL with a host.
 std::optional<Url> parse_url(std::string_view text);
 
+// `reference` (absolute, or relative like "../b?q" or "//host/x") resolved against the
+// absolute `base` (RFC 3986, section 5), without its fragment. Any scheme; nullopt when
+// either does not parse.
+std::optional<std::string> resolve_url(std::string_view base, std::string_view reference);
+
 }  // namespace scraperd::config

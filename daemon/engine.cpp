@@ -146,8 +146,8 @@ class Engine {
     auto permit = co_await frontier_.acquire(std::move(host), job.per_host);
     auto fetched_at = storage::Clock::now();
     // Named, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
-    FetchRequest request{url,         job.method,     job.headers,  job.body, job.connect_timeout,
-                         job.timeout, job.user_agent, job.max_body, job.proxy};
+    FetchRequest request{url,         job.method,     job.headers,  job.body,  job.connect_timeout,
+                         job.timeout, job.user_agent, job.max_body, job.proxy, job.max_redirects};
     FetchResult r = co_await fetch(pool_, std::move(request));
     permit = {};  // the host's slot is free as soon as the response is in
     double elapsed_ms = millis(r.elapsed);

@@ -4,8 +4,10 @@
 #include <httplib.h>
 #include <netdb.h>
 
+#include <algorithm>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "config/url.h"
 #include "daemon/blocking.h"
@@ -23,7 +25,7 @@ httplib::Client& client_for(const std::string& origin) {
   if (!client) {
     client = std::make_unique<httplib::Client>(origin);
     client->set_keep_alive(true);
-    client->set_follow_location(true);
+    client->set_follow_location(false);  // redirects are followed by fetch_blocking
     client->set_decompress(true);
   }
   return *client;
@@ -44,25 +46,23 @@ std::string seconds(std::chrono::milliseconds ms) {
 
 }  // namespace
 
-FetchResult fetch_blocking(const FetchRequest& request) {
-  FetchResult result;
-  auto start = Clock::now();
-  auto deadline = start + request.timeout;
-  auto url = config::parse_url(request.url);
-  if (!url) {
-    result.error_kind = "parse";
-    result.error_message = "not an absolute http(s) URL: " + request.url;
-    return result;
-  }
+namespace {
 
-  auto& client = client_for(url->origin());
-  auto split = [](std::chrono::milliseconds d) {
+// One request, no redirect following. Fills `result` (status, body, or an error); returns
+// the Location header of a redirect response, empty otherwise.
+std::string exchange(const FetchRequest& request, const config::Url& url, const std::string& method,
+                     const std::string& body, Clock::time_point start, Clock::time_point deadline,
+                     FetchResult& result) {
+  auto& client = client_for(url.origin());
+  auto split = [](Clock::duration d) {
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
     return std::pair<time_t, time_t>(
         secs.count(), std::chrono::duration_cast<std::chrono::microseconds>(d - secs).count());
   };
-  auto [connect_s, connect_us] = split(request.connect_timeout);
-  auto [total_s, total_us] = split(request.timeout);
+  auto remaining = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(1));
+  auto [connect_s, connect_us] =
+      split(std::min<Clock::duration>(request.connect_timeout, remaining));
+  auto [total_s, total_us] = split(remaining);
   client.set_connection_timeout(connect_s, connect_us);
   client.set_read_timeout(total_s, total_us);
   client.set_write_timeout(total_s, total_us);
@@ -74,13 +74,12 @@ FetchResult fetch_blocking(const FetchRequest& request) {
   bool too_large = false;
   bool too_slow = false;
   httplib::Request req;
-  req.method = request.method;
-  req.path = url->target;
+  req.method = method;
+  req.path = url.target;
   req.headers = {{"User-Agent", request.user_agent}};
   for (const auto& [name, value] : request.headers) req.headers.emplace(name, value);
-  req.body = request.body;
+  req.body = body;
   req.response_handler = [&](const httplib::Response& r) {
-    result.body.clear();  // a redirect's body is not the page's
     if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
       if (std::strtoull(len.c_str(), nullptr, 10) > request.max_body) {
         too_large = true;
@@ -89,6 +88,7 @@ FetchResult fetch_blocking(const FetchRequest& request) {
     }
     return true;
   };
+  result.body.clear();
   req.content_receiver = [&](const char* data, size_t n, std::uint64_t, std::uint64_t) {
     if (result.body.size() + n > request.max_body) {
       too_large = true;
@@ -112,24 +112,25 @@ FetchResult fetch_blocking(const FetchRequest& request) {
     result.error_message = "response not complete within " + seconds(request.timeout);
   } else if (res) {
     result.status = res->status;
-    result.final_url = res->location;
-    return result;
+    bool redirect = res->status == 301 || res->status == 302 || res->status == 303 ||
+                    res->status == 307 || res->status == 308;
+    return redirect ? res->get_header_value("Location") : std::string();
   } else {
     using E = httplib::Error;
     switch (res.error()) {
       case E::Connection:
-        if (!resolves(url->host)) {
+        if (!resolves(url.host)) {
           result.error_kind = "dns";
-          result.error_message = "cannot resolve host '" + url->host + "'";
+          result.error_message = "cannot resolve host '" + url.host + "'";
         } else {
           result.error_kind = "connect";
-          result.error_message = "cannot connect to " + url->origin();
+          result.error_message = "cannot connect to " + url.origin();
         }
         break;
       case E::ConnectionTimeout:
         result.error_kind = "timeout";
         result.error_message =
-            "connect to " + url->origin() + " timed out after " + seconds(request.connect_timeout);
+            "connect to " + url.origin() + " timed out after " + seconds(request.connect_timeout);
         break;
       case E::SSLConnection:
       case E::SSLLoadingCerts:
@@ -137,18 +138,14 @@ FetchResult fetch_blocking(const FetchRequest& request) {
         result.error_kind = "tls";
         result.error_message = "TLS: " + httplib::to_string(res.error());
         break;
-      case E::ExceedRedirectCount:
-        result.error_kind = "redirect_loop";
-        result.error_message = "too many redirects";
-        break;
       case E::Compression:
         result.error_kind = "parse";
         result.error_message = "cannot decompress the body";
         break;
       case E::Read:
-        if (result.elapsed >= request.timeout) {
+        if (Clock::now() >= deadline) {
           result.error_kind = "timeout";
-          result.error_message = "no data for " + seconds(request.timeout);
+          result.error_message = "response not complete within " + seconds(request.timeout);
           break;
         }
         [[fallthrough]];
@@ -160,7 +157,63 @@ FetchResult fetch_blocking(const FetchRequest& request) {
     }
   }
   result.body.clear();
-  return result;
+  return {};
+}
+
+}  // namespace
+
+FetchResult fetch_blocking(const FetchRequest& request) {
+  FetchResult result;
+  auto start = Clock::now();
+  auto deadline = start + request.timeout;
+  std::string current = request.url;
+  std::string method = request.method;
+  std::string body = request.body;
+  std::vector<std::string> visited{current};
+  for (int hop = 0;; ++hop) {
+    auto url = config::parse_url(current);
+    if (!url) {
+      result.error_kind = "parse";
+      result.error_message = "not an absolute http(s) URL: " + current;
+      return result;
+    }
+    std::string location = exchange(request, *url, method, body, start, deadline, result);
+    if (!result.ok() || location.empty()) {
+      if (hop > 0 && result.ok()) result.final_url = current;
+      return result;
+    }
+    // A redirect: follow it, within bounds, never in circles.
+    auto next = config::resolve_url(current, location);
+    if (!next || !config::parse_url(*next)) {
+      result.error_kind = "http";
+      result.error_message = "redirect to a URL that is not http(s): '" + location + "'";
+      result.body.clear();
+      return result;
+    }
+    if (std::find(visited.begin(), visited.end(), *next) != visited.end()) {
+      std::string chain;
+      for (const auto& v : visited) chain += v + " -> ";
+      result.error_kind = "redirect_loop";
+      result.error_message = "redirect loop: " + chain + *next;
+      result.body.clear();
+      return result;
+    }
+    if (hop >= request.max_redirects) {
+      result.error_kind = "redirect_loop";
+      result.error_message =
+          fmt::format("more than {} redirects (the last to {})", request.max_redirects, *next);
+      result.body.clear();
+      return result;
+    }
+    // 303, and 301/302 after a POST, continue as a GET without the body (what browsers do).
+    if (result.status == 303 ||
+        ((result.status == 301 || result.status == 302) && method == "POST")) {
+      method = method == "HEAD" ? "HEAD" : "GET";
+      body.clear();
+    }
+    visited.push_back(*next);
+    current = *next;
+  }
 }
 
 asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request) {

@@ -24,12 +24,14 @@ struct FetchRequest {
   std::chrono::milliseconds timeout{30'000};  // the whole exchange, connect to last byte
   std::string user_agent;
   std::uint64_t max_body = 10 * 1024 * 1024;
-  std::string proxy;  // http://host:port, or empty
+  std::string proxy;      // http://host:port, or empty
+  int max_redirects = 5;  // more, or a loop, is an error of kind redirect_loop
 };
 
 struct FetchResult {
   // Empty when a response arrived (whatever its status); otherwise one of dns, connect, tls,
-  // timeout, read, too_large, redirect_loop, parse, and a message for people.
+  // timeout, read, too_large, redirect_loop, parse, or http (a redirect that cannot be
+  // followed; `status` holds it), and a message for people.
   std::string error_kind;
   std::string error_message;
   int status = 0;         // HTTP status, 0 when no response arrived

@@ -38,3 +38,20 @@ TEST_CASE("anything but an absolute http(s) URL is refused", "[config][url]") {
   CHECK_FALSE(parse_url("http://example.org:99999/"));
   CHECK_FALSE(parse_url("http://exa mple.org/"));
 }
+
+TEST_CASE("references resolve against a base URL as RFC 3986 says", "[config][url]") {
+  using scraperd::config::resolve_url;
+  const char* base = "http://a.example/b/c/d;p?q";
+  CHECK(resolve_url(base, "g") == "http://a.example/b/c/g");
+  CHECK(resolve_url(base, "./g") == "http://a.example/b/c/g");
+  CHECK(resolve_url(base, "g/") == "http://a.example/b/c/g/");
+  CHECK(resolve_url(base, "/g") == "http://a.example/g");
+  CHECK(resolve_url(base, "//g.example/x") == "http://g.example/x");
+  CHECK(resolve_url(base, "?y") == "http://a.example/b/c/d;p?y");
+  CHECK(resolve_url(base, "g#s") == "http://a.example/b/c/g");
+  CHECK(resolve_url(base, "../g") == "http://a.example/b/g");
+  CHECK(resolve_url(base, "../../../g") == "http://a.example/g");
+  CHECK(resolve_url(base, "https://other.example/") == "https://other.example/");
+  CHECK(resolve_url(base, "ftp://files.example/x") == "ftp://files.example/x");
+  CHECK_FALSE(resolve_url(base, "http://exa mple/"));
+}

@@ -46,6 +46,34 @@ TEST_CASE("fetch_blocking returns status and body, and classifies failures", "[f
   srv.server().Get("/redirect", [](const httplib::Request&, httplib::Response& res) {
     res.set_redirect("/ok");
   });
+  srv.server().Get(R"(/hop/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+    int n = std::stoi(req.matches[1]);
+    // Relative references, resolved against the current URL as RFC 3986 says.
+    res.set_redirect(n == 0 ? "../ok" : std::to_string(n - 1));
+  });
+  srv.server().Get("/loop/a",
+                   [](const httplib::Request&, httplib::Response& res) { res.set_redirect("b"); });
+  srv.server().Get("/loop/b", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/loop/a?x#frag");
+  });
+  srv.server().Get("/loop/self", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/loop/self");
+  });
+  srv.server().Get("/to-ftp", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("ftp://127.0.0.1/file", 302);
+  });
+  srv.server().Post("/form", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/seen", 303);
+  });
+  srv.server().Post("/keep", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/seen", 307);
+  });
+  srv.server().Get("/seen", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.method + " [" + req.body + "]", "text/plain");
+  });
+  srv.server().Post("/seen", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.method + " [" + req.body + "]", "text/plain");
+  });
   srv.start();
 
   daemon::FetchRequest req;
@@ -74,11 +102,61 @@ TEST_CASE("fetch_blocking returns status and body, and classifies failures", "[f
     CHECK(r.ok());
     CHECK(r.status == 404);
   }
-  SECTION("redirects are followed") {
+  SECTION("redirects are followed and the final URL is kept") {
     req.url = srv.url("/redirect");
     auto r = daemon::fetch_blocking(req);
     CHECK(r.status == 200);
     CHECK(r.body == "hello test-agent");
+    CHECK(r.final_url == srv.url("/ok"));
+  }
+  SECTION("no final URL without a redirect") {
+    req.url = srv.url("/ok");
+    CHECK(daemon::fetch_blocking(req).final_url.empty());
+  }
+  SECTION("relative Location headers resolve against the current URL") {
+    req.url = srv.url("/hop/3");
+    req.max_redirects = 4;
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.ok());
+    CHECK(r.status == 200);
+    CHECK(r.final_url == srv.url("/ok"));
+  }
+  SECTION("more redirects than max_redirects is redirect_loop") {
+    req.url = srv.url("/hop/3");
+    req.max_redirects = 3;
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.error_kind == "redirect_loop");
+    CHECK_THAT(r.error_message, Catch::Contains("more than 3 redirects"));
+    CHECK(r.body.empty());
+  }
+  SECTION("max_redirects 0 follows nothing") {
+    req.url = srv.url("/redirect");
+    req.max_redirects = 0;
+    CHECK(daemon::fetch_blocking(req).error_kind == "redirect_loop");
+  }
+  SECTION("a loop is caught at its first repeat, whatever the limit") {
+    req.max_redirects = 50;
+    req.url = srv.url("/loop/a?x");
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.error_kind == "redirect_loop");
+    CHECK_THAT(r.error_message, Catch::Contains("redirect loop: " + srv.url("/loop/a?x")));
+    req.url = srv.url("/loop/self");
+    CHECK(daemon::fetch_blocking(req).error_kind == "redirect_loop");
+  }
+  SECTION("a redirect to a non-http URL is kind http, with the status") {
+    req.url = srv.url("/to-ftp");
+    auto r = daemon::fetch_blocking(req);
+    CHECK(r.error_kind == "http");
+    CHECK(r.status == 302);
+    CHECK_THAT(r.error_message, Catch::Contains("ftp://127.0.0.1/file"));
+  }
+  SECTION("303 turns a POST into a GET without body; 307 keeps both") {
+    req.method = "POST";
+    req.body = "q=1";
+    req.url = srv.url("/form");
+    CHECK(daemon::fetch_blocking(req).body == "GET []");
+    req.url = srv.url("/keep");
+    CHECK(daemon::fetch_blocking(req).body == "POST [q=1]");
   }
   SECTION("a body over max_body is too_large, with or without Content-Length") {
     req.max_body = 50'000;
