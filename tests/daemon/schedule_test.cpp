@@ -46,7 +46,7 @@ TEST_CASE("every: start offsets are stable per name and spread jobs out", "[sche
   CHECK(daemon::start_offset("x", s) < 5s);
 }
 
-TEST_CASE("a persisted due time resumes the schedule; one missed while down runs once",
+TEST_CASE("a persisted due time resumes the schedule, and one missed while down runs once",
           "[schedule]") {
   config::Schedule s;
   s.every = 1h;
