@@ -50,7 +50,8 @@ constexpr std::string_view kStorageKeys[] = {"path", "keep"};
 constexpr std::string_view kApiKeys[] = {"listen", "token"};
 constexpr std::string_view kLogKeys[] = {"level"};
 constexpr std::string_view kTimeoutKeys[] = {"connect", "total"};
-constexpr std::string_view kRetryKeys[] = {"max", "backoff", "max_backoff", "on_status"};
+constexpr std::string_view kRetryKeys[] = {"max", "backoff", "max_backoff", "max_stall",
+                                           "on_status"};
 constexpr std::string_view kPerHostKeys[] = {"rate", "burst", "concurrency", "delay"};
 constexpr std::string_view kFollowKeys[] = {"css",       "xpath", "same_host", "max_depth",
                                             "max_pages", "allow", "deny"};
@@ -748,6 +749,8 @@ class Loader {
         if (auto d = duration(b, "'retries.backoff'")) job.retries.backoff = *d;
       if (const auto& b = r["max_backoff"]; b)
         if (auto d = duration(b, "'retries.max_backoff'")) job.retries.max_backoff = *d;
+      if (const auto& m = r["max_stall"]; m)
+        if (auto d = duration(m, "'retries.max_stall'")) job.retries.max_stall = *d;
       if (const auto& s = r["on_status"]; s) {
         if (!s.IsSequence()) {
           error(s, "'retries.on_status' must be a list of HTTP statuses, like [429, 503]");

@@ -44,6 +44,8 @@ struct Retries {
   Duration backoff = std::chrono::seconds(1);
   Duration max_backoff = std::chrono::minutes(1);
   std::vector<int> on_status = {408, 429, 500, 502, 503, 504};
+  // How long one request may wait in all on servers' Retry-After before it fails instead.
+  Duration max_stall = std::chrono::minutes(10);
 };
 
 struct PerHost {

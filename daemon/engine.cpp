@@ -5,10 +5,13 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/system_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <list>
 #include <map>
 #include <random>
@@ -17,6 +20,7 @@
 #include "daemon/blocking.h"
 #include "daemon/fetch.h"
 #include "daemon/frontier.h"
+#include "daemon/retry.h"
 #include "daemon/schedule.h"
 #include "daemon/task_group.h"
 #include "storage/writer.h"
@@ -31,11 +35,16 @@ double millis(Steady::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
+double seconds(Steady::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
 class Engine {
  public:
   Engine(asio::io_context& io, asio::thread_pool& pool, storage::Writer& writer,
          const config::Config& config, bool once,
-         std::map<std::string, storage::Clock::time_point> persisted_due)
+         std::map<std::string, storage::Clock::time_point> persisted_due,
+         std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators)
       : io_(io),
         pool_(pool),
         writer_(writer),
@@ -43,6 +52,7 @@ class Engine {
         once_(once),
         frontier_(io.get_executor(), config.concurrency),
         persisted_due_(std::move(persisted_due)),
+        validators_(std::move(validators)),
         random_(std::random_device{}()) {}
 
   awaitable<void> main() {
@@ -62,10 +72,14 @@ class Engine {
     co_await jobs.wait();
   }
 
-  // Stop scheduling: sleeping jobs wake and end; runs in flight finish their fetches.
+  // Stop scheduling: sleeping jobs wake and end; requests already sent finish (bounded by
+  // their timeout); requests not yet sent (waiting for their host, or for a retry) end as
+  // `cancelled` error rows. Nothing is left without a row.
   void stop() {
     stopping_ = true;
     for (auto* timer : sleeping_) timer->cancel();
+    for (auto* timer : napping_) timer->cancel();
+    frontier_.close();
   }
 
  private:
@@ -73,6 +87,7 @@ class Engine {
     std::int64_t run_id = 0;
     int ok = 0;
     int failed = 0;
+    int cancelled = 0;
   };
 
   awaitable<void> job_loop(const config::Job& job) {
@@ -132,57 +147,163 @@ class Engine {
     TaskGroup fetches(io_.get_executor(), "job '" + job.name + "'");
     for (const auto& url : job.urls) fetches.spawn(fetch_one(job, url, counts));
     co_await fetches.wait();
-    const char* status = counts.failed == 0 ? "ok" : counts.ok == 0 ? "failed" : "partial";
-    storage::Row finished = storage::RunFinished{counts.run_id, std::chrono::system_clock::now(),
-                                                 status, counts.ok, counts.failed};
+    const char* status = counts.cancelled > 0 ? "cancelled"
+                         : counts.failed == 0 ? "ok"
+                         : counts.ok == 0     ? "failed"
+                                              : "partial";
+    storage::Row finished =
+        storage::RunFinished{counts.run_id, std::chrono::system_clock::now(), status, counts.ok,
+                             counts.failed + counts.cancelled};
     co_await store(std::move(finished));
     spdlog::info("job '{}': {} ok, {} failed in {:.0f} ms", job.name, counts.ok, counts.failed,
                  millis(Steady::now() - start));
   }
 
+  // One URL: attempts until a response that is not an error, a failure that is not worth
+  // another try, or no retries left. Every failed attempt is an error row (with its attempt
+  // number, and what happens next in the message); the URL ends as one result row or as a
+  // final error row.
   awaitable<void> fetch_one(const config::Job& job, const std::string& url, Counts& counts) {
     auto target = config::parse_url(url);  // validated when the config was loaded
     std::string host = target->host + ":" + std::to_string(target->port);
-    auto permit = co_await frontier_.acquire(std::move(host), job.per_host);
-    auto fetched_at = storage::Clock::now();
-    // Named, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
-    FetchRequest request{url,         job.method,     job.headers,  job.body,  job.connect_timeout,
-                         job.timeout, job.user_agent, job.max_body, job.proxy, job.max_redirects};
-    FetchResult r = co_await fetch(pool_, std::move(request));
-    permit = {};  // the host's slot is free as soon as the response is in
-    double elapsed_ms = millis(r.elapsed);
-    storage::Row row;
-    if (!r.ok() || r.status >= 400) {
+    int retries_used = 0;
+    std::chrono::milliseconds stalled{0};
+    for (int attempt = 1;; ++attempt) {
+      auto fetched_at = storage::Clock::now();
+      auto permit = co_await frontier_.acquire(host, job.per_host);
+      if (!permit) {
+        co_await cancelled(job, url, counts, attempt, fetched_at, "the request was not sent");
+        co_return;
+      }
+      FetchRequest request = make_request(job, url);
+      FetchResult r = co_await fetch(pool_, std::move(request));
+      permit = {};  // the host's slot is free as soon as the response is in
+      if (r.ok() && r.status < 400) {
+        co_await succeeded(job, url, counts, r, fetched_at);
+        co_return;
+      }
+
       storage::ErrorRow e{
           .run_id = counts.run_id,
           .job = job.name,
           .url = url,
-          .attempt = 1,
+          .attempt = attempt,
           .kind = r.ok() ? "http" : r.error_kind,
           .status = std::nullopt,
           .message = r.ok() ? "HTTP status " + std::to_string(r.status) : r.error_message,
-          .elapsed_ms = elapsed_ms,
+          .elapsed_ms = millis(r.elapsed),
           .fetched_at = fetched_at};
-      if (r.ok()) e.status = r.status;
-      row = std::move(e);
-    } else {
-      row = storage::ResultRow{.run_id = counts.run_id,
-                               .job = job.name,
-                               .url = url,
-                               .final_url = r.final_url,
-                               .status = r.status,
-                               .bytes = static_cast<std::int64_t>(r.body.size()),
-                               .elapsed_ms = elapsed_ms,
-                               .fetched_at = fetched_at};
+      if (r.status > 0) e.status = r.status;
+      // What next: a server that asks for a pause gets it, without using up a retry;
+      // other transient failures are retried after a backoff.
+      std::chrono::milliseconds wait{-1};
+      if (r.ok() && (r.status == 429 || r.status == 503) && !r.retry_after.empty()) {
+        auto pause = retry_after(r.retry_after, std::chrono::system_clock::now());
+        if (!pause) {
+          e.message += "; Retry-After '" + r.retry_after + "' is not seconds or a date: ignored";
+        } else if (stalled + *pause > job.retries.max_stall) {
+          e.message += fmt::format(
+              "; Retry-After {}s would stall this request past {}s "
+              "(retries.max_stall)",
+              pause->count(), seconds(job.retries.max_stall));
+        } else {
+          stalled += *pause;
+          frontier_.pause(host, Steady::now() + *pause);
+          e.message += fmt::format("; Retry-After: {} paused for {}s", host, pause->count());
+          wait = std::chrono::milliseconds(0);  // acquire() waits out the pause
+        }
+      }
+      if (wait.count() < 0 && retries_used < job.retries.max &&
+          retryable(job.retries, r.error_kind, r.status)) {
+        ++retries_used;
+        std::uniform_real_distribution<double> u(0.0, 1.0);
+        wait = backoff(job.retries, retries_used, u(random_));
+        e.message += fmt::format("; retry {} of {} in {:.1f}s", retries_used, job.retries.max,
+                                 seconds(wait));
+      }
+      if (wait.count() < 0) {
+        spdlog::warn("job '{}': {}: {}: {}", job.name, url, e.kind, e.message);
+        ++counts.failed;
+        storage::Row row = std::move(e);
+        co_await store(std::move(row));
+        co_return;
+      }
+      spdlog::info("job '{}': {}: {}: {}", job.name, url, e.kind, e.message);
+      storage::Row row = std::move(e);
+      co_await store(std::move(row));
+      if (!co_await nap(wait)) {
+        co_await cancelled(job, url, counts, attempt + 1, storage::Clock::now(),
+                           "the retry was not sent");
+        co_return;
+      }
     }
-    if (std::holds_alternative<storage::ErrorRow>(row)) {
-      const auto& e = std::get<storage::ErrorRow>(row);
-      spdlog::warn("job '{}': {}: {}: {}", job.name, url, e.kind, e.message);
-      ++counts.failed;
-    } else {
-      ++counts.ok;
+  }
+
+  FetchRequest make_request(const config::Job& job, const std::string& url) const {
+    FetchRequest request{url,         job.method,     job.headers,  job.body,  job.connect_timeout,
+                         job.timeout, job.user_agent, job.max_body, job.proxy, job.max_redirects};
+    // A conditional GET with what the last full response said, unless the job sets these.
+    auto v = validators_.find({job.name, url});
+    if (v != validators_.end() && job.method == "GET") {
+      auto has = [&](std::string_view name) {
+        return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
+          return std::equal(h.first.begin(), h.first.end(), name.begin(), name.end(),
+                            [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+        });
+      };
+      if (!v->second.etag.empty() && !has("If-None-Match"))
+        request.headers.emplace_back("If-None-Match", v->second.etag);
+      if (!v->second.last_modified.empty() && !has("If-Modified-Since"))
+        request.headers.emplace_back("If-Modified-Since", v->second.last_modified);
     }
+    return request;
+  }
+
+  awaitable<void> succeeded(const config::Job& job, const std::string& url, Counts& counts,
+                            const FetchResult& r, storage::Clock::time_point fetched_at) {
+    ++counts.ok;
+    storage::Row row = storage::ResultRow{.run_id = counts.run_id,
+                                          .job = job.name,
+                                          .url = url,
+                                          .final_url = r.final_url,
+                                          .status = r.status,
+                                          .bytes = static_cast<std::int64_t>(r.body.size()),
+                                          .elapsed_ms = millis(r.elapsed),
+                                          .fetched_at = fetched_at};
     co_await store(std::move(row));
+    // Keep the validators of a full response (a 304 may refresh them too) for the next run.
+    if (r.status == 304 && r.etag.empty() && r.last_modified.empty()) co_return;
+    auto key = std::make_pair(job.name, url);
+    auto& known = validators_[key];
+    if (known.etag == r.etag && known.last_modified == r.last_modified) co_return;
+    known = storage::UrlValidators{job.name, url, r.etag, r.last_modified};
+    storage::Row state = known;
+    co_await store(std::move(state));
+  }
+
+  awaitable<void> cancelled(const config::Job& job, const std::string& url, Counts& counts,
+                            int attempt, storage::Clock::time_point at, const char* what) {
+    ++counts.cancelled;
+    storage::Row row = storage::ErrorRow{.run_id = counts.run_id,
+                                         .job = job.name,
+                                         .url = url,
+                                         .attempt = attempt,
+                                         .kind = "cancelled",
+                                         .status = std::nullopt,
+                                         .message = std::string("the daemon is stopping; ") + what,
+                                         .elapsed_ms = 0,
+                                         .fetched_at = at};
+    co_await store(std::move(row));
+  }
+
+  // Sleeps `d` unless the engine stops first; false when it stopped.
+  awaitable<bool> nap(std::chrono::milliseconds d) {
+    if (stopping_) co_return false;
+    asio::steady_timer timer(io_, d);
+    auto napping = napping_.insert(napping_.end(), &timer);
+    co_await timer.async_wait(asio::experimental::as_tuple(use_awaitable));
+    napping_.erase(napping);
+    co_return !stopping_;
   }
 
   // Hands a row to the writer. A full queue makes this coroutine wait, off the loop.
@@ -198,9 +319,11 @@ class Engine {
   const config::Config& config_;
   const bool once_;
   bool stopping_ = false;
-  std::list<asio::system_timer*> sleeping_;
+  std::list<asio::system_timer*> sleeping_;  // jobs waiting for their due time
+  std::list<asio::steady_timer*> napping_;   // fetches waiting to retry
   Frontier frontier_;
   const std::map<std::string, storage::Clock::time_point> persisted_due_;
+  std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators_;
   std::mt19937_64 random_;
 };
 
@@ -222,12 +345,15 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   asio::io_context io(1);
   asio::thread_pool pool(static_cast<std::size_t>(config->concurrency));
   std::map<std::string, storage::Clock::time_point> persisted_due;
+  std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators;
   try {
     persisted_due = storage::next_due_times(options.db_path);
+    validators = storage::url_validators(options.db_path);
   } catch (const storage::Error& e) {
-    spdlog::warn("cannot read the persisted schedule ({}); starting afresh", e.what());
+    spdlog::warn("cannot read the persisted state ({}); starting afresh", e.what());
   }
-  Engine engine(io, pool, *writer, *config, options.once, std::move(persisted_due));
+  Engine engine(io, pool, *writer, *config, options.once, std::move(persisted_due),
+                std::move(validators));
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code ec, int signo) {

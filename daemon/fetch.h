@@ -37,6 +37,10 @@ struct FetchResult {
   int status = 0;         // HTTP status, 0 when no response arrived
   std::string final_url;  // where redirects led; empty when there were none
   std::string body;
+  // Headers of the final response that the engine acts on; empty when absent.
+  std::string retry_after;  // a pause asked for by a 429 or 503
+  std::string etag;         // validators for the next conditional GET
+  std::string last_modified;
   std::chrono::steady_clock::duration elapsed{};
 
   bool ok() const { return error_kind.empty(); }

@@ -54,7 +54,9 @@ asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::Per
     std::vector<std::string> keys;
     for (const auto& [k, h] : hosts_) keys.push_back(k);
     for (const auto& k : keys) forget_if_idle(k);
+    std::erase_if(paused_, [&](const auto& p) { return p.second <= now; });
   }
+  if (closed_) co_return Permit();
   auto& slot = hosts_[key];
   if (!slot) {
     slot = std::make_unique<Host>(limits, Steady::now());
@@ -79,6 +81,7 @@ asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::Per
   asio::steady_timer timer(executor_);
   auto sleep = [&](std::deque<asio::steady_timer*>* queue, Steady::time_point until) {
     if (queue) queue->push_back(&timer);
+    sleeping_.push_front(&timer);
     timer.expires_at(until);
     return timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   };
@@ -90,6 +93,8 @@ asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::Per
       queue = &host->waiting;  // until release() wakes us
     } else if (in_flight_ >= global_concurrency_) {
       queue = &waiting_;
+    } else if (auto p = paused_.find(key); p != paused_.end() && now < p->second) {
+      until = p->second;
     } else if (now < host->next_start) {
       until = host->next_start;
     } else if (auto wait = host->bucket.take(now); wait > Steady::duration::zero()) {
@@ -101,13 +106,25 @@ asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::Per
       co_return Permit(this, key);
     }
     co_await sleep(queue, until);
+    sleeping_.remove(&timer);
     if (queue) {  // a wake-up by cancellation rather than release() leaves us queued
       if (auto it = std::find(queue->begin(), queue->end(), &timer); it != queue->end())
         queue->erase(it);
     }
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
       throw std::system_error(asio::error::operation_aborted);
+    if (closed_) co_return Permit();
   }
+}
+
+void Frontier::pause(const std::string& key, Steady::time_point until) {
+  auto& at = paused_[key];
+  at = std::max(at, until);  // sleepers see it when they next wake: a pause only extends
+}
+
+void Frontier::close() {
+  closed_ = true;
+  for (auto* timer : sleeping_) timer->cancel();
 }
 
 void Frontier::release(const std::string& key) {

@@ -14,6 +14,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
+#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -54,8 +55,16 @@ class Frontier {
 
   Frontier(asio::any_io_executor executor, int global_concurrency);
 
-  // Waits until a request to `host` may start under `limits` and the global cap.
+  // Waits until a request to `host` may start under `limits` and the global cap. Returns an
+  // empty Permit (false) once close() was called: the request must not start.
   asio::awaitable<Permit> acquire(std::string host, config::PerHost limits);
+
+  // No request to `host` starts before `until` (a server's Retry-After); requests waiting for
+  // it wait longer. A later pause extends an earlier one, never shortens it.
+  void pause(const std::string& host, Steady::time_point until);
+
+  // Shutdown: every acquire() waiting now or called later returns an empty Permit at once.
+  void close();
 
   int in_flight() const { return in_flight_; }
   std::size_t hosts() const { return hosts_.size(); }  // hosts with state (busy or recent)
@@ -80,6 +89,9 @@ class Frontier {
   int in_flight_ = 0;
   std::deque<asio::steady_timer*> waiting_;  // for the global cap
   std::unordered_map<std::string, std::unique_ptr<Host>> hosts_;
+  std::unordered_map<std::string, Steady::time_point> paused_;  // host → paused until
+  std::list<asio::steady_timer*> sleeping_;  // every waiting acquire(), for close()
+  bool closed_ = false;
   Steady::time_point last_sweep_ = Steady::now();
 };
 
@@ -91,6 +103,7 @@ class Frontier::Permit {
   Permit(Permit&& other) noexcept
       : frontier_(std::exchange(other.frontier_, nullptr)), host_(std::move(other.host_)) {}
   Permit& operator=(Permit&& other) noexcept;
+  explicit operator bool() const { return frontier_ != nullptr; }
   ~Permit();
 
  private:

@@ -246,6 +246,18 @@ std::map<std::string, Clock::time_point> next_due_times(const std::string& path)
   return due;
 }
 
+std::map<std::pair<std::string, std::string>, UrlValidators> url_validators(
+    const std::string& path) {
+  std::map<std::pair<std::string, std::string>, UrlValidators> out;
+  auto db = open_existing(path);
+  sqlite::Stmt s(db,
+                 "SELECT job, url, coalesce(etag, ''), coalesce(last_modified, '') FROM url_state "
+                 "WHERE etag IS NOT NULL OR last_modified IS NOT NULL");
+  while (s.step())
+    out[{s.text(0), s.text(1)}] = UrlValidators{s.text(0), s.text(1), s.text(2), s.text(3)};
+  return out;
+}
+
 Table query_jobs(const std::string& path) {
   return run_query(path,
                    "SELECT j.name AS job, j.schedule, j.urls, last.started_at AS last_run, "

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -82,7 +83,17 @@ struct JobDue {
   Clock::time_point next_due;
 };
 
-using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, RunSkipped, JobSeen, JobDue>;
+// The validators a URL's last full response carried, sent back in the next conditional GET
+// (If-None-Match, If-Modified-Since). Empty strings are stored as NULL.
+struct UrlValidators {
+  std::string job;
+  std::string url;
+  std::string etag;
+  std::string last_modified;
+};
+
+using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, RunSkipped, JobSeen, JobDue,
+                         UrlValidators>;
 
 // A database that cannot be opened, migrated or queried. `code` is SQLite's result code.
 class Error : public std::runtime_error {
@@ -104,6 +115,10 @@ void migrate(const std::string& path, std::int64_t version = -1);
 
 // The persisted next due time of every job that has one. Throws Error.
 std::map<std::string, Clock::time_point> next_due_times(const std::string& path);
+
+// The stored validators of every (job, url) that has any. Throws Error.
+std::map<std::pair<std::string, std::string>, UrlValidators> url_validators(
+    const std::string& path);
 
 // Query results: column names and typed cells, ready for any output format.
 using Cell = std::variant<std::monostate, std::int64_t, double, std::string>;

@@ -30,6 +30,10 @@ class Sink {
                         "INSERT INTO runs (id, job, due_at, started_at, finished_at, status) "
                         "VALUES (?1, ?2, ?3, ?3, ?3, 'skipped')"),
         set_due_(db_, "UPDATE jobs SET next_due = ? WHERE name = ?"),
+        set_validators_(db_,
+                        "INSERT INTO url_state (job, url, etag, last_modified) "
+                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (job, url) DO UPDATE SET "
+                        "etag = excluded.etag, last_modified = excluded.last_modified"),
         upsert_job_(db_,
                     "INSERT INTO jobs (name, schedule, urls, first_seen, last_seen) "
                     "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET "
@@ -75,7 +79,7 @@ class Sink {
     } catch (...) {
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
       for (auto* s : {&insert_result_, &insert_error_, &insert_run_, &finish_run_, &insert_skipped_,
-                      &set_due_, &upsert_job_})
+                      &set_due_, &set_validators_, &upsert_job_})
         s->reset();
       throw;
     }
@@ -105,13 +109,17 @@ class Sink {
   }
   void insert(const RunSkipped& r) { insert_skipped_.run(r.id, r.job, format_time(r.due_at)); }
   void insert(const JobDue& r) { set_due_.run(format_time(r.next_due), r.name); }
+  void insert(const UrlValidators& r) {
+    auto text = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); };
+    set_validators_.run(r.job, r.url, text(r.etag), text(r.last_modified));
+  }
   void insert(const JobSeen& r) {
     upsert_job_.run(r.name, r.schedule, r.urls, format_time(r.seen_at));
   }
 
   sqlite::Db db_;
   sqlite::Stmt insert_result_, insert_error_, insert_run_, finish_run_, insert_skipped_, set_due_,
-      upsert_job_;
+      set_validators_, upsert_job_;
 };
 
 }  // namespace

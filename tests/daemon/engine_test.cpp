@@ -48,7 +48,8 @@ TEST_CASE("run --once stores a result or an error row for every URL of every job
       std::to_string(refused) +
       "/\n"
       "    every: 1h\n"
-      "    timeout: 5s\n");
+      "    timeout: 5s\n"
+      "    retries: {max: 1, backoff: 10ms}\n");
 
   REQUIRE(daemon::run(config, {.db_path = dir.file("out.db"), .once = true}) == 0);
   auto db = dir.file("out.db");
@@ -64,14 +65,20 @@ TEST_CASE("run --once stores a result or an error row for every URL of every job
     CHECK_FALSE(r["run_id"].empty());
   }
 
-  auto errors = test::sql(db, "SELECT * FROM errors ORDER BY job");
-  REQUIRE(errors.size() == 2);
-  CHECK(errors[0]["job"] == "down");
-  CHECK(errors[0]["kind"] == "connect");
-  CHECK(errors[0]["url"] == "http://127.0.0.1:" + std::to_string(refused) + "/");
-  CHECK(errors[1]["job"] == "pages");
-  CHECK(errors[1]["kind"] == "http");
-  CHECK(errors[1]["status"] == "410");
+  // A refused connection is retried (once, as configured); a 410 is not.
+  auto errors = test::sql(db, "SELECT * FROM errors ORDER BY job, attempt");
+  REQUIRE(errors.size() == 3);
+  for (int i : {0, 1}) {
+    CHECK(errors[i]["job"] == "down");
+    CHECK(errors[i]["kind"] == "connect");
+    CHECK(errors[i]["attempt"] == std::to_string(i + 1));
+    CHECK(errors[i]["url"] == "http://127.0.0.1:" + std::to_string(refused) + "/");
+  }
+  CHECK_THAT(errors[0]["message"], Catch::Contains("retry 1 of 1"));
+  CHECK(errors[2]["job"] == "pages");
+  CHECK(errors[2]["kind"] == "http");
+  CHECK(errors[2]["status"] == "410");
+  CHECK(errors[2]["attempt"] == "1");
 
   // One run per job, closed with its counts; both jobs registered.
   auto runs = test::sql(db, "SELECT * FROM runs ORDER BY job");

@@ -6,6 +6,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
+#include <vector>
 
 using namespace scraperd;
 using namespace std::chrono_literals;
@@ -71,4 +72,69 @@ TEST_CASE("per-host and global caps hold, and idle hosts are forgotten", "[front
   CHECK(peak_all == 3);
   CHECK(f.in_flight() == 0);
   CHECK(f.hosts() == 0);
+}
+
+namespace {
+
+asio::awaitable<void> start_at(daemon::Frontier& f, std::string host, config::PerHost limits,
+                               std::vector<Steady::time_point>& starts, int& refused) {
+  auto permit = co_await f.acquire(host, limits);
+  if (permit)
+    starts.push_back(Steady::now());
+  else
+    ++refused;
+}
+
+}  // namespace
+
+TEST_CASE("a paused host starts nothing until the pause ends, and other hosts go on",
+          "[frontier]") {
+  asio::io_context io;
+  daemon::Frontier f(io.get_executor(), 10);
+  config::PerHost limits;
+  limits.rate = 1000;
+  limits.burst = 1000;
+  limits.concurrency = 10;
+  std::vector<Steady::time_point> paused_starts, other_starts;
+  int refused = 0;
+  auto t0 = Steady::now();
+  f.pause("slow", t0 + 300ms);
+  f.pause("slow", t0 + 100ms);  // shorter: does not shorten the pause
+  for (int i = 0; i < 3; ++i) {
+    asio::co_spawn(io, start_at(f, "slow", limits, paused_starts, refused), asio::detached);
+    asio::co_spawn(io, start_at(f, "other", limits, other_starts, refused), asio::detached);
+  }
+  io.run();
+  REQUIRE(paused_starts.size() == 3);
+  REQUIRE(other_starts.size() == 3);
+  for (auto t : paused_starts) CHECK(t >= t0 + 300ms);
+  for (auto t : other_starts) CHECK(t < t0 + 300ms);
+  CHECK(refused == 0);
+}
+
+TEST_CASE("close() releases every waiter with an empty permit", "[frontier]") {
+  asio::io_context io;
+  daemon::Frontier f(io.get_executor(), 10);
+  config::PerHost limits;
+  limits.rate = 0.001;  // one token, then a wait of 1000 s
+  limits.burst = 1;
+  limits.concurrency = 1;
+  std::vector<Steady::time_point> starts;
+  int refused = 0;
+  for (int i = 0; i < 4; ++i)
+    asio::co_spawn(io, start_at(f, "h", limits, starts, refused), asio::detached);
+  f.pause("p", Steady::now() + 1h);
+  asio::co_spawn(io, start_at(f, "p", limits, starts, refused), asio::detached);
+  asio::steady_timer closer(io, 50ms);
+  closer.async_wait([&](std::error_code) { f.close(); });
+  auto t0 = Steady::now();
+  io.run();
+  CHECK(Steady::now() - t0 < 10s);
+  CHECK(starts.size() == 1);
+  CHECK(refused == 4);
+  // Once closed, nothing more starts.
+  asio::co_spawn(io, start_at(f, "h2", limits, starts, refused), asio::detached);
+  io.restart();
+  io.run();
+  CHECK(refused == 5);
 }

@@ -1,0 +1,231 @@
+// The engine against servers that push back: retries, Retry-After, conditional GET, shutdown.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "daemon/engine.h"
+#include "tests/support/http_server.h"
+#include "tests/support/sql.h"
+#include "tests/support/temp_dir.h"
+
+using namespace scraperd;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+std::shared_ptr<const config::Config> load(const std::string& yaml) {
+  auto r = config::load_string(yaml, "test.yaml");
+  for (const auto& e : r.errors) FAIL(e.str());
+  return r.config;
+}
+
+// Arrival times of requests, per path, as the server saw them.
+struct Arrivals {
+  std::mutex mu;
+  std::map<std::string, std::vector<SteadyClock::time_point>> at;
+  int add(const std::string& path) {
+    std::lock_guard lock(mu);
+    at[path].push_back(SteadyClock::now());
+    return static_cast<int>(at[path].size());
+  }
+  std::vector<SteadyClock::time_point> of(const std::string& path) {
+    std::lock_guard lock(mu);
+    return at[path];
+  }
+};
+
+}  // namespace
+
+TEST_CASE("transient failures are retried with backoff, and every attempt is a row",
+          "[engine][retry]") {
+  Arrivals seen;
+  test::HttpServer srv;
+  srv.server().Get("/flaky", [&](const httplib::Request& req, httplib::Response& res) {
+    if (seen.add(req.path) <= 2) {
+      res.status = 503;  // no Retry-After: an ordinary retryable status
+      return;
+    }
+    res.set_content("finally", "text/plain");
+  });
+  srv.server().Get("/broken", [&](const httplib::Request& req, httplib::Response& res) {
+    seen.add(req.path);
+    res.status = 500;
+  });
+  srv.server().Get("/missing", [&](const httplib::Request& req, httplib::Response& res) {
+    seen.add(req.path);
+    res.status = 404;
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("r.db");
+  auto config = load("jobs:\n  - name: r\n    every: 1h\n    urls: ['" + srv.url("/flaky") +
+                     "', '" + srv.url("/broken") + "', '" + srv.url("/missing") +
+                     "']\n    retries: {max: 3, backoff: 100ms, max_backoff: 200ms}\n"
+                     "    per_host: {rate: 100/s, burst: 10}\n");
+  auto start = SteadyClock::now();
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  CHECK(SteadyClock::now() - start < 5s);  // backoffs are at most 100 + 200 + 200 ms
+
+  CHECK(seen.of("/flaky").size() == 3);
+  CHECK(seen.of("/broken").size() == 4);   // the first try and three retries
+  CHECK(seen.of("/missing").size() == 1);  // 404 is not in on_status
+  CHECK(test::sql1(db, "SELECT group_concat(status) FROM results") == "200");
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(attempt, ',') FROM (SELECT attempt FROM errors "
+                   "WHERE url LIKE '%/flaky' ORDER BY attempt)") == "1,2");
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(attempt, ',') FROM (SELECT attempt FROM errors "
+                   "WHERE url LIKE '%/broken' ORDER BY attempt)") == "1,2,3,4");
+  CHECK_THAT(test::sql1(db, "SELECT message FROM errors WHERE url LIKE '%/broken' AND attempt = 2"),
+             Catch::Contains("retry 2 of 3"));
+  CHECK(test::sql1(db, "SELECT message FROM errors WHERE url LIKE '%/broken' AND attempt = 4") ==
+        "HTTP status 500");
+  // The run counts URLs, not attempts.
+  CHECK(test::sql1(db, "SELECT status || ' ' || ok || ' ' || failed FROM runs") == "partial 1 2");
+}
+
+TEST_CASE("429 with Retry-After pauses that host, not others, without using a retry",
+          "[engine][retry]") {
+  Arrivals seen;
+  test::HttpServer busy, calm;
+  busy.server().new_task_queue = [] { return new httplib::ThreadPool(8); };
+  busy.server().Get(R"(/b/(\d+))", [&](const httplib::Request&, httplib::Response& res) {
+    if (seen.add("busy") == 1) {
+      res.status = 429;
+      res.set_header("Retry-After", "1");
+      return;
+    }
+    res.set_content("ok", "text/plain");
+  });
+  calm.server().Get(R"(/c/(\d+))", [&](const httplib::Request&, httplib::Response& res) {
+    seen.add("calm");
+    res.set_content("ok", "text/plain");
+  });
+  busy.start();
+  calm.start();
+  test::TempDir dir;
+  auto db = dir.file("p.db");
+  // One at a time per host, so the 429 comes back before the host's other requests start.
+  auto config = load("jobs:\n  - name: busy\n    every: 1h\n    urls: ['" + busy.url("/b/{1..3}") +
+                     "']\n    retries: {max: 0}\n    per_host: {rate: 100/s, concurrency: 1}\n"
+                     "  - name: calm\n    every: 1h\n    urls: ['" +
+                     calm.url("/c/{1..3}") + "']\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+
+  auto b = seen.of("busy");
+  auto c = seen.of("calm");
+  REQUIRE(b.size() == 4);  // three URLs, one of them twice
+  REQUIRE(c.size() == 3);
+  // Nothing went to the busy host during its pause (generous lower bound: 1 s asked).
+  CHECK(b[1] - b[0] >= 900ms);
+  // The calm host was not held up by it.
+  for (auto t : c) CHECK(t - b[0] < 800ms);
+  // With retries.max 0, the 429 was still retried: the pause is not a retry.
+  CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'busy'") == "3");
+  auto e = test::sql(db, "SELECT * FROM errors");
+  REQUIRE(e.size() == 1);
+  CHECK(e[0]["status"] == "429");
+  CHECK_THAT(e[0]["message"], Catch::Contains("Retry-After") && Catch::Contains("paused for 1s"));
+}
+
+TEST_CASE("a Retry-After longer than max_stall, or garbage, is not obeyed", "[engine][retry]") {
+  test::HttpServer srv;
+  std::atomic<int> hits{0};
+  srv.server().Get("/long", [&](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    res.status = 503;
+    res.set_header("Retry-After", "3600");
+  });
+  srv.server().Get("/garbage", [&](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    res.status = 429;
+    res.set_header("Retry-After", "whenever");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("s.db");
+  auto config = load("jobs:\n  - name: s\n    every: 1h\n    urls: ['" + srv.url("/long") + "', '" +
+                     srv.url("/garbage") +
+                     "']\n    retries: {max: 0, max_stall: 1m}\n    per_host: {rate: 100/s}\n");
+  auto start = SteadyClock::now();
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  CHECK(SteadyClock::now() - start < 10s);
+  CHECK(hits == 2);
+  CHECK_THAT(test::sql1(db, "SELECT message FROM errors WHERE url LIKE '%/long'"),
+             Catch::Contains("past 60s (retries.max_stall)"));
+  CHECK_THAT(test::sql1(db, "SELECT message FROM errors WHERE url LIKE '%/garbage'"),
+             Catch::Contains("'whenever' is not seconds or a date: ignored"));
+}
+
+TEST_CASE("a conditional GET sends the stored validators, and a 304 is a result", "[engine]") {
+  std::mutex mu;
+  std::vector<std::string> conditions;
+  test::HttpServer srv;
+  srv.server().Get("/page", [&](const httplib::Request& req, httplib::Response& res) {
+    {
+      std::lock_guard lock(mu);
+      conditions.push_back(req.get_header_value("If-None-Match") + "|" +
+                           req.get_header_value("If-Modified-Since"));
+    }
+    if (req.get_header_value("If-None-Match") == "\"v1\"") {
+      res.status = 304;
+      return;
+    }
+    res.set_header("ETag", "\"v1\"");
+    res.set_header("Last-Modified", "Wed, 21 Oct 2026 07:28:00 GMT");
+    res.set_content("page", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("c.db");
+  auto config = load("jobs:\n  - {name: c, every: 1h, url: '" + srv.url("/page") + "'}\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);  // a restart between runs
+
+  REQUIRE(conditions.size() == 2);
+  CHECK(conditions[0] == "|");
+  CHECK(conditions[1] == "\"v1\"|Wed, 21 Oct 2026 07:28:00 GMT");
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(status || ':' || bytes, ' ') FROM "
+                   "(SELECT * FROM results ORDER BY id)") == "200:4 304:0");
+  CHECK(test::sql1(db, "SELECT etag FROM url_state") == "\"v1\"");
+}
+
+TEST_CASE("SIGTERM: sent requests finish, queued ones end as cancelled rows", "[engine]") {
+  std::atomic<int> hits{0};
+  test::HttpServer srv;
+  srv.server().Get(R"(/q/(\d+))", [&](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    std::this_thread::sleep_for(300ms);
+    res.set_content("ok", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("t.db");
+  // One request per second to this host: 20 URLs would take 20 s.
+  auto config = load("jobs:\n  - name: q\n    every: 1h\n    urls: ['" + srv.url("/q/{1..20}") +
+                     "']\n    per_host: {rate: 1/s, burst: 1, concurrency: 1}\n");
+  std::thread killer([&] {
+    while (hits == 0) std::this_thread::sleep_for(5ms);
+    ::kill(::getpid(), SIGTERM);  // the engine's signal_set is installed before any fetch
+  });
+  auto start = SteadyClock::now();
+  int rc = daemon::run(config, {.db_path = db, .once = true});
+  killer.join();
+  CHECK(rc == 0);
+  CHECK(SteadyClock::now() - start < 5s);
+  int sent = hits;
+  CHECK(sent >= 1);
+  CHECK(sent <= 3);
+  // Every URL has exactly one final row: a result for the sent ones, cancelled for the rest.
+  CHECK(test::sql1(db, "SELECT count(*) FROM results") == std::to_string(sent));
+  CHECK(test::sql1(db, "SELECT count(*) FROM errors WHERE kind = 'cancelled'") ==
+        std::to_string(20 - sent));
+  CHECK(test::sql1(db, "SELECT status FROM runs") == "cancelled");
+}
