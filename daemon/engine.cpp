@@ -15,12 +15,14 @@
 #include <list>
 #include <map>
 #include <random>
+#include <unordered_map>
 
 #include "config/url.h"
 #include "daemon/blocking.h"
 #include "daemon/fetch.h"
 #include "daemon/frontier.h"
 #include "daemon/retry.h"
+#include "daemon/robots.h"
 #include "daemon/schedule.h"
 #include "daemon/task_group.h"
 #include "storage/writer.h"
@@ -34,6 +36,12 @@ using asio::use_awaitable;
 double millis(Steady::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
+
+// A robots.txt Crawl-delay raises the host's delay up to this; more would let one file stall
+// a job for hours.
+constexpr std::chrono::milliseconds kMaxCrawlDelay = std::chrono::minutes(1);
+// robots.txt bodies are read up to this (Robots parses the first 512 KiB).
+constexpr std::uint64_t kMaxRobotsBody = 2 * 1024 * 1024;
 
 double seconds(Steady::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -166,11 +174,45 @@ class Engine {
   awaitable<void> fetch_one(const config::Job& job, const std::string& url, Counts& counts) {
     auto target = config::parse_url(url);  // validated when the config was loaded
     std::string host = target->host + ":" + std::to_string(target->port);
+    config::PerHost limits = job.per_host;
+    if (job.robots) {
+      const RobotsEntry* robots = co_await robots_for(job, *target, host);
+      if (!robots) {
+        co_await cancelled(job, url, counts, 1, storage::Clock::now(), "the request was not sent");
+        co_return;
+      }
+      std::string refusal, kind = "robots";
+      if (!robots->rules) {
+        kind = robots->problem_kind;
+        refusal = "robots.txt of " + target->origin() + " could not be read (" + robots->problem +
+                  "): the whole host counts as disallowed until it can";
+      } else if (!robots->rules->allowed(job.user_agent, target->target)) {
+        refusal = "disallowed by " + target->origin() + "/robots.txt for '" +
+                  Robots::product_token(job.user_agent) + "'";
+      }
+      if (!refusal.empty()) {
+        ++counts.failed;
+        spdlog::warn("job '{}': {}: {}: {}", job.name, url, kind, refusal);
+        storage::Row row = storage::ErrorRow{.run_id = counts.run_id,
+                                             .job = job.name,
+                                             .url = url,
+                                             .attempt = 1,
+                                             .kind = kind,
+                                             .status = std::nullopt,
+                                             .message = refusal,
+                                             .elapsed_ms = 0,
+                                             .fetched_at = storage::Clock::now()};
+        co_await store(std::move(row));
+        co_return;
+      }
+      if (auto delay = robots->rules->crawl_delay(job.user_agent))
+        limits.delay = std::max(limits.delay, std::min(*delay, kMaxCrawlDelay));
+    }
     int retries_used = 0;
     std::chrono::milliseconds stalled{0};
     for (int attempt = 1;; ++attempt) {
       auto fetched_at = storage::Clock::now();
-      auto permit = co_await frontier_.acquire(host, job.per_host);
+      auto permit = co_await frontier_.acquire(host, limits);
       if (!permit) {
         co_await cancelled(job, url, counts, attempt, fetched_at, "the request was not sent");
         co_return;
@@ -237,6 +279,61 @@ class Engine {
         co_return;
       }
     }
+  }
+
+  // robots.txt of one origin: fetched once (concurrent askers wait for the first), kept for a
+  // day, or for a few minutes when it could not be read. Null when the engine is stopping.
+  struct RobotsEntry {
+    std::optional<Robots> rules;  // nullopt: unreadable (5xx, network): nothing is allowed
+    std::string problem;          // why it is unreadable
+    std::string problem_kind;     // robots (a 5xx), or the network failure's kind
+    Steady::time_point expires{};
+    bool loading = false;
+  };
+
+  awaitable<const RobotsEntry*> robots_for(const config::Job& job, const config::Url& target,
+                                           const std::string& host) {
+    const std::string origin = target.origin();
+    // References into an unordered_map stay valid while other keys come and go.
+    RobotsEntry& entry = robots_[origin];
+    while (entry.loading) {  // another fetch of this origin is reading it
+      if (!co_await nap(std::chrono::milliseconds(20))) co_return nullptr;
+    }
+    if (Steady::now() < entry.expires) co_return &entry;
+    entry.loading = true;
+    struct Done {
+      RobotsEntry& e;
+      ~Done() { e.loading = false; }
+    } done{entry};
+    auto permit = co_await frontier_.acquire(host, job.per_host);
+    if (!permit) co_return nullptr;
+    FetchRequest request{
+        origin + "/robots.txt", "GET",          {},        "", job.connect_timeout, job.timeout,
+        job.user_agent,         kMaxRobotsBody, job.proxy, 5};
+    FetchResult r = co_await fetch(pool_, std::move(request));
+    permit = {};
+    auto now = Steady::now();
+    if (r.ok() && r.status >= 200 && r.status < 300) {
+      entry.rules = Robots::parse(r.body);
+      entry.expires = now + std::chrono::hours(24);
+    } else if (r.ok() && r.status >= 400 && r.status < 500) {
+      entry.rules = Robots::allow_all();  // RFC 9309: no robots.txt, no restriction
+      entry.expires = now + std::chrono::hours(24);
+    } else {
+      entry.rules.reset();
+      entry.problem = r.ok() ? "HTTP status " + std::to_string(r.status) : r.error_message;
+      entry.problem_kind = r.ok() ? "robots" : r.error_kind;
+      entry.expires = now + std::chrono::minutes(5);
+    }
+    spdlog::debug("{}/robots.txt: {}", origin,
+                  !entry.rules     ? "unreadable, " + entry.problem
+                  : r.status < 300 ? "read, " + std::to_string(r.body.size()) + " bytes"
+                                   : "none (HTTP " + std::to_string(r.status) + ")");
+    if (robots_.size() > 10'000)  // origins met once, long ago: bounded memory
+      std::erase_if(robots_, [&](const auto& kv) {
+        return !kv.second.loading && kv.second.expires < now && &kv.second != &entry;
+      });
+    co_return &entry;
   }
 
   FetchRequest make_request(const config::Job& job, const std::string& url) const {
@@ -324,6 +421,7 @@ class Engine {
   Frontier frontier_;
   const std::map<std::string, storage::Clock::time_point> persisted_due_;
   std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators_;
+  std::unordered_map<std::string, RobotsEntry> robots_;  // by origin
   std::mt19937_64 random_;
 };
 

@@ -49,7 +49,8 @@ TEST_CASE("run --once stores a result or an error row for every URL of every job
       "/\n"
       "    every: 1h\n"
       "    timeout: 5s\n"
-      "    retries: {max: 1, backoff: 10ms}\n");
+      "    retries: {max: 1, backoff: 10ms}\n"
+      "    robots: ignore\n");
 
   REQUIRE(daemon::run(config, {.db_path = dir.file("out.db"), .once = true}) == 0);
   auto db = dir.file("out.db");

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <mutex>
@@ -228,4 +229,77 @@ TEST_CASE("SIGTERM: sent requests finish, queued ones end as cancelled rows", "[
   CHECK(test::sql1(db, "SELECT count(*) FROM errors WHERE kind = 'cancelled'") ==
         std::to_string(20 - sent));
   CHECK(test::sql1(db, "SELECT status FROM runs") == "cancelled");
+}
+
+TEST_CASE("robots.txt is read once per host and obeyed, Crawl-delay spaces requests",
+          "[engine][robots]") {
+  Arrivals seen;
+  test::HttpServer srv, broken, plain;
+  srv.server().new_task_queue = [] { return new httplib::ThreadPool(8); };
+  srv.server().Get("/robots.txt", [&](const httplib::Request& req, httplib::Response& res) {
+    seen.add(req.path);
+    res.set_content(
+        "User-agent: *\nDisallow: /\n\n"
+        "User-agent: scraperd\nDisallow: /private\nAllow: /private/ok\nCrawl-delay: 0.3\n",
+        "text/plain");
+  });
+  srv.server().Get(R"(/(public|private)/(\w+))",
+                   [&](const httplib::Request& req, httplib::Response& res) {
+                     seen.add(req.matches[1]);
+                     res.set_content("ok", "text/plain");
+                   });
+  broken.server().Get("/robots.txt",
+                      [](const httplib::Request&, httplib::Response& res) { res.status = 503; });
+  broken.server().Get("/page", [&](const httplib::Request&, httplib::Response& res) {
+    seen.add("broken");
+    res.set_content("ok", "text/plain");
+  });
+  plain.server().Get("/page", [&](const httplib::Request&, httplib::Response& res) {
+    seen.add("plain");  // no robots.txt here: a 404, which allows everything
+    res.set_content("ok", "text/plain");
+  });
+  srv.start();
+  broken.start();
+  plain.start();
+  test::TempDir dir;
+  auto db = dir.file("robots.db");
+  auto config = load(
+      "defaults: {per_host: {rate: 100/s, burst: 10, concurrency: 4}, retries: {max: 0}}\n"
+      "jobs:\n"
+      "  - name: site\n    every: 1h\n    urls: ['" +
+      srv.url("/public/{1..4}") + "', '" + srv.url("/private/secret") + "', '" +
+      srv.url("/private/ok") +
+      "']\n"
+      "  - name: broken\n    every: 1h\n    url: '" +
+      broken.url("/page") +
+      "'\n"
+      "  - name: rude\n    every: 1h\n    robots: ignore\n    url: '" +
+      broken.url("/page") +
+      "'\n"
+      "  - name: plain\n    every: 1h\n    url: '" +
+      plain.url("/page") + "'\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+
+  CHECK(seen.of("/robots.txt").size() == 1);  // six URLs, one read of robots.txt
+  CHECK(seen.of("public").size() == 4);
+  CHECK(seen.of("private").size() == 1);  // /private/ok only
+  // Crawl-delay 0.3 s: five requests to the host after robots.txt, ≥ 0.3 s apart.
+  std::vector<SteadyClock::time_point> pages = seen.of("public");
+  for (auto t : seen.of("private")) pages.push_back(t);
+  std::sort(pages.begin(), pages.end());
+  for (size_t i = 1; i < pages.size(); ++i) CHECK(pages[i] - pages[i - 1] >= 250ms);
+
+  auto refused = test::sql(db, "SELECT * FROM errors WHERE job = 'site'");
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0]["kind"] == "robots");
+  CHECK(refused[0]["url"] == srv.url("/private/secret"));
+  CHECK_THAT(refused[0]["message"],
+             Catch::Contains("disallowed by") && Catch::Contains("for 'scraperd'"));
+  // A robots.txt answering 503 disallows the whole host; `robots: ignore` skips the check.
+  CHECK(seen.of("broken").size() == 1);
+  CHECK(test::sql1(db, "SELECT kind FROM errors WHERE job = 'broken'") == "robots");
+  CHECK_THAT(test::sql1(db, "SELECT message FROM errors WHERE job = 'broken'"),
+             Catch::Contains("HTTP status 503"));
+  CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'rude'") == "1");
+  CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'plain'") == "1");
 }
