@@ -184,8 +184,9 @@ class Engine {
       std::string refusal, kind = "robots";
       if (!robots->rules) {
         kind = robots->problem_kind;
-        refusal = "robots.txt of " + target->origin() + " could not be read (" + robots->problem +
-                  "): the whole host counts as disallowed until it can";
+        refusal = kind == "robots" ? "robots.txt of " + target->origin() + " answered " +
+                                         robots->problem + ": the whole host counts as disallowed"
+                                   : robots->problem + " (reading robots.txt)";
       } else if (!robots->rules->allowed(job.user_agent, target->target)) {
         refusal = "disallowed by " + target->origin() + "/robots.txt for '" +
                   Robots::product_token(job.user_agent) + "'";

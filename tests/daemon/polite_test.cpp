@@ -299,7 +299,7 @@ TEST_CASE("robots.txt is read once per host and obeyed, Crawl-delay spaces reque
   CHECK(seen.of("broken").size() == 1);
   CHECK(test::sql1(db, "SELECT kind FROM errors WHERE job = 'broken'") == "robots");
   CHECK_THAT(test::sql1(db, "SELECT message FROM errors WHERE job = 'broken'"),
-             Catch::Contains("HTTP status 503"));
+             Catch::Contains("answered HTTP status 503"));
   CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'rude'") == "1");
   CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'plain'") == "1");
 }
