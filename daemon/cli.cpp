@@ -29,6 +29,7 @@ constexpr const char* kUsage = R"(usage: scraperd COMMAND [options]
 
 commands:
   run [--once]            run the jobs until SIGTERM/SIGINT (--once: every job once, then exit)
+      [--debug-loop[=MS]] log every event-loop step that holds the loop over MS (default 100)
   check                   validate the job file: one line per job, or every error; exit 1 on errors
   results [JOB]           stored results, newest first   [--since T] [--changed] [--limit N]
   errors [JOB]            stored errors, newest first    [--since T] [--kind K] [--limit N]
@@ -64,6 +65,7 @@ struct Args {
   }
 };
 
+// `flags` may carry an inline value ("--debug-loop=50"), stored in `values`.
 Args parse_args(int argc, char** argv, int first, const std::vector<std::string>& with_value,
                 const std::vector<std::string>& flags) {
   Args args;
@@ -85,8 +87,9 @@ Args parse_args(int argc, char** argv, int first, const std::vector<std::string>
         value = argv[++i];
       }
       args.values[a] = value;
-    } else if (!inline_value && std::find(flags.begin(), flags.end(), a) != flags.end()) {
+    } else if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
       args.flags.push_back(a);
+      if (inline_value) args.values[a] = value;
     } else if (!a.starts_with("-") || a == "-") {
       args.positional.push_back(a);
     } else {
@@ -120,13 +123,28 @@ std::shared_ptr<const config::Config> load_config(const std::string& path) {
   return loaded.config;
 }
 
+// A whole decimal number in [min, max], or nullopt.
+std::optional<int> parse_count(const std::string& text, int min, int max) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < min || n > max)
+    return std::nullopt;
+  return n;
+}
+
 int cmd_run(const Args& args) {
+  RunOptions options;
+  options.once = args.has("--once");
+  if (args.get("--once")) return usage_error("--once takes no value");
+  if (args.has("--debug-loop")) {
+    auto ms = parse_count(args.get("--debug-loop").value_or("100"), 1, 60'000);
+    if (!ms) return usage_error("--debug-loop=MS: MS must be a number of milliseconds, 1 to 60000");
+    options.debug_loop = std::chrono::milliseconds(*ms);
+  }
   auto config = load_config(args.get("--config").value_or(kDefaultConfig));
   if (!config) return 1;
   if (!args.get("--log-level")) spdlog::set_level(spdlog::level::from_str(config->log.level));
-  RunOptions options;
   options.db_path = args.get("--db").value_or(config->storage.path);
-  options.once = args.has("--once");
   return run(config, options);
 }
 
@@ -168,15 +186,6 @@ std::optional<std::string> query_db(const Args& args) {
   return config->storage.path;
 }
 
-std::optional<int> parse_limit(const Args& args) {
-  std::string text = args.get("--limit").value_or("20");
-  int n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > 1'000'000)
-    return std::nullopt;
-  return n;
-}
-
 // "1h", "30m" back from now, or an absolute UTC "YYYY-MM-DD[ HH:MM[:SS]]" (a 'T' works too).
 std::optional<storage::Clock::time_point> parse_since(const std::string& text) {
   if (auto d = config::parse_duration(text)) return storage::Clock::now() - *d;
@@ -200,7 +209,7 @@ int cmd_query(const std::string& command, const Args& args) {
   auto format = parse_format(args.get("--format").value_or("table"));
   if (!format) return usage_error("--format must be table, json, ndjson or csv");
   storage::Filter filter;
-  auto limit = parse_limit(args);
+  auto limit = parse_count(args.get("--limit").value_or("20"), 1, 1'000'000);
   if (!limit) return usage_error("--limit must be a number from 1 to 1000000");
   filter.limit = *limit;
   if (args.positional.size() > (command == "jobs" ? 0u : 1u))
@@ -252,7 +261,8 @@ int main(int argc, char** argv) {
 
   Args args;
   if (command == "run") {
-    args = parse_args(argc, argv, 2, {"--config", "--db", "--log-level"}, {"--once"});
+    args =
+        parse_args(argc, argv, 2, {"--config", "--db", "--log-level"}, {"--once", "--debug-loop"});
   } else if (command == "check") {
     args = parse_args(argc, argv, 2, {"--config", "--log-level"}, {});
   } else if (command == "results") {

@@ -21,6 +21,7 @@
 #include "daemon/blocking.h"
 #include "daemon/fetch.h"
 #include "daemon/frontier.h"
+#include "daemon/loop_watch.h"
 #include "daemon/retry.h"
 #include "daemon/robots.h"
 #include "daemon/schedule.h"
@@ -31,7 +32,6 @@ namespace scraperd::daemon {
 namespace {
 
 using asio::awaitable;
-using asio::use_awaitable;
 
 double millis(Steady::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
@@ -114,7 +114,7 @@ class Engine {
       }
       timer.expires_at(due + jitter(job.schedule.jitter));
       auto sleeper = sleeping_.insert(sleeping_.end(), &timer);
-      co_await timer.async_wait(asio::experimental::as_tuple(use_awaitable));
+      co_await timer.async_wait(asio::experimental::as_tuple(here()));
       sleeping_.erase(sleeper);
       if (stopping_) break;
       co_await run_job(job, due);
@@ -399,7 +399,7 @@ class Engine {
     if (stopping_) co_return false;
     asio::steady_timer timer(io_, d);
     auto napping = napping_.insert(napping_.end(), &timer);
-    co_await timer.async_wait(asio::experimental::as_tuple(use_awaitable));
+    co_await timer.async_wait(asio::experimental::as_tuple(here()));
     napping_.erase(napping);
     co_return !stopping_;
   }
@@ -471,7 +471,13 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     }
     signals.cancel();
   });
+  if (options.debug_loop.count() > 0) {
+    spdlog::info("--debug-loop: logging event-loop steps longer than {} ms",
+                 options.debug_loop.count());
+    loop_watch::watch_this_thread(options.debug_loop);
+  }
   io.run();
+  loop_watch::watch_this_thread(std::chrono::nanoseconds(0));
   pool.join();
   writer->close();
   spdlog::info("scraperd: stopped, {} rows committed", writer->committed());

@@ -5,6 +5,7 @@
 //        fetch ── cpp-httplib on the fetch pool ── result or error row ── storage::Writer
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,8 @@ namespace scraperd::daemon {
 struct RunOptions {
   std::string db_path;
   bool once = false;  // run every job once, commit, return
+  // --debug-loop: log every event-loop step longer than this (0: off). See loop_watch.h.
+  std::chrono::milliseconds debug_loop{0};
 };
 
 // Runs the jobs of `config` until SIGINT or SIGTERM (or, with `once`, until every job has run

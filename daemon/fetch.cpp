@@ -219,11 +219,12 @@ FetchResult fetch_blocking(const FetchRequest& request) {
   }
 }
 
-asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request) {
+asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request,
+                                   std::source_location at) {
   // A named callable, not a temporary: GCC 12 destroys temporaries with non-trivial
   // destructors inside a co_await expression twice.
   auto call = [request = std::move(request)] { return fetch_blocking(request); };
-  co_return co_await run_blocking(pool, std::move(call));
+  co_return co_await run_blocking(pool, std::move(call), at);
 }
 
 }  // namespace scraperd::daemon

@@ -9,6 +9,7 @@
 #include <asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
+#include <source_location>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,7 +50,9 @@ struct FetchResult {
 // Blocking: performs the request on the calling thread. Never throws for network failures.
 FetchResult fetch_blocking(const FetchRequest& request);
 
-// Runs fetch_blocking on `pool` and resumes the caller on its own executor.
-asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request);
+// Runs fetch_blocking on `pool` and resumes the caller on its own executor. `at` names the
+// caller for --debug-loop.
+asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request,
+                                   std::source_location at = std::source_location::current());
 
 }  // namespace scraperd::daemon

@@ -1,5 +1,7 @@
 #include "daemon/frontier.h"
 
+#include "daemon/blocking.h"
+
 #include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/this_coro.hpp>
@@ -83,7 +85,7 @@ asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::Per
     if (queue) queue->push_back(&timer);
     sleeping_.push_front(&timer);
     timer.expires_at(until);
-    return timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    return timer.async_wait(asio::experimental::as_tuple(here()));
   };
   for (;;) {
     std::deque<asio::steady_timer*>* queue = nullptr;

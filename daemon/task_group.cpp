@@ -1,5 +1,7 @@
 #include "daemon/task_group.h"
 
+#include "daemon/blocking.h"
+
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -29,7 +31,7 @@ void TaskGroup::spawn(asio::awaitable<void> task) {
 asio::awaitable<void> TaskGroup::wait() {
   while (active_ > 0) {
     idle_.expires_at(asio::steady_timer::time_point::max());
-    co_await idle_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    co_await idle_.async_wait(asio::experimental::as_tuple(here()));
   }
 }
 

@@ -94,6 +94,11 @@ TEST_CASE("scraperd with bad usage exits 2 and says why", "[cli]") {
   o = run_cli(dir, {"run", "--config"});
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.err, Catch::Contains("--config needs a value"));
+  o = run_cli(dir, {"run", "--debug-loop=soon"});
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.err, Catch::Contains("--debug-loop=MS"));
+  o = run_cli(dir, {"run", "--once=3"});
+  CHECK(o.exit_code == 2);
 }
 
 TEST_CASE("scraperd run --once, then scraperd results shows the rows", "[cli]") {
@@ -107,8 +112,9 @@ TEST_CASE("scraperd run --once, then scraperd results shows the rows", "[cli]") 
                                         "', every: 1m}\n  - {name: gone, url: '" +
                                         srv.url("/nope") + "', every: 1m}\n");
   auto db = dir.file("x.db");
-  auto o = run_cli(dir, {"run", "--config", cfg, "--db", db, "--once"});
+  auto o = run_cli(dir, {"run", "--config", cfg, "--db", db, "--once", "--debug-loop=50"});
   REQUIRE(o.exit_code == 0);
+  CHECK_THAT(o.err, Catch::Contains("--debug-loop: logging event-loop steps longer than 50 ms"));
 
   o = run_cli(dir, {"results", "--db", db});
   CHECK(o.exit_code == 0);
