@@ -16,9 +16,11 @@
 #include <map>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "config/url.h"
 #include "daemon/blocking.h"
+#include "daemon/extract.h"
 #include "daemon/fetch.h"
 #include "daemon/frontier.h"
 #include "daemon/loop_watch.h"
@@ -91,11 +93,17 @@ class Engine {
   }
 
  private:
-  struct Counts {
+  // One run of a job: its counts, its fetches, and for `follow` jobs the URLs seen so far.
+  struct Run {
+    explicit Run(const config::Job& j) : job(j) {}
+    const config::Job& job;
     std::int64_t run_id = 0;
     int ok = 0;
     int failed = 0;
     int cancelled = 0;
+    TaskGroup* fetches = nullptr;
+    std::unordered_set<std::string> seen;  // every URL of the run, its own included
+    std::unique_ptr<LinkFinder> links;     // set for follow jobs
   };
 
   awaitable<void> job_loop(const config::Job& job) {
@@ -146,24 +154,29 @@ class Engine {
 
   awaitable<void> run_job(const config::Job& job, TimePoint due) {
     auto start = Steady::now();
-    Counts counts;
-    counts.run_id = writer_.new_run_id();
+    Run run(job);
+    run.run_id = writer_.new_run_id();
     storage::Row started =
-        storage::RunStarted{counts.run_id, job.name, due, std::chrono::system_clock::now(),
+        storage::RunStarted{run.run_id, job.name, due, std::chrono::system_clock::now(),
                             static_cast<int>(job.urls.size())};
     co_await store(std::move(started));
     TaskGroup fetches(io_.get_executor(), "job '" + job.name + "'");
-    for (const auto& url : job.urls) fetches.spawn(fetch_one(job, url, counts));
+    run.fetches = &fetches;
+    if (job.follow) run.links = std::make_unique<LinkFinder>(*job.follow);
+    for (const auto& url : job.urls) {
+      run.seen.insert(url);
+      fetches.spawn(fetch_one(run, url, 0));
+    }
     co_await fetches.wait();
-    const char* status = counts.cancelled > 0 ? "cancelled"
-                         : counts.failed == 0 ? "ok"
-                         : counts.ok == 0     ? "failed"
-                                              : "partial";
-    storage::Row finished =
-        storage::RunFinished{counts.run_id, std::chrono::system_clock::now(), status, counts.ok,
-                             counts.failed + counts.cancelled};
+    const char* status = run.cancelled > 0 ? "cancelled"
+                         : run.failed == 0 ? "ok"
+                         : run.ok == 0     ? "failed"
+                                           : "partial";
+    storage::Row finished = storage::RunFinished{
+        run.run_id, std::chrono::system_clock::now(), status,
+        run.ok,     run.failed + run.cancelled,       static_cast<int>(run.seen.size())};
     co_await store(std::move(finished));
-    spdlog::info("job '{}': {} ok, {} failed in {:.0f} ms", job.name, counts.ok, counts.failed,
+    spdlog::info("job '{}': {} ok, {} failed in {:.0f} ms", job.name, run.ok, run.failed,
                  millis(Steady::now() - start));
   }
 
@@ -171,14 +184,16 @@ class Engine {
   // another try, or no retries left. Every failed attempt is an error row (with its attempt
   // number, and what happens next in the message); the URL ends as one result row or as a
   // final error row.
-  awaitable<void> fetch_one(const config::Job& job, const std::string& url, Counts& counts) {
+  // `depth`: link hops from the job's own URLs (0 for them).
+  awaitable<void> fetch_one(Run& run, std::string url, int depth) {
+    const config::Job& job = run.job;
     auto target = config::parse_url(url);  // validated when the config was loaded
     std::string host = target->host + ":" + std::to_string(target->port);
     config::PerHost limits = job.per_host;
     if (job.robots) {
       const RobotsEntry* robots = co_await robots_for(job, *target, host);
       if (!robots) {
-        co_await cancelled(job, url, counts, 1, storage::Clock::now(), "the request was not sent");
+        co_await cancelled(job, url, run, 1, storage::Clock::now(), "the request was not sent");
         co_return;
       }
       std::string refusal, kind = "robots";
@@ -192,9 +207,9 @@ class Engine {
                   Robots::product_token(job.user_agent) + "'";
       }
       if (!refusal.empty()) {
-        ++counts.failed;
+        ++run.failed;
         spdlog::warn("job '{}': {}: {}: {}", job.name, url, kind, refusal);
-        storage::Row row = storage::ErrorRow{.run_id = counts.run_id,
+        storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                              .job = job.name,
                                              .url = url,
                                              .attempt = 1,
@@ -215,19 +230,22 @@ class Engine {
       auto fetched_at = storage::Clock::now();
       auto permit = co_await frontier_.acquire(host, limits);
       if (!permit) {
-        co_await cancelled(job, url, counts, attempt, fetched_at, "the request was not sent");
+        co_await cancelled(job, url, run, attempt, fetched_at, "the request was not sent");
         co_return;
       }
       FetchRequest request = make_request(job, url);
       FetchResult r = co_await fetch(pool_, std::move(request));
       permit = {};  // the host's slot is free as soon as the response is in
       if (r.ok() && r.status < 400) {
-        co_await succeeded(job, url, counts, r, fetched_at);
+        co_await succeeded(job, url, run, r, fetched_at);
+        if (run.links && depth < job.follow->max_depth && r.status == 200 &&
+            is_html(r.content_type))
+          co_await follow_links(run, r, url, depth);
         co_return;
       }
 
       storage::ErrorRow e{
-          .run_id = counts.run_id,
+          .run_id = run.run_id,
           .job = job.name,
           .url = url,
           .attempt = attempt,
@@ -266,7 +284,7 @@ class Engine {
       }
       if (wait.count() < 0) {
         spdlog::warn("job '{}': {}: {}: {}", job.name, url, e.kind, e.message);
-        ++counts.failed;
+        ++run.failed;
         storage::Row row = std::move(e);
         co_await store(std::move(row));
         co_return;
@@ -275,7 +293,7 @@ class Engine {
       storage::Row row = std::move(e);
       co_await store(std::move(row));
       if (!co_await nap(wait)) {
-        co_await cancelled(job, url, counts, attempt + 1, storage::Clock::now(),
+        co_await cancelled(job, url, run, attempt + 1, storage::Clock::now(),
                            "the retry was not sent");
         co_return;
       }
@@ -337,6 +355,32 @@ class Engine {
     co_return &entry;
   }
 
+  // Spawns a fetch for each new link of `page` into the run, within follow.max_pages.
+  awaitable<void> follow_links(Run& run, const FetchResult& page, const std::string& url,
+                               int depth) {
+    const config::Follow& follow = *run.job.follow;
+    const std::size_t budget =
+        std::max(run.job.urls.size(), static_cast<std::size_t>(follow.max_pages));
+    if (run.seen.size() >= budget) co_return;
+    const std::string page_url = page.final_url.empty() ? url : page.final_url;
+    // Twice the page budget: enough new links even if every URL seen so far is among them.
+    const std::size_t limit = 2 * budget;
+    const LinkFinder& finder = *run.links;
+    auto find = [&finder, &page, &page_url, limit] {
+      return finder.find(page.body, page.content_type, page_url, limit);
+    };
+    std::vector<std::string> links = co_await run_blocking(pool_, std::move(find));
+    int added = 0;
+    for (auto& link : links) {
+      if (run.seen.size() >= budget) break;
+      if (!run.seen.insert(link).second) continue;
+      run.fetches->spawn(fetch_one(run, std::move(link), depth + 1));
+      ++added;
+    }
+    spdlog::debug("job '{}': {}: {} links, {} new (depth {})", run.job.name, url, links.size(),
+                  added, depth + 1);
+  }
+
   FetchRequest make_request(const config::Job& job, const std::string& url) const {
     FetchRequest request{url,         job.method,     job.headers,  job.body,  job.connect_timeout,
                          job.timeout, job.user_agent, job.max_body, job.proxy, job.max_redirects};
@@ -357,10 +401,10 @@ class Engine {
     return request;
   }
 
-  awaitable<void> succeeded(const config::Job& job, const std::string& url, Counts& counts,
+  awaitable<void> succeeded(const config::Job& job, const std::string& url, Run& run,
                             const FetchResult& r, storage::Clock::time_point fetched_at) {
-    ++counts.ok;
-    storage::Row row = storage::ResultRow{.run_id = counts.run_id,
+    ++run.ok;
+    storage::Row row = storage::ResultRow{.run_id = run.run_id,
                                           .job = job.name,
                                           .url = url,
                                           .final_url = r.final_url,
@@ -379,10 +423,10 @@ class Engine {
     co_await store(std::move(state));
   }
 
-  awaitable<void> cancelled(const config::Job& job, const std::string& url, Counts& counts,
-                            int attempt, storage::Clock::time_point at, const char* what) {
-    ++counts.cancelled;
-    storage::Row row = storage::ErrorRow{.run_id = counts.run_id,
+  awaitable<void> cancelled(const config::Job& job, const std::string& url, Run& run, int attempt,
+                            storage::Clock::time_point at, const char* what) {
+    ++run.cancelled;
+    storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                          .job = job.name,
                                          .url = url,
                                          .attempt = attempt,

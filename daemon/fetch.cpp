@@ -115,6 +115,7 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
     result.retry_after = res->get_header_value("Retry-After");
     result.etag = res->get_header_value("ETag");
     result.last_modified = res->get_header_value("Last-Modified");
+    result.content_type = res->get_header_value("Content-Type");
     bool redirect = res->status == 301 || res->status == 302 || res->status == 303 ||
                     res->status == 307 || res->status == 308;
     return redirect ? res->get_header_value("Location") : std::string();

@@ -42,6 +42,7 @@ struct FetchResult {
   std::string retry_after;  // a pause asked for by a 429 or 503
   std::string etag;         // validators for the next conditional GET
   std::string last_modified;
+  std::string content_type;  // of the body, e.g. "text/html; charset=utf-8"
   std::chrono::steady_clock::duration elapsed{};
 
   bool ok() const { return error_kind.empty(); }

@@ -1,13 +1,13 @@
 #include "daemon/frontier.h"
 
-#include "daemon/blocking.h"
-
 #include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <system_error>
 #include <vector>
+
+#include "daemon/blocking.h"
 
 namespace scraperd::daemon {
 

@@ -60,6 +60,7 @@ struct RunFinished {
   std::string status;
   int ok = 0;
   int failed = 0;
+  int urls = 0;  // URLs of the run in the end, followed links included; 0 keeps RunStarted's
 };
 
 // The daemon runs this job (inserted, or updated when it already exists).

@@ -25,7 +25,8 @@ class Sink {
                     "INSERT INTO runs (id, job, due_at, started_at, status, urls) "
                     "VALUES (?, ?, ?, ?, 'running', ?)"),
         finish_run_(db_,
-                    "UPDATE runs SET finished_at = ?, status = ?, ok = ?, failed = ? WHERE id = ?"),
+                    "UPDATE runs SET finished_at = ?, status = ?, ok = ?, failed = ?, "
+                    "urls = coalesce(nullif(?, 0), urls) WHERE id = ?"),
         insert_skipped_(db_,
                         "INSERT INTO runs (id, job, due_at, started_at, finished_at, status) "
                         "VALUES (?1, ?2, ?3, ?3, ?3, 'skipped')"),
@@ -105,7 +106,7 @@ class Sink {
     insert_run_.run(r.id, r.job, format_time(r.due_at), format_time(r.started_at), r.urls);
   }
   void insert(const RunFinished& r) {
-    finish_run_.run(format_time(r.finished_at), r.status, r.ok, r.failed, r.id);
+    finish_run_.run(format_time(r.finished_at), r.status, r.ok, r.failed, r.urls, r.id);
   }
   void insert(const RunSkipped& r) { insert_skipped_.run(r.id, r.job, format_time(r.due_at)); }
   void insert(const JobDue& r) { set_due_.run(format_time(r.next_due), r.name); }

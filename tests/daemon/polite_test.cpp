@@ -303,3 +303,68 @@ TEST_CASE("robots.txt is read once per host and obeyed, Crawl-delay spaces reque
   CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'rude'") == "1");
   CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'plain'") == "1");
 }
+
+TEST_CASE("follow: links are fetched once each, within max_depth and max_pages",
+          "[engine][follow]") {
+  std::mutex mu;
+  std::map<std::string, int> hits;
+  test::HttpServer srv;
+  srv.server().new_task_queue = [] { return new httplib::ThreadPool(8); };
+  std::map<std::string, std::string> site = {
+      {"/index", "<a href='/a'>a</a><a href='b'>b</a><a href='/c#top'>c</a>"},
+      {"/a", "<a href='/a/1'>1</a> <a href='/a/2'>2</a> <a href='/index'>home</a>"},
+      {"/a/1", "<a href='/a/1/x'>too deep</a>"},
+      {"/a/2", "no links"},
+      {"/b",
+       "<a href='/index'>home</a><a href='/b#frag'>me</a><a href='/doc.pdf'>pdf</a>"
+       "<a href='http://elsewhere.invalid/x'>away</a><a href='mailto:x@y'>mail</a>"},
+      {"/c", "<a href='/a'>a again</a>"},
+  };
+  for (const auto& [path, html] : site) {
+    std::string body = "<html><body>" + html + "</body></html>";
+    srv.server().Get(path, [&, body](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mu);
+        ++hits[req.path];
+      }
+      res.set_content(body, "text/html; charset=utf-8");
+    });
+  }
+  srv.server().Get("/big", [&](const httplib::Request&, httplib::Response& res) {
+    std::string html = "<html><body>";
+    for (int i = 0; i < 100'000; ++i) html += "<a href='/n/" + std::to_string(i) + "'>n</a>";
+    res.set_content(html, "text/html");
+  });
+  srv.server().Get(R"(/n/(\d+))", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    ++hits["/n"];
+    res.set_content("leaf", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("f.db");
+  auto config = load(
+      "defaults: {per_host: {rate: 1000/s, burst: 100, concurrency: 8}}\n"
+      "jobs:\n"
+      "  - name: crawl\n    every: 1h\n    url: '" +
+      srv.url("/index") +
+      "'\n    follow: {css: 'a[href]', max_depth: 2, deny: ['\\.pdf$']}\n"
+      "  - name: capped\n    every: 1h\n    url: '" +
+      srv.url("/big") + "'\n    follow: {max_pages: 20}\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+
+  // Depth 0: /index; 1: /a /b /c; 2: /a/1 /a/2. Not /a/1/x (depth 3), not the pdf, not
+  // other hosts, and nothing twice although /index and /a are linked from several pages.
+  std::map<std::string, int> expected = {{"/index", 1}, {"/a", 1},   {"/b", 1},
+                                         {"/c", 1},     {"/a/1", 1}, {"/a/2", 1}};
+  std::map<std::string, int> crawled;
+  for (const auto& [path, n] : hits)
+    if (path != "/n") crawled[path] = n;
+  CHECK(crawled == expected);
+  CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'crawl'") == "6");
+  CHECK(test::sql1(db, "SELECT urls || ' ' || ok || ' ' || status FROM runs WHERE job = 'crawl'") ==
+        "6 6 ok");
+  // 100,000 links, max_pages 20: the page itself and 19 of its links.
+  CHECK(hits["/n"] == 19);
+  CHECK(test::sql1(db, "SELECT urls FROM runs WHERE job = 'capped'") == "20");
+}

@@ -1,0 +1,53 @@
+// What a fetched page yields beyond its bytes: the links a `follow` job goes on to.
+//
+//   LinkFinder finder(*job.follow);                       // once per run, on the loop
+//   auto links = finder.find(body, content_type, url);    // per page, on the fetch pool
+//
+// HTML is parsed with libxml2's recovering parser (no network access, the charset from the
+// Content-Type header, else from the document's own <meta>); the follow selector is an XPath
+// 1.0 expression (CSS is translated at load time), compiled once per thread. Parsing is CPU
+// work: call find() through run_blocking, never on the loop.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+
+namespace scraperd::daemon {
+
+// True for HTML (text/html, application/xhtml+xml) and for a missing Content-Type.
+bool is_html(std::string_view content_type);
+
+// The charset parameter of a Content-Type ("text/html; charset=Shift_JIS" → "Shift_JIS").
+std::string charset_of(std::string_view content_type);
+
+class LinkFinder {
+ public:
+  // Compiles the allow/deny patterns (already validated by the config loader).
+  explicit LinkFinder(const config::Follow& follow);
+  ~LinkFinder();
+  LinkFinder(const LinkFinder&) = delete;
+  LinkFinder& operator=(const LinkFinder&) = delete;
+
+  // Links the selector finds in `html`: from elements their href (or src) attribute, from
+  // attribute and text nodes their value; resolved against the page's <base href> or
+  // `page_url` (RFC 3986), fragments dropped, http(s) only, filtered by same_host (same host
+  // as `page_url`), allow and deny, each once, in document order, at most `limit`.
+  // Safe to call from several threads at once.
+  std::vector<std::string> find(std::string_view html, std::string_view content_type,
+                                const std::string& page_url, std::size_t limit) const;
+
+  // The same_host / allow / deny filter alone, for an absolute URL found on `page_url`.
+  bool accepts(const std::string& url, const std::string& page_url) const;
+
+ private:
+  struct Patterns;
+  const config::Follow& follow_;
+  std::unique_ptr<Patterns> patterns_;
+};
+
+}  // namespace scraperd::daemon
