@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <deque>
 #include <list>
 #include <map>
 #include <random>
@@ -61,6 +62,7 @@ class Engine {
         config_(config),
         once_(once),
         frontier_(io.get_executor(), config.concurrency),
+        max_active_(std::max(16, 2 * config.concurrency)),
         persisted_due_(std::move(persisted_due)),
         validators_(std::move(validators)),
         random_(std::random_device{}()) {}
@@ -94,6 +96,9 @@ class Engine {
 
  private:
   // One run of a job: its counts, its fetches, and for `follow` jobs the URLs seen so far.
+  // At most max_active_ fetch coroutines live at once; the rest of the run's URLs wait as
+  // plain strings (the job's own by index, followed links in `pending`), so a job of 100,000
+  // URLs does not hold 100,000 coroutine frames.
   struct Run {
     explicit Run(const config::Job& j) : job(j) {}
     const config::Job& job;
@@ -102,9 +107,42 @@ class Engine {
     int failed = 0;
     int cancelled = 0;
     TaskGroup* fetches = nullptr;
-    std::unordered_set<std::string> seen;  // every URL of the run, its own included
+    int active = 0;                                   // fetch coroutines alive
+    std::size_t next_own = 0;                         // the next of job.urls to start
+    std::deque<std::pair<std::string, int>> pending;  // followed links (url, depth) to start
+    std::unordered_set<std::string> seen;  // follow jobs: every URL of the run, its own too
     std::unique_ptr<LinkFinder> links;     // set for follow jobs
+    int urls() const { return static_cast<int>(links ? seen.size() : job.urls.size()); }
   };
+
+  // Starts fetches of the run's waiting URLs while there is room.
+  void pump(Run& run) {
+    while (run.active < max_active_) {
+      if (run.next_own < run.job.urls.size()) {
+        ++run.active;
+        run.fetches->spawn(fetch_task(run, run.job.urls[run.next_own++], 0));
+      } else if (!run.pending.empty()) {
+        auto [url, depth] = std::move(run.pending.front());
+        run.pending.pop_front();
+        ++run.active;
+        run.fetches->spawn(fetch_task(run, std::move(url), depth));
+      } else {
+        break;
+      }
+    }
+  }
+
+  awaitable<void> fetch_task(Run& run, std::string url, int depth) {
+    struct Done {  // also when fetch_one throws
+      Engine* engine;
+      Run& run;
+      ~Done() {
+        --run.active;
+        engine->pump(run);
+      }
+    } done{this, run};
+    co_await fetch_one(run, std::move(url), depth);
+  }
 
   awaitable<void> job_loop(const config::Job& job) {
     asio::system_timer timer(io_);
@@ -162,19 +200,19 @@ class Engine {
     co_await store(std::move(started));
     TaskGroup fetches(io_.get_executor(), "job '" + job.name + "'");
     run.fetches = &fetches;
-    if (job.follow) run.links = std::make_unique<LinkFinder>(*job.follow);
-    for (const auto& url : job.urls) {
-      run.seen.insert(url);
-      fetches.spawn(fetch_one(run, url, 0));
+    if (job.follow) {
+      run.links = std::make_unique<LinkFinder>(*job.follow);
+      run.seen.insert(job.urls.begin(), job.urls.end());
     }
+    pump(run);
     co_await fetches.wait();
     const char* status = run.cancelled > 0 ? "cancelled"
                          : run.failed == 0 ? "ok"
                          : run.ok == 0     ? "failed"
                                            : "partial";
-    storage::Row finished = storage::RunFinished{
-        run.run_id, std::chrono::system_clock::now(), status,
-        run.ok,     run.failed + run.cancelled,       static_cast<int>(run.seen.size())};
+    storage::Row finished =
+        storage::RunFinished{run.run_id, std::chrono::system_clock::now(), status,
+                             run.ok,     run.failed + run.cancelled,       run.urls()};
     co_await store(std::move(finished));
     spdlog::info("job '{}': {} ok, {} failed in {:.0f} ms", job.name, run.ok, run.failed,
                  millis(Steady::now() - start));
@@ -374,9 +412,10 @@ class Engine {
     for (auto& link : links) {
       if (run.seen.size() >= budget) break;
       if (!run.seen.insert(link).second) continue;
-      run.fetches->spawn(fetch_one(run, std::move(link), depth + 1));
+      run.pending.emplace_back(std::move(link), depth + 1);
       ++added;
     }
+    pump(run);
     spdlog::debug("job '{}': {}: {} links, {} new (depth {})", run.job.name, url, links.size(),
                   added, depth + 1);
   }
@@ -464,6 +503,7 @@ class Engine {
   std::list<asio::system_timer*> sleeping_;  // jobs waiting for their due time
   std::list<asio::steady_timer*> napping_;   // fetches waiting to retry
   Frontier frontier_;
+  const int max_active_;  // fetch coroutines alive per run
   const std::map<std::string, storage::Clock::time_point> persisted_due_;
   std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators_;
   std::unordered_map<std::string, RobotsEntry> robots_;  // by origin

@@ -368,3 +368,23 @@ TEST_CASE("follow: links are fetched once each, within max_depth and max_pages",
   CHECK(hits["/n"] == 19);
   CHECK(test::sql1(db, "SELECT urls FROM runs WHERE job = 'capped'") == "20");
 }
+
+TEST_CASE("a run of 3000 URLs starts them a window at a time and fetches every one", "[engine]") {
+  std::atomic<int> hits{0};
+  test::HttpServer srv;
+  srv.server().new_task_queue = [] { return new httplib::ThreadPool(4); };
+  srv.server().Get(R"(/u/(\d+))", [&](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    res.set_content("u", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("w.db");
+  auto config = load("concurrency: 4\njobs:\n  - name: wide\n    every: 1h\n    url: '" +
+                     srv.url("/u/{1..3000}") +
+                     "'\n    per_host: {rate: 100000/s, burst: 1000, concurrency: 4}\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  CHECK(hits == 3000);
+  CHECK(test::sql1(db, "SELECT count(DISTINCT url) FROM results") == "3000");
+  CHECK(test::sql1(db, "SELECT urls || ' ' || ok || ' ' || status FROM runs") == "3000 3000 ok");
+}
