@@ -388,3 +388,34 @@ TEST_CASE("a run of 3000 URLs starts them a window at a time and fetches every o
   CHECK(test::sql1(db, "SELECT count(DISTINCT url) FROM results") == "3000");
   CHECK(test::sql1(db, "SELECT urls || ' ' || ok || ' ' || status FROM runs") == "3000 3000 ok");
 }
+
+TEST_CASE("the global concurrency cap holds across hosts", "[engine][frontier]") {
+  std::atomic<int> in_flight{0}, peak{0};
+  auto slow = [&](const httplib::Request&, httplib::Response& res) {
+    int now = ++in_flight;
+    for (int p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+    }
+    std::this_thread::sleep_for(50ms);
+    --in_flight;
+    res.set_content("ok", "text/plain");
+  };
+  test::HttpServer one, two;
+  for (auto* srv : {&one, &two}) {
+    srv->server().new_task_queue = [] { return new httplib::ThreadPool(8); };
+    srv->server().Get(R"(/s/(\d+))", slow);
+    srv->start();
+  }
+  test::TempDir dir;
+  auto db = dir.file("g.db");
+  // Each host may take 3 at once; both together only 3 (the global cap).
+  auto config = load(
+      "concurrency: 3\n"
+      "defaults: {per_host: {rate: 1000/s, burst: 100, concurrency: 3}, robots: ignore}\n"
+      "jobs:\n  - {name: one, every: 1h, url: '" +
+      one.url("/s/{1..12}") + "'}\n  - {name: two, every: 1h, url: '" + two.url("/s/{1..12}") +
+      "'}\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  CHECK(test::sql1(db, "SELECT count(*) FROM results") == "24");
+  CHECK(peak.load() <= 3);
+  CHECK(peak.load() >= 2);
+}
