@@ -35,8 +35,8 @@ namespace {
 namespace fs = std::filesystem;
 using Keys = std::span<const std::string_view>;
 
-constexpr std::string_view kTopKeys[] = {"defaults", "jobs",    "storage",    "api",
-                                         "log",      "include", "concurrency"};
+constexpr std::string_view kTopKeys[] = {"defaults", "jobs",    "storage",     "api",
+                                         "log",      "include", "concurrency", "shutdown_timeout"};
 constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
 // Keys a job and `defaults` share; a job also has name, url, urls.
 #define SCRAPERD_COMMON_KEYS                                                                \
@@ -374,6 +374,8 @@ class Loader {
     }
     if (const auto& c = root["concurrency"]; c)
       if (auto v = integer(c, "'concurrency'", 1, 10000)) cfg.concurrency = static_cast<int>(*v);
+    if (const auto& t = root["shutdown_timeout"]; t)
+      if (auto d = duration(t, "'shutdown_timeout'")) cfg.shutdown_timeout = *d;
 
     include_stack_.push_back(canonical(file));
     read_jobs_and_includes(root, file, cfg, /*main=*/true);
@@ -1066,6 +1068,13 @@ LoadResult load_file(const std::string& path) {
 
 LoadResult load_string(std::string_view yaml, const std::string& name) {
   return load_text(std::string(yaml), name);
+}
+
+bool same_job(const Job& a, const Job& b) {
+  Job moved = a;
+  moved.file = b.file;
+  moved.line = b.line;
+  return moved == b;
 }
 
 }  // namespace scraperd::config

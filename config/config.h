@@ -37,6 +37,8 @@ struct Schedule {
   std::optional<Cron> cron;             // set for `cron:` jobs
   TimeZone timezone = TimeZone::utc();  // for cron
   Duration jitter{0};                   // each run starts up to this much later, at random
+
+  bool operator==(const Schedule&) const = default;
 };
 
 struct Retries {
@@ -46,6 +48,8 @@ struct Retries {
   std::vector<int> on_status = {408, 429, 500, 502, 503, 504};
   // How long one request may wait in all on servers' Retry-After before it fails instead.
   Duration max_stall = std::chrono::minutes(10);
+
+  bool operator==(const Retries&) const = default;
 };
 
 struct PerHost {
@@ -53,6 +57,8 @@ struct PerHost {
   int burst = 4;      // requests that may go at once after an idle spell
   int concurrency = 2;
   Duration delay{0};  // minimum gap between the starts of two requests
+
+  bool operator==(const PerHost&) const = default;
 };
 
 struct Follow {
@@ -63,6 +69,8 @@ struct Follow {
   int max_pages = 100;
   std::vector<std::string> allow;  // PCRE2 patterns on the absolute URL; empty: all
   std::vector<std::string> deny;
+
+  bool operator==(const Follow&) const = default;
 };
 
 struct Field {
@@ -75,12 +83,16 @@ struct Field {
   std::string attr;   // take this attribute of the selected elements instead of their text
   bool all = false;   // a list of every match instead of the first
   Type type = Type::kString;
+
+  bool operator==(const Field&) const = default;
 };
 
 struct Notify {
   std::string webhook;     // http(s) URL receiving POSTs
   bool on_change = true;   // a page's fields changed
   int failing_streak = 0;  // notify after this many consecutive failed runs (0: never)
+
+  bool operator==(const Notify&) const = default;
 };
 
 struct Job {
@@ -106,6 +118,8 @@ struct Job {
   bool paused = false;
   std::string file;  // where the job is defined, for messages
   int line = 0;
+
+  bool operator==(const Job&) const = default;
 };
 
 struct Storage {
@@ -125,6 +139,9 @@ struct Log {
 struct Config {
   std::string source;    // the main file
   int concurrency = 32;  // fetches in flight at once, across all jobs
+  // On SIGTERM, how long requests already sent may take to finish before they are recorded
+  // as cancelled and the daemon exits anyway.
+  Duration shutdown_timeout = std::chrono::seconds(30);
   Storage storage;
   Api api;
   Log log;
@@ -137,6 +154,9 @@ struct LoadResult {
 
   bool ok() const { return config != nullptr; }
 };
+
+// True when `a` and `b` describe the same work: equal in everything but where they are written.
+bool same_job(const Job& a, const Job& b);
 
 // Reads and validates `path` and the files it includes.
 LoadResult load_file(const std::string& path);

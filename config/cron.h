@@ -33,6 +33,8 @@ struct Cron {
   // years (e.g. "0 0 31 2 *").
   std::optional<std::chrono::system_clock::time_point> next(
       std::chrono::system_clock::time_point after, const TimeZone& tz) const;
+
+  bool operator==(const Cron&) const = default;
 };
 
 struct CronParse {

@@ -24,6 +24,8 @@ class TimeZone {
 
   const std::string& name() const { return name_; }
 
+  bool operator==(const TimeZone&) const = default;
+
  private:
   std::string name_ = "UTC";
   std::int32_t initial_offset_ = 0;

@@ -141,9 +141,11 @@ int cmd_run(const Args& args) {
     if (!ms) return usage_error("--debug-loop=MS: MS must be a number of milliseconds, 1 to 60000");
     options.debug_loop = std::chrono::milliseconds(*ms);
   }
-  auto config = load_config(args.get("--config").value_or(kDefaultConfig));
+  options.config_path = args.get("--config").value_or(kDefaultConfig);
+  auto config = load_config(options.config_path);
   if (!config) return 1;
-  if (!args.get("--log-level")) spdlog::set_level(spdlog::level::from_str(config->log.level));
+  options.log_level_fixed = args.get("--log-level").has_value();
+  if (!options.log_level_fixed) spdlog::set_level(spdlog::level::from_str(config->log.level));
   options.db_path = args.get("--db").value_or(config->storage.path);
   return run(config, options);
 }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -12,10 +13,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <random>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -28,6 +33,7 @@
 #include "daemon/retry.h"
 #include "daemon/robots.h"
 #include "daemon/schedule.h"
+#include "daemon/systemd.h"
 #include "daemon/task_group.h"
 #include "storage/writer.h"
 
@@ -53,45 +59,111 @@ double seconds(Steady::duration d) {
 class Engine {
  public:
   Engine(asio::io_context& io, asio::thread_pool& pool, storage::Writer& writer,
-         const config::Config& config, bool once,
+         std::shared_ptr<const config::Config> config, const RunOptions& options,
          std::map<std::string, storage::Clock::time_point> persisted_due,
          std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators)
       : io_(io),
         pool_(pool),
         writer_(writer),
-        config_(config),
-        once_(once),
-        frontier_(io.get_executor(), config.concurrency),
-        max_active_(std::max(16, 2 * config.concurrency)),
+        config_(std::move(config)),
+        options_(options),
+        once_(options.once),
+        jobs_(io.get_executor(), "scheduler"),
+        frontier_(io.get_executor(), config_->concurrency),
+        max_active_(std::max(16, 2 * config_->concurrency)),
         persisted_due_(std::move(persisted_due)),
         validators_(std::move(validators)),
         random_(std::random_device{}()) {}
 
   awaitable<void> main() {
-    for (const auto& job : config_.jobs) {
-      storage::Row seen =
-          storage::JobSeen{job.name, describe(job.schedule), static_cast<int>(job.urls.size()),
-                           std::chrono::system_clock::now()};
-      co_await store(std::move(seen));
-    }
-    TaskGroup jobs(io_.get_executor(), "scheduler");
-    for (const auto& job : config_.jobs) {
+    co_await register_jobs(*config_);
+    for (const auto& job : config_->jobs) {
       if (job.paused)
         spdlog::info("job '{}' is paused", job.name);
       else
-        jobs.spawn(job_loop(job));
+        add_slot(config_, job);
     }
-    co_await jobs.wait();
+    if (!once_) jobs_.spawn(until_stopped());  // a reload may remove every job: keep going
+    systemd::ready(status());
+    co_await jobs_.wait();
   }
 
   // Stop scheduling: sleeping jobs wake and end; requests already sent finish (bounded by
-  // their timeout); requests not yet sent (waiting for their host, or for a retry) end as
-  // `cancelled` error rows. Nothing is left without a row.
+  // their timeout, and by abandon()); requests not yet sent (waiting for their host, or for a
+  // retry) end as `cancelled` error rows. Nothing is left without a row.
   void stop() {
     stopping_ = true;
     for (auto* timer : sleeping_) timer->cancel();
     for (auto* timer : napping_) timer->cancel();
     frontier_.close();
+  }
+
+  // Cuts a stop short: every request still in flight is recorded now as `cancelled`, every
+  // run still going as `cancelled`; their responses, if they come, are dropped. The caller
+  // stops the loop and exits without waiting for the fetch threads.
+  void abandon(const std::string& why) {
+    abandoned_ = true;
+    for (auto& [id, f] : in_flight_) {
+      ++f.run->cancelled;
+      writer_.push(
+          storage::ErrorRow{.run_id = f.run->run_id,
+                            .job = f.run->job.name,
+                            .url = f.url,
+                            .attempt = f.attempt,
+                            .kind = "cancelled",
+                            .status = std::nullopt,
+                            .message = "the daemon stopped before the response came (" + why + ")",
+                            .elapsed_ms = millis(Steady::now() - f.started),
+                            .fetched_at = f.at});
+    }
+    in_flight_.clear();
+    for (Run* run : runs_)
+      writer_.push(storage::RunFinished{run->run_id, std::chrono::system_clock::now(), "cancelled",
+                                        run->ok, run->failed + run->cancelled, run->urls()});
+    runs_.clear();
+  }
+
+  bool abandoned() const { return abandoned_; }
+  std::size_t in_flight() const { return in_flight_.size(); }
+
+  // SIGHUP: reads the job files again. A file with errors changes nothing (every error is
+  // logged); otherwise jobs are matched by name: unchanged ones keep their schedule and runs,
+  // changed ones switch after their current run (at once when idle), removed ones end after
+  // their current run, new ones start. Reloads asked for during a reload run after it.
+  awaitable<void> reload() {
+    if (reloading_) {
+      reload_again_ = true;
+      co_return;
+    }
+    reloading_ = true;
+    do {
+      reload_again_ = false;
+      systemd::reloading();
+      std::string path = options_.config_path;
+      auto load = [path] { return config::load_file(path); };
+      config::LoadResult loaded = co_await run_blocking(pool_, std::move(load));
+      if (!loaded.ok()) {
+        for (const auto& e : loaded.errors) spdlog::error("reload: {}", e.str());
+        last_reload_ok_ = false;
+        last_error_ = "reload failed: " + loaded.errors.front().str();
+        spdlog::error("reload: {} error(s) in {}; every job keeps running as before",
+                      loaded.errors.size(), path);
+      } else {
+        co_await apply(loaded.config);
+        last_reload_ok_ = true;
+      }
+      systemd::ready(status());
+    } while (reload_again_ && !stopping_);
+    reloading_ = false;
+  }
+
+  bool last_reload_ok() const { return last_reload_ok_; }
+
+  // For systemd's STATUS= and the logs.
+  std::string status() const {
+    std::string s = fmt::format("{} jobs, {} requests in flight", slots_.size(), in_flight_.size());
+    if (!last_error_.empty()) s += "; last error: " + last_error_;
+    return s;
   }
 
  private:
@@ -144,43 +216,147 @@ class Engine {
     co_await fetch_one(run, std::move(url), depth);
   }
 
-  awaitable<void> job_loop(const config::Job& job) {
+  // A job as the scheduler holds it. `config` keeps the snapshot `job` points into alive; a
+  // reload leaves the job's new definition in `next` (taken at the next wake-up or after
+  // the current run) or marks it `removed`.
+  struct Slot {
+    std::shared_ptr<const config::Config> config;
+    const config::Job* job = nullptr;
+    std::shared_ptr<const config::Config> next_config;
+    const config::Job* next = nullptr;
+    bool removed = false;
+    asio::system_timer* timer = nullptr;  // while the job sleeps
+  };
+
+  void add_slot(std::shared_ptr<const config::Config> config, const config::Job& job) {
+    auto slot = std::make_unique<Slot>();
+    slot->config = std::move(config);
+    slot->job = &job;
+    Slot& ref = *slot;
+    slots_[job.name] = std::move(slot);
+    jobs_.spawn(job_loop(ref));
+  }
+
+  awaitable<void> register_jobs(const config::Config& config) {
+    for (const auto& job : config.jobs) {
+      storage::Row seen =
+          storage::JobSeen{job.name, describe(job.schedule), static_cast<int>(job.urls.size()),
+                           std::chrono::system_clock::now()};
+      co_await store(std::move(seen));
+    }
+  }
+
+  awaitable<void> apply(std::shared_ptr<const config::Config> next) {
+    std::map<std::string, const config::Job*> wanted;
+    for (const auto& job : next->jobs)
+      if (!job.paused) wanted[job.name] = &job;
+    int added = 0, changed = 0, removed = 0, unchanged = 0;
+    for (auto& [name, slot] : slots_) {
+      auto it = wanted.find(name);
+      if (it == wanted.end()) {
+        if (!slot->removed) ++removed;
+        slot->removed = true;
+        if (slot->timer) slot->timer->cancel();
+        continue;
+      }
+      const config::Job& current = slot->next ? *slot->next : *slot->job;
+      bool same = !slot->removed && config::same_job(current, *it->second);
+      slot->removed = false;
+      slot->next_config = next;
+      slot->next = it->second;
+      if (same) {
+        ++unchanged;  // moves to the new snapshot at its next wake-up, nothing else changes
+      } else {
+        ++changed;
+        if (slot->timer) slot->timer->cancel();
+      }
+      wanted.erase(it);
+    }
+    for (const auto& [name, job] : wanted) {
+      add_slot(next, *job);
+      ++added;
+    }
+    if (next->storage.path != config_->storage.path || next->concurrency != config_->concurrency)
+      spdlog::warn("reload: 'storage.path' and 'concurrency' take effect at the next start");
+    if (!options_.log_level_fixed) spdlog::set_level(spdlog::level::from_str(next->log.level));
+    config_ = next;
+    spdlog::info("reload: {} job(s) added, {} changed, {} removed, {} unchanged", added, changed,
+                 removed, unchanged);
+    co_await register_jobs(*next);
+  }
+
+  // Takes the definition a reload left for the job; true when its schedule changed.
+  bool take_next(Slot& slot) {
+    if (!slot.next) return false;
+    bool schedule_changed = !(slot.next->schedule == slot.job->schedule);
+    slot.config = std::move(slot.next_config);
+    slot.job = std::exchange(slot.next, nullptr);
+    return schedule_changed;
+  }
+
+  awaitable<void> until_stopped() {
+    asio::system_timer timer(io_, TimePoint::max());
+    auto sleeper = sleeping_.insert(sleeping_.end(), &timer);
+    co_await timer.async_wait(asio::experimental::as_tuple(here()));
+    sleeping_.erase(sleeper);
+  }
+
+  awaitable<void> job_loop(Slot& slot) {
+    const std::string name = slot.job->name;
     asio::system_timer timer(io_);
     auto now = std::chrono::system_clock::now();
-    auto persisted = persisted_due_.find(job.name);
+    auto persisted = persisted_due_.find(name);
     auto due = once_ ? now
-                     : first_due(job.schedule, job.name, now,
+                     : first_due(slot.job->schedule, name, now,
                                  persisted == persisted_due_.end()
                                      ? std::nullopt
                                      : std::optional<TimePoint>(persisted->second));
-    while (!stopping_ && due != TimePoint::max()) {
+    while (!stopping_ && !slot.removed && due != TimePoint::max()) {
       if (!once_) {
-        storage::Row persist = storage::JobDue{job.name, due};  // named: see store()
+        storage::Row persist = storage::JobDue{name, due};  // named: see store()
         co_await store(std::move(persist));
       }
-      timer.expires_at(due + jitter(job.schedule.jitter));
+      timer.expires_at(due + jitter(slot.job->schedule.jitter));
       auto sleeper = sleeping_.insert(sleeping_.end(), &timer);
+      slot.timer = &timer;
       co_await timer.async_wait(asio::experimental::as_tuple(here()));
+      slot.timer = nullptr;
       sleeping_.erase(sleeper);
-      if (stopping_) break;
+      if (stopping_ || slot.removed) break;
+      if (slot.next) {  // a reload changed the job while it slept: sleep on its new schedule
+        if (take_next(slot))
+          due = first_due(slot.job->schedule, name, std::chrono::system_clock::now(), std::nullopt);
+        continue;
+      }
+      if (std::chrono::system_clock::now() < due) continue;
+      auto snapshot = slot.config;  // keeps the job alive through a reload during the run
+      const config::Job& job = *slot.job;
       co_await run_job(job, due);
       if (once_) break;
+      if (take_next(slot)) {
+        due = first_due(slot.job->schedule, name, std::chrono::system_clock::now(), std::nullopt);
+        continue;
+      }
       auto next = next_due(job.schedule, due, std::chrono::system_clock::now());
       if (next.skipped > 0) {
         spdlog::warn(
             "job '{}': {} due time(s) passed while it ran or the daemon was down; "
             "skipped them",
-            job.name, next.skipped);
+            name, next.skipped);
         // One row per skipped point, up to a bound: visible in `scraperd runs`.
         auto at = due;
         for (int i = 0; i < std::min(next.skipped, 100); ++i) {
           at = next_due(job.schedule, at, at).due;
-          storage::Row skipped = storage::RunSkipped{writer_.new_run_id(), job.name, at};
+          storage::Row skipped = storage::RunSkipped{writer_.new_run_id(), name, at};
           co_await store(std::move(skipped));
         }
       }
       due = next.due;
     }
+    if (slot.removed && !stopping_) spdlog::info("job '{}' removed by a reload", name);
+    // Last: erasing the slot destroys it (a later reload re-adding the job makes a new one).
+    if (auto it = slots_.find(name); it != slots_.end() && it->second.get() == &slot)
+      slots_.erase(it);
   }
 
   // A random delay in [0, max], so runs of jobs on the same schedule do not start together.
@@ -194,6 +370,7 @@ class Engine {
     auto start = Steady::now();
     Run run(job);
     run.run_id = writer_.new_run_id();
+    runs_.insert(&run);
     storage::Row started =
         storage::RunStarted{run.run_id, job.name, due, std::chrono::system_clock::now(),
                             static_cast<int>(job.urls.size())};
@@ -206,6 +383,7 @@ class Engine {
     }
     pump(run);
     co_await fetches.wait();
+    runs_.erase(&run);
     const char* status = run.cancelled > 0 ? "cancelled"
                          : run.failed == 0 ? "ok"
                          : run.ok == 0     ? "failed"
@@ -272,7 +450,10 @@ class Engine {
         co_return;
       }
       FetchRequest request = make_request(job, url);
+      auto flight = next_flight_++;
+      in_flight_.emplace(flight, InFlight{&run, url, attempt, fetched_at, Steady::now()});
       FetchResult r = co_await fetch(pool_, std::move(request));
+      in_flight_.erase(flight);
       permit = {};  // the host's slot is free as soon as the response is in
       if (r.ok() && r.status < 400) {
         co_await succeeded(job, url, run, r, fetched_at);
@@ -322,6 +503,7 @@ class Engine {
       }
       if (wait.count() < 0) {
         spdlog::warn("job '{}': {}: {}: {}", job.name, url, e.kind, e.message);
+        last_error_ = fmt::format("job '{}': {} {}", job.name, e.kind, url);
         ++run.failed;
         storage::Row row = std::move(e);
         co_await store(std::move(row));
@@ -497,9 +679,28 @@ class Engine {
   asio::io_context& io_;
   asio::thread_pool& pool_;
   storage::Writer& writer_;
-  const config::Config& config_;
+  std::shared_ptr<const config::Config> config_;  // the current snapshot
+  const RunOptions options_;
   const bool once_;
   bool stopping_ = false;
+  bool abandoned_ = false;
+  bool reloading_ = false;
+  bool reload_again_ = false;
+  bool last_reload_ok_ = true;
+  std::string last_error_;
+  TaskGroup jobs_;  // one job_loop per scheduled job
+  std::map<std::string, std::unique_ptr<Slot>> slots_;
+  std::set<Run*> runs_;  // runs going on
+  // Requests sent and not yet answered, so abandon() can record them.
+  struct InFlight {
+    Run* run;
+    std::string url;
+    int attempt;
+    storage::Clock::time_point at;
+    Steady::time_point started;
+  };
+  std::map<std::uint64_t, InFlight> in_flight_;
+  std::uint64_t next_flight_ = 0;
   std::list<asio::system_timer*> sleeping_;  // jobs waiting for their due time
   std::list<asio::steady_timer*> napping_;   // fetches waiting to retry
   Frontier frontier_;
@@ -526,7 +727,9 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
                config->source, options.db_path, config->concurrency);
 
   asio::io_context io(1);
-  asio::thread_pool pool(static_cast<std::size_t>(config->concurrency));
+  // Owned by a pointer: when a stop is cut short, fetch threads still blocked in the network
+  // are not joined (see below).
+  auto pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(config->concurrency));
   std::map<std::string, storage::Clock::time_point> persisted_due;
   std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators;
   try {
@@ -535,16 +738,65 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   } catch (const storage::Error& e) {
     spdlog::warn("cannot read the persisted state ({}); starting afresh", e.what());
   }
-  Engine engine(io, pool, *writer, *config, options.once, std::move(persisted_due),
+  const auto shutdown_timeout = config->shutdown_timeout;
+  Engine engine(io, *pool, *writer, config, options, std::move(persisted_due),
                 std::move(validators));
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code ec, int signo) {
+  // Signals: SIGHUP reloads; the first SIGTERM/SIGINT stops, a second one cuts the drain
+  // short, as does shutdown_timeout.
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer drain_limit(io);
+  bool stopping = false;
+  auto cut_short = [&](const std::string& why) {
+    if (engine.abandoned()) return;
+    spdlog::warn("{}: {} request(s) still in flight are recorded as cancelled; exiting", why,
+                 engine.in_flight());
+    engine.abandon(why);
+    io.stop();
+  };
+  std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int signo) {
     if (ec) return;
-    spdlog::info("{}: stopping; in-flight fetches finish, queued rows are committed",
-                 signo == SIGINT ? "SIGINT" : "SIGTERM");
-    engine.stop();
-  });
+    if (signo == SIGHUP) {
+      if (options.config_path.empty())
+        spdlog::warn("SIGHUP: no job file to reload (run without --config)");
+      else if (!stopping)
+        asio::co_spawn(io, engine.reload(), asio::detached);
+    } else if (!stopping) {
+      stopping = true;
+      spdlog::info(
+          "{}: stopping; requests in flight finish (up to {} s), queued rows are "
+          "committed",
+          signo == SIGINT ? "SIGINT" : "SIGTERM", seconds(shutdown_timeout));
+      systemd::stopping();
+      engine.stop();
+      drain_limit.expires_after(shutdown_timeout);
+      drain_limit.async_wait([&](std::error_code e) {
+        if (!e) cut_short("shutdown_timeout passed");
+      });
+    } else {
+      cut_short("second signal");
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+
+  // Heartbeat: WATCHDOG=1 from the loop itself (a stalled loop stops the pings and systemd
+  // restarts the service), and STATUS= with what the daemon is doing.
+  auto watchdog = systemd::watchdog_interval();
+  Steady::duration beat = watchdog.count() > 0 ? Steady::duration(watchdog / 2)
+                                               : Steady::duration(std::chrono::seconds(10));
+  asio::steady_timer heartbeat(io);
+  bool running = true;
+  std::function<void(std::error_code)> on_beat = [&](std::error_code ec) {
+    if (ec || !running) return;
+    if (watchdog.count() > 0) systemd::watchdog();
+    systemd::status(engine.status());
+    heartbeat.expires_after(beat);
+    heartbeat.async_wait(on_beat);
+  };
+  heartbeat.expires_after(beat);
+  heartbeat.async_wait(on_beat);
+
   asio::co_spawn(io, engine.main(), [&](std::exception_ptr e) {
     if (e) {
       try {
@@ -553,7 +805,10 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
         spdlog::critical("engine failed: {}", ex.what());
       }
     }
+    running = false;
     signals.cancel();
+    heartbeat.cancel();
+    drain_limit.cancel();
   });
   if (options.debug_loop.count() > 0) {
     spdlog::info("--debug-loop: logging event-loop steps longer than {} ms",
@@ -562,7 +817,16 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   }
   io.run();
   loop_watch::watch_this_thread(std::chrono::nanoseconds(0));
-  pool.join();
+  if (engine.abandoned()) {
+    // Fetch threads may be blocked in the network for up to their timeout, and coroutine
+    // frames still reference the engine: commit every row, then leave without unwinding.
+    writer->close();
+    spdlog::info("scraperd: stopped early, {} rows committed", writer->committed());
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  pool->join();
   writer->close();
   spdlog::info("scraperd: stopped, {} rows committed", writer->committed());
   return 0;

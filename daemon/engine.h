@@ -15,7 +15,9 @@ namespace scraperd::daemon {
 
 struct RunOptions {
   std::string db_path;
-  bool once = false;  // run every job once, commit, return
+  bool once = false;             // run every job once, commit, return
+  std::string config_path{};     // read again on SIGHUP; empty: no reload
+  bool log_level_fixed = false;  // --log-level given: a reload leaves the level alone
   // --debug-loop: log every event-loop step longer than this (0: off). See loop_watch.h.
   std::chrono::milliseconds debug_loop{0};
 };
@@ -23,6 +25,11 @@ struct RunOptions {
 // Runs the jobs of `config` until SIGINT or SIGTERM (or, with `once`, until every job has run
 // once), then lets in-flight fetches finish, commits every row and returns 0. Returns 1 when
 // the database cannot be opened. Blocks the calling thread, which becomes the event loop.
+// SIGHUP reloads `config_path`. Tells systemd READY / RELOADING / STOPPING and pings its
+// watchdog (systemd.h). When the drain after SIGTERM is cut short (a second signal, or
+// `shutdown_timeout`), requests still in flight are recorded as cancelled, every row is
+// committed, and the process exits at once with status 0 (_Exit): fetch threads blocked in
+// the network cannot be joined.
 int run(std::shared_ptr<const config::Config> config, const RunOptions& options);
 
 }  // namespace scraperd::daemon
