@@ -1,6 +1,8 @@
 #include "daemon/cli.h"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -10,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -18,6 +21,7 @@
 #include "daemon/engine.h"
 #include "daemon/format.h"
 #include "daemon/schedule.h"
+#include "daemon/systemd.h"
 #include "storage/store.h"
 
 namespace scraperd::daemon {
@@ -105,9 +109,35 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
+// "<N>", the syslog priority of a message, which journald reads off the start of each line.
+class JournalPriority : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    // trace, debug, info, warn, err, critical, off
+    static constexpr std::string_view kPriority[] = {"<7>", "<7>", "<6>", "<4>",
+                                                     "<3>", "<2>", "<6>"};
+    auto p = kPriority[static_cast<int>(msg.level)];
+    dest.append(p.data(), p.data() + p.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JournalPriority>();
+  }
+};
+
+// Under systemd (stderr is the journal) one line per event, "<N>" priority, no timestamp:
+// journald adds its own. Elsewhere a readable, coloured console format.
 void setup_logging(const Args& args) {
-  auto logger = spdlog::stderr_color_mt("scraperd");
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  std::shared_ptr<spdlog::logger> logger;
+  if (systemd::logging_to_journal()) {
+    logger = spdlog::stderr_logger_mt("scraperd");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JournalPriority>('*').set_pattern("%*%v");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger = spdlog::stderr_color_mt("scraperd");
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  }
   spdlog::set_default_logger(logger);
   auto level = spdlog::level::from_str(args.get("--log-level").value_or("info"));
   spdlog::set_level(level);

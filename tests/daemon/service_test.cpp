@@ -2,6 +2,7 @@
 // Runs the real binary; systemd is played by a unix datagram socket.
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -238,4 +239,28 @@ TEST_CASE("drain cut short by a second signal or shutdown_timeout: in-flight bec
              Catch::Contains(limit.empty() ? "second signal" : "shutdown_timeout passed"));
   CHECK(test::sql1(db, "SELECT status FROM runs") == "cancelled");
   CHECK(test::sql1(db, "PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("under journald (JOURNAL_STREAM is stderr) log lines carry <N> priorities", "[service]") {
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml", "jobs:\n  - {name: j, url: 'http://127.0.0.1:" +
+                                        std::to_string(test::refused_port()) +
+                                        "/', every: 1h, robots: ignore, retries: {max: 0}}\n");
+  auto err = dir.write("e", "");
+  struct stat st {};
+  REQUIRE(::stat(err.c_str(), &st) == 0);
+  std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  pid_t pid = test::spawn({"run", "--once", "--config", cfg, "--db", dir.file("j.db")},
+                          dir.file("o"), err, {"JOURNAL_STREAM=" + stream});
+  REQUIRE(test::wait_exit(pid) == 0);
+  auto log = test::slurp(err);
+  CHECK_THAT(log, Catch::StartsWith("<6>scraperd: 1 jobs from"));
+  CHECK_THAT(log, Catch::Contains("\n<4>job 'j': ") && Catch::Contains("connect"));
+  CHECK_THAT(log, !Catch::Contains("2026-") && !Catch::Contains("info"));
+
+  // Not the journal: the console format.
+  pid = test::spawn({"run", "--once", "--config", cfg, "--db", dir.file("j.db")}, dir.file("o"),
+                    err, {"JOURNAL_STREAM=1:1"});
+  REQUIRE(test::wait_exit(pid) == 0);
+  CHECK_THAT(test::slurp(err), Catch::Contains(" info scraperd: 1 jobs from"));
 }
