@@ -355,7 +355,7 @@ class Loader {
           auto colon = v->rfind(':');
           int port = colon == std::string::npos ? -1 : std::atoi(v->c_str() + colon + 1);
           if (!v->empty() &&
-              (colon == std::string::npos || colon == 0 || port < 1 || port > 65535 ||
+              (colon == std::string::npos || colon == 0 || port < 0 || port > 65535 ||
                v->find_first_not_of("0123456789", colon + 1) != std::string::npos))
             error(l, "'api.listen' must be HOST:PORT like 127.0.0.1:9184 (or \"\" to disable)");
           else

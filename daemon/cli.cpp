@@ -45,7 +45,8 @@ options:
   --db FILE          database (default: storage.path of the job file)
   --since T          a duration back from now (1h, 30m, 2d) or a UTC time (2026-11-24 08:00)
   --limit N          rows to show, 1 to 1000000 (default 20)
-  --kind K           dns, connect, timeout, tls, http, too_large, read, redirect_loop, parse
+  --kind K           dns, connect, timeout, tls, http, too_large, read, redirect_loop,
+                     robots, cancelled, parse
   --format F         table (default), json, ndjson, csv
   --log-level LEVEL  trace, debug, info, warn, error (default: log.level of the job file)
   -h, --help         this text
@@ -218,25 +219,6 @@ std::optional<std::string> query_db(const Args& args) {
   return config->storage.path;
 }
 
-// "1h", "30m" back from now, or an absolute UTC "YYYY-MM-DD[ HH:MM[:SS]]" (a 'T' works too).
-std::optional<storage::Clock::time_point> parse_since(const std::string& text) {
-  if (auto d = config::parse_duration(text)) return storage::Clock::now() - *d;
-  int y, mo, d, h = 0, mi = 0, sec = 0;
-  char sep = ' ', extra = 0;
-  int n = std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%c", &y, &mo, &d, &sep, &h, &mi, &sec,
-                      &extra);
-  bool shape = n == 3 || ((n == 6 || n == 7) && (sep == ' ' || sep == 'T'));
-  if (!shape || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-    return std::nullopt;
-  auto t = storage::parse_time(
-      fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.000", y, mo, d, h, mi, sec));
-  if (storage::format_time(t).substr(0, 10) != text.substr(0, 10)) return std::nullopt;  // 02-31
-  return t;
-}
-
-constexpr std::string_view kKinds[] = {"dns",       "connect", "timeout",       "tls",  "http",
-                                       "too_large", "read",    "redirect_loop", "parse"};
-
 int cmd_query(const std::string& command, const Args& args) {
   auto format = parse_format(args.get("--format").value_or("table"));
   if (!format) return usage_error("--format must be table, json, ndjson or csv");
@@ -254,10 +236,8 @@ int cmd_query(const std::string& command, const Args& args) {
                          "' is neither a duration (1h, 30m, 2d) nor a date (2026-11-24 08:00)");
   }
   if (auto kind = args.get("--kind")) {
-    if (std::find(std::begin(kKinds), std::end(kKinds), *kind) == std::end(kKinds))
-      return usage_error("--kind '" + *kind +
-                         "' is not a kind: dns, connect, timeout, tls, http, too_large, read, "
-                         "redirect_loop, parse");
+    if (!is_error_kind(*kind))
+      return usage_error("--kind '" + *kind + "' is not a kind: " + error_kinds());
     filter.kind = *kind;
   }
   filter.changed_only = args.has("--changed");

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <future>
 #include <list>
 #include <map>
 #include <random>
@@ -25,11 +26,13 @@
 #include <unordered_set>
 
 #include "config/url.h"
+#include "daemon/api.h"
 #include "daemon/blocking.h"
 #include "daemon/extract.h"
 #include "daemon/fetch.h"
 #include "daemon/frontier.h"
 #include "daemon/loop_watch.h"
+#include "daemon/metrics.h"
 #include "daemon/retry.h"
 #include "daemon/robots.h"
 #include "daemon/schedule.h"
@@ -59,7 +62,7 @@ double seconds(Steady::duration d) {
 class Engine {
  public:
   Engine(asio::io_context& io, asio::thread_pool& pool, storage::Writer& writer,
-         std::shared_ptr<const config::Config> config, const RunOptions& options,
+         std::shared_ptr<const config::Config> config, const RunOptions& options, Metrics& metrics,
          std::map<std::string, storage::Clock::time_point> persisted_due,
          std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators)
       : io_(io),
@@ -67,6 +70,7 @@ class Engine {
         writer_(writer),
         config_(std::move(config)),
         options_(options),
+        metrics_(metrics),
         once_(options.once),
         jobs_(io.get_executor(), "scheduler"),
         frontier_(io.get_executor(), config_->concurrency),
@@ -142,8 +146,12 @@ class Engine {
       std::string path = options_.config_path;
       auto load = [path] { return config::load_file(path); };
       config::LoadResult loaded = co_await run_blocking(pool_, std::move(load));
+      last_reload_errors_.clear();
       if (!loaded.ok()) {
-        for (const auto& e : loaded.errors) spdlog::error("reload: {}", e.str());
+        for (const auto& e : loaded.errors) {
+          spdlog::error("reload: {}", e.str());
+          last_reload_errors_.push_back(e.str());
+        }
         last_reload_ok_ = false;
         last_error_ = "reload failed: " + loaded.errors.front().str();
         spdlog::error("reload: {} error(s) in {}; every job keeps running as before",
@@ -152,12 +160,33 @@ class Engine {
         co_await apply(loaded.config);
         last_reload_ok_ = true;
       }
+      metrics_.reloaded(last_reload_ok_);
       systemd::ready(status());
     } while (reload_again_ && !stopping_);
     reloading_ = false;
   }
 
-  bool last_reload_ok() const { return last_reload_ok_; }
+  // For POST /api/reload: reloads (or joins the reload going on) and reports how it went.
+  awaitable<void> reload_for(std::shared_ptr<std::promise<ReloadOutcome>> answer) {
+    co_await reload();
+    while (reloading_) {  // another reload was running: ours is its next round
+      bool awake = co_await nap(std::chrono::milliseconds(10));
+      if (!awake) break;
+    }
+    ReloadOutcome outcome{last_reload_ok_, last_reload_errors_};
+    answer->set_value(std::move(outcome));
+  }
+
+  // For POST /api/jobs/NAME/run: wakes the job to run now; its schedule stays as it was.
+  RunNow request_run(const std::string& name) {
+    auto it = slots_.find(name);
+    if (it == slots_.end() || it->second->removed || stopping_) return RunNow::kUnknownJob;
+    Slot& slot = *it->second;
+    if (slot.running || slot.run_now) return RunNow::kAlreadyRunning;
+    slot.run_now = true;
+    if (slot.timer) slot.timer->cancel();
+    return RunNow::kStarted;
+  }
 
   // For systemd's STATUS= and the logs.
   std::string status() const {
@@ -225,6 +254,8 @@ class Engine {
     std::shared_ptr<const config::Config> next_config;
     const config::Job* next = nullptr;
     bool removed = false;
+    bool running = false;
+    bool run_now = false;                 // asked for by the API
     asio::system_timer* timer = nullptr;  // while the job sleeps
   };
 
@@ -234,6 +265,7 @@ class Engine {
     slot->job = &job;
     Slot& ref = *slot;
     slots_[job.name] = std::move(slot);
+    metrics_.jobs = static_cast<int>(slots_.size());
     jobs_.spawn(job_loop(ref));
   }
 
@@ -323,6 +355,16 @@ class Engine {
       slot.timer = nullptr;
       sleeping_.erase(sleeper);
       if (stopping_ || slot.removed) break;
+      if (slot.run_now) {  // an extra run, off the schedule: `due` stays where it is
+        slot.run_now = false;
+        auto snapshot = slot.config;
+        const config::Job& job = *slot.job;
+        auto now_due = std::chrono::system_clock::now();
+        slot.running = true;
+        co_await run_job(job, now_due);
+        slot.running = false;
+        continue;
+      }
       if (slot.next) {  // a reload changed the job while it slept: sleep on its new schedule
         if (take_next(slot))
           due = first_due(slot.job->schedule, name, std::chrono::system_clock::now(), std::nullopt);
@@ -331,7 +373,9 @@ class Engine {
       if (std::chrono::system_clock::now() < due) continue;
       auto snapshot = slot.config;  // keeps the job alive through a reload during the run
       const config::Job& job = *slot.job;
+      slot.running = true;
       co_await run_job(job, due);
+      slot.running = false;
       if (once_) break;
       if (take_next(slot)) {
         due = first_due(slot.job->schedule, name, std::chrono::system_clock::now(), std::nullopt);
@@ -357,6 +401,7 @@ class Engine {
     // Last: erasing the slot destroys it (a later reload re-adding the job makes a new one).
     if (auto it = slots_.find(name); it != slots_.end() && it->second.get() == &slot)
       slots_.erase(it);
+    metrics_.jobs = static_cast<int>(slots_.size());
   }
 
   // A random delay in [0, max], so runs of jobs on the same schedule do not start together.
@@ -371,6 +416,8 @@ class Engine {
     Run run(job);
     run.run_id = writer_.new_run_id();
     runs_.insert(&run);
+    metrics_.run_started(
+        std::chrono::duration<double>(std::chrono::system_clock::now() - due).count());
     storage::Row started =
         storage::RunStarted{run.run_id, job.name, due, std::chrono::system_clock::now(),
                             static_cast<int>(job.urls.size())};
@@ -444,7 +491,10 @@ class Engine {
     std::chrono::milliseconds stalled{0};
     for (int attempt = 1;; ++attempt) {
       auto fetched_at = storage::Clock::now();
+      auto asked = Steady::now();
       auto permit = co_await frontier_.acquire(host, limits);
+      if (auto waited = Steady::now() - asked; waited > std::chrono::milliseconds(1))
+        metrics_.waited(seconds(waited));
       if (!permit) {
         co_await cancelled(job, url, run, attempt, fetched_at, "the request was not sent");
         co_return;
@@ -452,8 +502,15 @@ class Engine {
       FetchRequest request = make_request(job, url);
       auto flight = next_flight_++;
       in_flight_.emplace(flight, InFlight{&run, url, attempt, fetched_at, Steady::now()});
+      metrics_.in_flight = static_cast<int>(in_flight_.size());
       FetchResult r = co_await fetch(pool_, std::move(request));
       in_flight_.erase(flight);
+      metrics_.in_flight = static_cast<int>(in_flight_.size());
+      metrics_.request(job.name, host,
+                       !r.ok()           ? r.error_kind
+                       : r.status >= 400 ? std::string("http")
+                                         : "ok",
+                       seconds(r.elapsed));
       permit = {};  // the host's slot is free as soon as the response is in
       if (r.ok() && r.status < 400) {
         co_await succeeded(job, url, run, r, fetched_at);
@@ -625,6 +682,7 @@ class Engine {
   awaitable<void> succeeded(const config::Job& job, const std::string& url, Run& run,
                             const FetchResult& r, storage::Clock::time_point fetched_at) {
     ++run.ok;
+    metrics_.success(job.name, std::chrono::system_clock::now());
     storage::Row row = storage::ResultRow{.run_id = run.run_id,
                                           .job = job.name,
                                           .url = url,
@@ -681,12 +739,14 @@ class Engine {
   storage::Writer& writer_;
   std::shared_ptr<const config::Config> config_;  // the current snapshot
   const RunOptions options_;
+  Metrics& metrics_;
   const bool once_;
   bool stopping_ = false;
   bool abandoned_ = false;
   bool reloading_ = false;
   bool reload_again_ = false;
   bool last_reload_ok_ = true;
+  std::vector<std::string> last_reload_errors_;
   std::string last_error_;
   TaskGroup jobs_;  // one job_loop per scheduled job
   std::map<std::string, std::unique_ptr<Slot>> slots_;
@@ -739,8 +799,41 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     spdlog::warn("cannot read the persisted state ({}); starting afresh", e.what());
   }
   const auto shutdown_timeout = config->shutdown_timeout;
-  Engine engine(io, *pool, *writer, config, options, std::move(persisted_due),
+  Metrics metrics;
+  Engine engine(io, *pool, *writer, config, options, metrics, std::move(persisted_due),
                 std::move(validators));
+
+  // The HTTP API, for a daemon (not for --once). Its handlers hand work to the loop and wait
+  // for the answer, bounded, so a stopping loop never hangs an API thread.
+  std::unique_ptr<Api> api;
+  if (!options.once && !config->api.listen.empty()) {
+    ApiHooks hooks;
+    hooks.reload = [&io, &engine]() -> ReloadOutcome {
+      auto answer = std::make_shared<std::promise<ReloadOutcome>>();
+      auto result = answer->get_future();
+      asio::post(io, [&io, &engine, answer] {
+        asio::co_spawn(io, engine.reload_for(answer), asio::detached);
+      });
+      if (result.wait_for(std::chrono::minutes(1)) != std::future_status::ready)
+        return {false, {"the daemon did not answer within a minute (stopping?)"}};
+      return result.get();
+    };
+    hooks.run_now = [&io, &engine](const std::string& name) {
+      auto answer = std::make_shared<std::promise<RunNow>>();
+      auto result = answer->get_future();
+      asio::post(io, [&engine, answer, name] { answer->set_value(engine.request_run(name)); });
+      if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+        return RunNow::kUnknownJob;
+      return result.get();
+    };
+    api = std::make_unique<Api>(config->api, options.db_path, metrics, *writer, std::move(hooks));
+    std::string error;
+    if (!api->start(&error)) {
+      spdlog::critical("{} (set api.listen to another address, or \"\" to turn the API off)",
+                       error);
+      return 1;
+    }
+  }
 
   // Signals: SIGHUP reloads; the first SIGTERM/SIGINT stops, a second one cuts the drain
   // short, as does shutdown_timeout.
@@ -817,6 +910,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   }
   io.run();
   loop_watch::watch_this_thread(std::chrono::nanoseconds(0));
+  api.reset();  // no request is served once the loop is gone
   if (engine.abandoned()) {
     // Fetch threads may be blocked in the network for up to their timeout, and coroutine
     // frames still reference the engine: commit every row, then leave without unwinding.

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
+
 #include <numeric>
+#include "config/duration.h"
 
 namespace scraperd::daemon {
 namespace {
@@ -106,6 +109,43 @@ std::string csv_field(const std::string& s) {
 
 }  // namespace
 
+nlohmann::json to_json(const storage::Table& t) {
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& row : t.rows) all.push_back(object(t, row));
+  return all;
+}
+
+std::optional<storage::Clock::time_point> parse_since(const std::string& text) {
+  if (auto d = config::parse_duration(text)) return storage::Clock::now() - *d;
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  char sep = ' ', extra = 0;
+  int n = std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%c", &y, &mo, &d, &sep, &h, &mi, &sec,
+                      &extra);
+  bool shape = n == 3 || ((n == 6 || n == 7) && (sep == ' ' || sep == 'T'));
+  if (!shape || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    return std::nullopt;
+  auto t = storage::parse_time(
+      fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.000", y, mo, d, h, mi, sec));
+  if (storage::format_time(t).substr(0, 10) != text.substr(0, 10)) return std::nullopt;  // 02-31
+  return t;
+}
+
+namespace {
+constexpr std::string_view kKinds[] = {"dns",    "connect",   "timeout", "tls",
+                                       "http",   "too_large", "read",    "redirect_loop",
+                                       "robots", "cancelled", "parse"};
+}
+
+bool is_error_kind(std::string_view kind) {
+  return std::find(std::begin(kKinds), std::end(kKinds), kind) != std::end(kKinds);
+}
+
+std::string error_kinds() {
+  std::string out;
+  for (auto k : kKinds) out += (out.empty() ? "" : ", ") + std::string(k);
+  return out;
+}
+
 std::optional<Format> parse_format(std::string_view name) {
   if (name == "table") return Format::kTable;
   if (name == "json") return Format::kJson;
@@ -118,12 +158,7 @@ void print(std::ostream& out, const storage::Table& t, Format format, std::size_
   constexpr auto kDump = nlohmann::json::error_handler_t::replace;  // invalid UTF-8 → U+FFFD
   switch (format) {
     case Format::kTable: print_table(out, t, width); break;
-    case Format::kJson: {
-      nlohmann::json all = nlohmann::json::array();
-      for (const auto& row : t.rows) all.push_back(object(t, row));
-      out << all.dump(2, ' ', false, kDump) << '\n';
-      break;
-    }
+    case Format::kJson: out << to_json(t).dump(2, ' ', false, kDump) << '\n'; break;
     case Format::kNdjson:
       for (const auto& row : t.rows) out << object(t, row).dump(-1, ' ', false, kDump) << '\n';
       break;

@@ -169,10 +169,12 @@ TEST_CASE("SIGTERM lets the fetch in flight finish and stores its row", "[cli]")
   });
   srv.start();
   test::TempDir dir;
-  auto cfg = dir.write("jobs.yaml",  // every 2s: the first run starts within 2 s
-                       "jobs:\n  - {name: slow, url: '" + srv.url("/slow") + "', every: 2s}\n");
+  auto cfg = dir.write(
+      "jobs.yaml",  // every 2s: the first run starts within 2 s
+      "api: {listen: ''}\njobs:\n  - {name: slow, url: '" + srv.url("/slow") + "', every: 2s}\n");
   auto db = dir.file("s.db");
   pid_t pid = spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
   for (int i = 0; i < 500 && !requested; ++i) std::this_thread::sleep_for(10ms);
   REQUIRE(requested);
   kill(pid, SIGTERM);
@@ -191,12 +193,13 @@ TEST_CASE("a restart resumes the schedule: a run missed while down runs once, at
   });
   srv.start();
   test::TempDir dir;
-  auto cfg =
-      dir.write("jobs.yaml", "jobs:\n  - {name: hourly, url: '" + srv.url("/") + "', every: 1h}\n");
+  auto cfg = dir.write("jobs.yaml", "api: {listen: ''}\njobs:\n  - {name: hourly, url: '" +
+                                        srv.url("/") + "', every: 1h}\n");
   auto db = dir.file("s.db");
   // A first daemon registers the job and persists when it is due (its start offset from now),
   // then stops before that.
   pid_t pid = spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
   std::string due;
   for (int i = 0; i < 500 && due.empty(); ++i) {
     std::this_thread::sleep_for(10ms);
@@ -220,6 +223,7 @@ TEST_CASE("a restart resumes the schedule: a run missed while down runs once, at
   int before = requests.load();
 
   pid = spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper3(pid);
   for (int i = 0; i < 300 && requests.load() == before; ++i) std::this_thread::sleep_for(10ms);
   std::this_thread::sleep_for(300ms);  // a burst of catch-up runs would show up by now
   kill(pid, SIGTERM);

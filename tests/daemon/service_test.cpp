@@ -111,11 +111,12 @@ TEST_CASE("systemd notify: READY, RELOADING and READY on SIGHUP, STOPPING, watch
   Site site;
   test::TempDir dir;
   NotifySocket notify(dir.file("notify.sock"));
-  auto cfg = dir.write("jobs.yaml", "jobs:\n  - {name: a, url: '" + site.srv.url("/a") +
-                                        "', every: 1h, robots: ignore}\n");
+  auto cfg = dir.write("jobs.yaml", "api: {listen: ''}\njobs:\n  - {name: a, url: '" +
+                                        site.srv.url("/a") + "', every: 1h, robots: ignore}\n");
   pid_t pid =
       test::spawn({"run", "--config", cfg, "--db", dir.file("n.db")}, dir.file("o"), dir.file("e"),
                   {"NOTIFY_SOCKET=" + dir.file("notify.sock"), "WATCHDOG_USEC=200000"});
+  test::Reaper reaper(pid);
   int ready = notify.wait_for("READY=1");
   REQUIRE(ready >= 0);
   CHECK(notify.messages[ready].find("STATUS=1 jobs") != std::string::npos);
@@ -144,9 +145,11 @@ TEST_CASE("reload: a bad file keeps every job, a good one adds, changes and remo
     return "  - {name: " + name + ", url: '" + site.srv.url(path) +
            "', every: 1s, robots: ignore, timeout: 10s}\n";
   };
-  auto cfg = dir.write("jobs.yaml", "jobs:\n" + job("a", "/a") + job("s", "/slow"));
+  auto cfg =
+      dir.write("jobs.yaml", "api: {listen: ''}\njobs:\n" + job("a", "/a") + job("s", "/slow"));
   auto db = dir.file("r.db");
   pid_t pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
 
   // A bad file while a slow fetch is in flight: nothing changes.
   REQUIRE(eventually([&] { return site.of("/slow") >= 1 && site.of("/a") >= 1; }));
@@ -164,7 +167,7 @@ TEST_CASE("reload: a bad file keeps every job, a good one adds, changes and remo
 
   // A good file, sent while a slow fetch is in flight: a changes its URL, s goes, b comes.
   REQUIRE(eventually([&] { return site.of("/slow") > slow_now; }, 5s));
-  dir.write("jobs.yaml", "jobs:\n" + job("a", "/a2") + job("b", "/b"));
+  dir.write("jobs.yaml", "api: {listen: ''}\njobs:\n" + job("a", "/a2") + job("b", "/b"));
   kill(pid, SIGHUP);
   REQUIRE(eventually([&] { return site.of("/b") >= 1 && site.of("/a2") >= 1; }));
   int slow_at_reload = site.of("/slow");
@@ -195,14 +198,15 @@ TEST_CASE("drain: 200 slow fetches in flight at SIGTERM are all stored", "[servi
   // 200 are in flight together.
   Site site(4000ms);
   test::TempDir dir;
-  auto cfg =
-      dir.write("jobs.yaml",
-                "concurrency: 200\njobs:\n  - name: many\n    every: 1s\n    robots: ignore\n"
-                "    url: '" +
-                    site.srv.url("/slow/{1..200}") +
-                    "'\n    per_host: {rate: 100/s, burst: 10, concurrency: 200}\n");
+  auto cfg = dir.write("jobs.yaml",
+                       "concurrency: 200\napi: {listen: ''}\njobs:\n  - name: many\n    every: "
+                       "1s\n    robots: ignore\n"
+                       "    url: '" +
+                           site.srv.url("/slow/{1..200}") +
+                           "'\n    per_host: {rate: 100/s, burst: 10, concurrency: 200}\n");
   auto db = dir.file("d.db");
   pid_t pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
   bool all_in = eventually([&] { return site.with_prefix("/slow/") >= 200; });
   INFO("requests arrived: " << site.with_prefix("/slow/"));
   REQUIRE(all_in);
@@ -218,11 +222,12 @@ TEST_CASE("drain cut short by a second signal or shutdown_timeout: in-flight bec
   Site site(3000ms);
   test::TempDir dir;
   std::string limit = GENERATE(std::string(""), std::string("shutdown_timeout: 300ms\n"));
-  auto cfg =
-      dir.write("jobs.yaml", limit + "jobs:\n  - {name: hang, url: '" + site.srv.url("/slow") +
-                                 "', every: 1s, robots: ignore, timeout: 30s}\n");
+  auto cfg = dir.write("jobs.yaml", limit + "api: {listen: ''}\njobs:\n  - {name: hang, url: '" +
+                                        site.srv.url("/slow") +
+                                        "', every: 1s, robots: ignore, timeout: 30s}\n");
   auto db = dir.file("c.db");
   pid_t pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
   REQUIRE(eventually([&] { return site.of("/slow") >= 1; }));
   auto start = std::chrono::steady_clock::now();
   kill(pid, SIGTERM);

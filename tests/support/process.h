@@ -2,6 +2,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -46,6 +47,24 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& out,
   posix_spawn_file_actions_destroy(&fa);
   return pid;
 }
+
+// Kills the child (SIGKILL) when a test ends before waiting for it, e.g. on a failed
+// REQUIRE, so no daemon outlives its test.
+class Reaper {
+ public:
+  explicit Reaper(pid_t pid) : pid_(pid) {}
+  ~Reaper() {
+    if (waitpid(pid_, nullptr, WNOHANG) == 0) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  Reaper(const Reaper&) = delete;
+  Reaper& operator=(const Reaper&) = delete;
+
+ private:
+  pid_t pid_;
+};
 
 // The exit status, or 128 + the signal that killed it.
 inline int wait_exit(pid_t pid) {

@@ -1,0 +1,191 @@
+// The daemon's HTTP API, through a real HTTP client against the real binary.
+#include <httplib.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/http_server.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+using namespace scraperd;
+using namespace std::chrono_literals;
+
+namespace {
+
+template <typename F>
+bool eventually(F condition, std::chrono::milliseconds timeout = 10s) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// Checks the Prometheus text exposition format (0.0.4) the way a scraper reads it: HELP and
+// TYPE before a family's samples, sample lines well formed, histograms cumulative with a
+// +Inf bucket equal to _count. Returns the samples by "name{labels}", or fails.
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  static const std::regex sample(
+      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? )"
+      R"(([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|NaN|[-+]Inf)$)");
+  std::map<std::string, std::string> types;
+  std::map<std::string, double> samples;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("# HELP ")) continue;
+    if (line.starts_with("# TYPE ")) {
+      std::istringstream t(line.substr(7));
+      std::string name, type;
+      t >> name >> type;
+      CHECK((type == "counter" || type == "gauge" || type == "histogram"));
+      types[name] = type;
+      continue;
+    }
+    std::smatch m;
+    INFO(line);
+    REQUIRE(std::regex_match(line, m, sample));
+    std::string name = m[1];
+    std::string family = name;
+    for (auto suffix : {"_bucket", "_sum", "_count"})
+      if (name.ends_with(suffix) && types.count(name.substr(0, name.size() - strlen(suffix))))
+        family = name.substr(0, name.size() - strlen(suffix));
+    CHECK(types.count(family) == 1);  // declared before its samples
+    samples[name + m[2].str()] = std::stod(m[m.size() - 2].str());
+  }
+  for (const auto& [family, type] : types) {
+    if (type != "histogram") continue;
+    std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+    const std::string prefix = family + "_bucket{le=\"";
+    for (const auto& [key, v] : samples)
+      if (key.starts_with(prefix)) {
+        std::string le = key.substr(prefix.size(), key.size() - prefix.size() - 2);
+        buckets.emplace_back(le == "+Inf" ? INFINITY : std::stod(le), v);
+      }
+    std::sort(buckets.begin(), buckets.end());
+    REQUIRE_FALSE(buckets.empty());
+    for (std::size_t i = 1; i < buckets.size(); ++i)
+      CHECK(buckets[i].second >= buckets[i - 1].second);  // cumulative
+    CHECK(buckets.back().first == INFINITY);
+    CHECK(buckets.back().second == samples[family + "_count"]);
+  }
+  return samples;
+}
+
+}  // namespace
+
+TEST_CASE("HTTP API: token, health, jobs, results, errors, metrics, run now, reload", "[api]") {
+  std::atomic<int> hits{0};
+  test::HttpServer site;
+  site.server().Get("/page", [&](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    res.set_content("<p>ok</p>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto good =
+      "api: {listen: '127.0.0.1:0', token: 'sesame'}\njobs:\n"
+      "  - {name: a, url: '" +
+      site.url("/page") +
+      "', every: 1h, robots: ignore}\n"
+      "  - {name: gone, url: '" +
+      site.url("/missing") + "', every: 1h, robots: ignore, retries: {max: 0}}\n";
+  auto cfg = dir.write("jobs.yaml", good);
+  auto db = dir.file("api.db");
+  pid_t pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
+  int port = 0;
+  REQUIRE(eventually([&] {
+    std::smatch m;
+    std::string log = test::slurp(dir.file("e"));
+    static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+))");
+    if (!std::regex_search(log, m, listening)) return false;
+    port = std::stoi(m[1]);
+    return true;
+  }));
+  httplib::Client anonymous("127.0.0.1", port), client("127.0.0.1", port);
+  client.set_bearer_token_auth("sesame");
+
+  auto health = anonymous.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  CHECK(health->body == "ok\n");
+  for (auto path : {"/api/jobs", "/metrics", "/api/errors"}) {
+    auto r = anonymous.Get(path);
+    REQUIRE(r);
+    CHECK(r->status == 401);
+  }
+
+  // The first runs come within an hour's start offset: ask for one now instead.
+  auto run = client.Post("/api/jobs/a/run");
+  REQUIRE(run);
+  CHECK(run->status == 202);
+  CHECK(eventually([&] { return hits >= 1; }));
+  CHECK(client.Post("/api/jobs/nope/run")->status == 404);
+  client.Post("/api/jobs/gone/run");
+
+  REQUIRE(eventually([&] {
+    auto r = client.Get("/api/jobs/a/results?limit=5");
+    return r && r->status == 200 && !nlohmann::json::parse(r->body).empty();
+  }));
+  auto results = nlohmann::json::parse(client.Get("/api/jobs/a/results?since=1h")->body);
+  CHECK(results[0]["url"] == site.url("/page"));
+  CHECK(results[0]["status"] == 200);
+
+  auto jobs = client.Get("/api/jobs");
+  REQUIRE(jobs->status == 200);
+  CHECK(nlohmann::json::parse(jobs->body).size() == 2);
+  auto one = client.Get("/api/jobs/a");
+  REQUIRE(one->status == 200);
+  CHECK(nlohmann::json::parse(one->body)["job"]["job"] == "a");
+  CHECK(client.Get("/api/jobs/none")->status == 404);
+
+  REQUIRE(eventually([&] {
+    auto r = client.Get("/api/errors?job=gone&kind=http");
+    return r && r->status == 200 && nlohmann::json::parse(r->body).size() == 1;
+  }));
+  auto bad = client.Get("/api/errors?kind=bogus");
+  CHECK(bad->status == 400);
+  CHECK_THAT(bad->body, Catch::Contains("kind must be one of"));
+  CHECK(client.Get("/api/errors?limit=0")->status == 400);
+  CHECK(client.Get("/api/errors?since=yesterday")->status == 400);
+  CHECK(client.Get("/api/errors?job=x%27%3B%20DROP%20TABLE%20results%3B--")->status == 200);
+  CHECK(client.Get("/nowhere")->status == 404);
+
+  auto metrics = client.Get("/metrics");
+  REQUIRE(metrics->status == 200);
+  auto samples = parse_metrics(metrics->body);
+  CHECK(samples["scraperd_jobs"] == 2);
+  CHECK(samples["scraperd_requests_total{job=\"a\",host=\"127.0.0.1:" +
+                std::to_string(site.port()) + "\",outcome=\"ok\"}"] >= 1);
+  CHECK(samples["scraperd_config_last_reload_successful"] == 1);
+
+  // Reload through the API: a bad file is refused with its errors and changes nothing.
+  dir.write("jobs.yaml", good + "  - {name: broken, every: 1h}\n");
+  auto refused = client.Post("/api/reload");
+  REQUIRE(refused);
+  CHECK(refused->status == 422);
+  auto answer = nlohmann::json::parse(refused->body);
+  CHECK(answer["ok"] == false);
+  CHECK_THAT(answer["errors"][0].get<std::string>(), Catch::Contains("jobs.yaml:5:"));
+  CHECK(parse_metrics(client.Get("/metrics")->body)["scraperd_config_last_reload_successful"] == 0);
+  dir.write("jobs.yaml", good);
+  auto accepted = client.Post("/api/reload");
+  REQUIRE(accepted);
+  CHECK(accepted->status == 200);
+  CHECK(parse_metrics(client.Get("/metrics")->body)["scraperd_config_last_reload_successful"] == 1);
+
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
