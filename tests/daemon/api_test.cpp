@@ -19,18 +19,9 @@
 
 using namespace scraperd;
 using namespace std::chrono_literals;
+using test::eventually;
 
 namespace {
-
-template <typename F>
-bool eventually(F condition, std::chrono::milliseconds timeout = 10s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 // Checks the Prometheus text exposition format (0.0.4) the way a scraper reads it: HELP and
 // TYPE before a family's samples, sample lines well formed, histograms cumulative with a

@@ -19,6 +19,7 @@
 
 using namespace scraperd;
 using namespace std::chrono_literals;
+using test::eventually;
 
 namespace {
 
@@ -93,16 +94,6 @@ struct Site {
     return n;
   }
 };
-
-template <typename F>
-bool eventually(F condition, std::chrono::milliseconds timeout = 10s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 }  // namespace
 

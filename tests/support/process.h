@@ -7,9 +7,11 @@
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -65,6 +67,17 @@ class Reaper {
  private:
   pid_t pid_;
 };
+
+// Polls `condition` every 10 ms until it holds (true) or `timeout` passes (false).
+template <typename F>
+bool eventually(F condition, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 // The exit status, or 128 + the signal that killed it.
 inline int wait_exit(pid_t pid) {
