@@ -64,7 +64,7 @@ class Engine {
   Engine(asio::io_context& io, asio::thread_pool& pool, storage::Writer& writer,
          std::shared_ptr<const config::Config> config, const RunOptions& options, Metrics& metrics,
          std::map<std::string, storage::Clock::time_point> persisted_due,
-         std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators)
+         std::map<std::pair<std::string, std::string>, storage::UrlState> url_states)
       : io_(io),
         pool_(pool),
         writer_(writer),
@@ -76,7 +76,7 @@ class Engine {
         frontier_(io.get_executor(), config_->concurrency),
         max_active_(std::max(16, 2 * config_->concurrency)),
         persisted_due_(std::move(persisted_due)),
-        validators_(std::move(validators)),
+        url_states_(std::move(url_states)),
         random_(std::random_device{}()) {}
 
   awaitable<void> main() {
@@ -211,8 +211,9 @@ class Engine {
     int active = 0;                                   // fetch coroutines alive
     std::size_t next_own = 0;                         // the next of job.urls to start
     std::deque<std::pair<std::string, int>> pending;  // followed links (url, depth) to start
-    std::unordered_set<std::string> seen;  // follow jobs: every URL of the run, its own too
-    std::unique_ptr<LinkFinder> links;     // set for follow jobs
+    std::unordered_set<std::string> seen;    // follow jobs: every URL of the run, its own too
+    std::unique_ptr<LinkFinder> links;       // set for follow jobs
+    std::unique_ptr<FieldExtractor> fields;  // set for jobs with `extract`
     int urls() const { return static_cast<int>(links ? seen.size() : job.urls.size()); }
   };
 
@@ -424,6 +425,7 @@ class Engine {
     co_await store(std::move(started));
     TaskGroup fetches(io_.get_executor(), "job '" + job.name + "'");
     run.fetches = &fetches;
+    if (!job.extract.empty()) run.fields = std::make_unique<FieldExtractor>(job.extract);
     if (job.follow) {
       run.links = std::make_unique<LinkFinder>(*job.follow);
       run.seen.insert(job.urls.begin(), job.urls.end());
@@ -513,10 +515,7 @@ class Engine {
                        seconds(r.elapsed));
       permit = {};  // the host's slot is free as soon as the response is in
       if (r.ok() && r.status < 400) {
-        co_await succeeded(job, url, run, r, fetched_at);
-        if (run.links && depth < job.follow->max_depth && r.status == 200 &&
-            is_html(r.content_type))
-          co_await follow_links(run, r, url, depth);
+        co_await succeeded(run, url, depth, r, fetched_at);
         co_return;
       }
 
@@ -632,39 +631,12 @@ class Engine {
     co_return &entry;
   }
 
-  // Spawns a fetch for each new link of `page` into the run, within follow.max_pages.
-  awaitable<void> follow_links(Run& run, const FetchResult& page, const std::string& url,
-                               int depth) {
-    const config::Follow& follow = *run.job.follow;
-    const std::size_t budget =
-        std::max(run.job.urls.size(), static_cast<std::size_t>(follow.max_pages));
-    if (run.seen.size() >= budget) co_return;
-    const std::string page_url = page.final_url.empty() ? url : page.final_url;
-    // Twice the page budget: enough new links even if every URL seen so far is among them.
-    const std::size_t limit = 2 * budget;
-    const LinkFinder& finder = *run.links;
-    auto find = [&finder, &page, &page_url, limit] {
-      return finder.find(page.body, page.content_type, page_url, limit);
-    };
-    std::vector<std::string> links = co_await run_blocking(pool_, std::move(find));
-    int added = 0;
-    for (auto& link : links) {
-      if (run.seen.size() >= budget) break;
-      if (!run.seen.insert(link).second) continue;
-      run.pending.emplace_back(std::move(link), depth + 1);
-      ++added;
-    }
-    pump(run);
-    spdlog::debug("job '{}': {}: {} links, {} new (depth {})", run.job.name, url, links.size(),
-                  added, depth + 1);
-  }
-
   FetchRequest make_request(const config::Job& job, const std::string& url) const {
     FetchRequest request{url,         job.method,     job.headers,  job.body,  job.connect_timeout,
                          job.timeout, job.user_agent, job.max_body, job.proxy, job.max_redirects};
     // A conditional GET with what the last full response said, unless the job sets these.
-    auto v = validators_.find({job.name, url});
-    if (v != validators_.end() && job.method == "GET") {
+    auto v = url_states_.find({job.name, url});
+    if (v != url_states_.end() && job.method == "GET") {
       auto has = [&](std::string_view name) {
         return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
           return std::equal(h.first.begin(), h.first.end(), name.begin(), name.end(),
@@ -679,27 +651,115 @@ class Engine {
     return request;
   }
 
-  awaitable<void> succeeded(const config::Job& job, const std::string& url, Run& run,
-                            const FetchResult& r, storage::Clock::time_point fetched_at) {
+  // A response that is not an error: its fields and links are read on the pool, then the
+  // result row (unless `store: on_change` and nothing changed), the URL's new state, and the
+  // links the run goes on to.
+  awaitable<void> succeeded(Run& run, const std::string& url, int depth, const FetchResult& r,
+                            storage::Clock::time_point fetched_at) {
+    const config::Job& job = run.job;
+    const bool full = r.status >= 200 && r.status < 300;  // a 304 has no body to read
+    const bool follow = run.links && depth < job.follow->max_depth && r.status == 200 &&
+                        is_html(r.content_type) && run.seen.size() < follow_budget(run);
+    struct Page {
+      Extracted extracted;
+      std::vector<std::string> links;
+    };
+    Page page;
+    if (full && (run.fields || follow)) {
+      const std::string page_url = r.final_url.empty() ? url : r.final_url;
+      const FieldExtractor* fields = run.fields.get();
+      const LinkFinder* finder = follow ? run.links.get() : nullptr;
+      // Twice the page budget: enough new links even if every URL seen so far is among them.
+      const std::size_t limit = 2 * follow_budget(run);
+      auto read = [fields, finder, &r, &page_url, limit] {
+        Page p;
+        if (fields) p.extracted = fields->extract(r.body, r.content_type);
+        if (finder) p.links = finder->find(r.body, r.content_type, page_url, limit);
+        return p;
+      };
+      page = co_await run_blocking(pool_, std::move(read));
+    }
+    if (follow) queue_links(run, std::move(page.links), url, depth);
+
+    if (!page.extracted.problem.empty()) {  // e.g. json fields and a body that is not JSON
+      ++run.failed;
+      last_error_ = fmt::format("job '{}': parse {}", job.name, url);
+      spdlog::warn("job '{}': {}: parse: {}", job.name, url, page.extracted.problem);
+      storage::Row row = storage::ErrorRow{.run_id = run.run_id,
+                                           .job = job.name,
+                                           .url = url,
+                                           .attempt = 1,
+                                           .kind = "parse",
+                                           .status = r.status,
+                                           .message = page.extracted.problem,
+                                           .elapsed_ms = millis(r.elapsed),
+                                           .fetched_at = fetched_at};
+      co_await store(std::move(row));
+      co_return;
+    }
+    if (!page.extracted.missing.empty()) {
+      std::string names;
+      for (const auto& n : page.extracted.missing) names += (names.empty() ? "" : ", ") + n;
+      spdlog::info("job '{}': {}: matched nothing: {}", job.name, url, names);
+    }
+
     ++run.ok;
     metrics_.success(job.name, std::chrono::system_clock::now());
-    storage::Row row = storage::ResultRow{.run_id = run.run_id,
-                                          .job = job.name,
-                                          .url = url,
-                                          .final_url = r.final_url,
-                                          .status = r.status,
-                                          .bytes = static_cast<std::int64_t>(r.body.size()),
-                                          .elapsed_ms = millis(r.elapsed),
-                                          .fetched_at = fetched_at};
-    co_await store(std::move(row));
-    // Keep the validators of a full response (a 304 may refresh them too) for the next run.
-    if (r.status == 304 && r.etag.empty() && r.last_modified.empty()) co_return;
     auto key = std::make_pair(job.name, url);
-    auto& known = validators_[key];
-    if (known.etag == r.etag && known.last_modified == r.last_modified) co_return;
-    known = storage::UrlValidators{job.name, url, r.etag, r.last_modified};
-    storage::Row state = known;
-    co_await store(std::move(state));
+    storage::UrlState& state = url_states_[key];
+    std::string hash = full ? content_hash(run.fields ? page.extracted.data : r.body)
+                            : state.content_hash;  // 304: the content is the one we have
+    const bool changed = full && hash != state.content_hash;
+    if (changed || !job.store_on_change) {
+      storage::Row row = storage::ResultRow{.run_id = run.run_id,
+                                            .job = job.name,
+                                            .url = url,
+                                            .final_url = r.final_url,
+                                            .status = r.status,
+                                            .bytes = static_cast<std::int64_t>(r.body.size()),
+                                            .elapsed_ms = millis(r.elapsed),
+                                            .fetched_at = fetched_at,
+                                            .content_hash = hash,
+                                            .changed = changed,
+                                            .data = page.extracted.data};
+      co_await store(std::move(row));
+    }
+    // The URL's new state: the validators of a full response (a 304 may refresh them) and
+    // the content hash.
+    storage::UrlState next = state;
+    next.job = job.name;
+    next.url = url;
+    if (full || !r.etag.empty() || !r.last_modified.empty()) {
+      next.etag = r.etag;
+      next.last_modified = r.last_modified;
+    }
+    next.content_hash = hash;
+    if (next.etag != state.etag || next.last_modified != state.last_modified ||
+        next.content_hash != state.content_hash) {
+      state = next;
+      storage::Row row = std::move(next);
+      co_await store(std::move(row));
+    }
+  }
+
+  // URLs a follow run may hold in all: follow.max_pages, or its own URLs if more.
+  static std::size_t follow_budget(const Run& run) {
+    return std::max(run.job.urls.size(), static_cast<std::size_t>(run.job.follow->max_pages));
+  }
+
+  // Queues the new ones of `links` (found on `url`, at `depth`) into the run, within budget.
+  void queue_links(Run& run, std::vector<std::string> links, const std::string& url, int depth) {
+    const std::size_t budget = follow_budget(run);
+    int added = 0;
+    for (auto& link : links) {
+      if (run.seen.size() >= budget) break;
+      if (!run.seen.insert(link).second) continue;
+      run.pending.emplace_back(std::move(link), depth + 1);
+      ++added;
+    }
+    spdlog::debug("job '{}': {}: {} links, {} new (depth {})", run.job.name, url, links.size(),
+                  added, depth + 1);
+    pump(run);
   }
 
   awaitable<void> cancelled(const config::Job& job, const std::string& url, Run& run, int attempt,
@@ -766,7 +826,7 @@ class Engine {
   Frontier frontier_;
   const int max_active_;  // fetch coroutines alive per run
   const std::map<std::string, storage::Clock::time_point> persisted_due_;
-  std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators_;
+  std::map<std::pair<std::string, std::string>, storage::UrlState> url_states_;
   std::unordered_map<std::string, RobotsEntry> robots_;  // by origin
   std::mt19937_64 random_;
 };
@@ -791,17 +851,17 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   // are not joined (see below).
   auto pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(config->concurrency));
   std::map<std::string, storage::Clock::time_point> persisted_due;
-  std::map<std::pair<std::string, std::string>, storage::UrlValidators> validators;
+  std::map<std::pair<std::string, std::string>, storage::UrlState> url_states;
   try {
     persisted_due = storage::next_due_times(options.db_path);
-    validators = storage::url_validators(options.db_path);
+    url_states = storage::url_states(options.db_path);
   } catch (const storage::Error& e) {
     spdlog::warn("cannot read the persisted state ({}); starting afresh", e.what());
   }
   const auto shutdown_timeout = config->shutdown_timeout;
   Metrics metrics;
   Engine engine(io, *pool, *writer, config, options, metrics, std::move(persisted_due),
-                std::move(validators));
+                std::move(url_states));
 
   // The HTTP API, for a daemon (not for --once). Its handlers hand work to the loop and wait
   // for the answer, bounded, so a stopping loop never hangs an API thread.

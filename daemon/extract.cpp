@@ -1,14 +1,21 @@
 #include "daemon/extract.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <fmt/format.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/xpath.h>
 #include <pcre2.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <climits>
+#include <cmath>
+#include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -61,7 +68,8 @@ xmlXPathCompExpr* compiled(const std::string& xpath) {
   return slot.get();
 }
 
-std::string string_of(xmlNode* node) {
+// What a link selector yields: href (or src) of elements, the value of other nodes.
+std::string link_of(xmlNode* node) {
   std::unique_ptr<xmlChar, XmlFree> text;
   if (node->type == XML_ELEMENT_NODE) {
     text.reset(xmlGetProp(node, reinterpret_cast<const xmlChar*>("href")));
@@ -72,8 +80,29 @@ std::string string_of(xmlNode* node) {
   return text ? std::string(trim(reinterpret_cast<const char*>(text.get()))) : std::string();
 }
 
-// The nodes `xpath` selects in `doc`, as strings (see string_of).
-std::vector<std::string> select(xmlDoc* doc, const std::string& xpath) {
+// Whitespace runs (spaces, tabs, newlines, NBSP) become one space; ends are trimmed.
+std::string collapse(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    bool nbsp = c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xA0;
+    if (std::isspace(c) || nbsp) {
+      space = true;
+      if (nbsp) ++i;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += static_cast<char>(c);
+  }
+  return out;
+}
+
+// The nodes `xpath` selects in `doc`, each turned into a string by `value`; an XPath that
+// yields a string, number or boolean gives that one value.
+template <typename Value>
+std::vector<std::string> select(xmlDoc* doc, const std::string& xpath, Value value) {
   std::vector<std::string> out;
   auto* expr = compiled(xpath);
   if (!expr) return out;
@@ -83,11 +112,30 @@ std::vector<std::string> select(xmlDoc* doc, const std::string& xpath) {
   if (!result) return out;
   if (result->type == XPATH_NODESET && result->nodesetval) {
     for (int i = 0; i < result->nodesetval->nodeNr; ++i)
-      out.push_back(string_of(result->nodesetval->nodeTab[i]));
-  } else if (result->type == XPATH_STRING && result->stringval) {
-    out.emplace_back(reinterpret_cast<const char*>(result->stringval));
+      out.push_back(value(result->nodesetval->nodeTab[i]));
+  } else if (result->type == XPATH_STRING || result->type == XPATH_NUMBER ||
+             result->type == XPATH_BOOLEAN) {
+    std::unique_ptr<xmlChar, XmlFree> text(xmlXPathCastToString(result.get()));
+    if (text) out.emplace_back(reinterpret_cast<const char*>(text.get()));
   }
   return out;
+}
+
+std::vector<std::string> select(xmlDoc* doc, const std::string& xpath) {
+  return select(doc, xpath, link_of);
+}
+
+using Doc = std::unique_ptr<xmlDoc, DocFree>;
+
+// libxml2's recovering HTML parser: never fails on markup, never touches the network. The
+// charset comes from the Content-Type header, else from the document's <meta>.
+Doc parse_html(std::string_view html, std::string_view content_type, const char* url) {
+  std::string charset = charset_of(content_type);
+  return Doc(htmlReadMemory(html.data(),
+                            static_cast<int>(std::min<std::size_t>(html.size(), INT_MAX)), url,
+                            charset.empty() ? nullptr : charset.c_str(),
+                            HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                                HTML_PARSE_NONET | HTML_PARSE_COMPACT));
 }
 
 struct Regex {
@@ -101,6 +149,24 @@ struct Regex {
   }
   Regex(Regex&& o) noexcept : code(std::exchange(o.code, nullptr)) {}
   ~Regex() { pcre2_code_free(code); }
+  // The first capture group of each match (or the whole match); only the first unless `all`.
+  std::vector<std::string> matches(const std::string& text, bool all) const {
+    std::vector<std::string> out;
+    pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
+    PCRE2_SIZE start = 0;
+    while (start <= text.size()) {
+      int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, 0,
+                           md, nullptr);
+      if (rc < 0) break;
+      PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+      int group = rc > 1 && ov[2] != PCRE2_UNSET ? 1 : 0;
+      out.emplace_back(text.substr(ov[2 * group], ov[2 * group + 1] - ov[2 * group]));
+      if (!all) break;
+      start = ov[1] > ov[0] ? ov[1] : ov[1] + 1;  // an empty match moves on by one
+    }
+    pcre2_match_data_free(md);
+    return out;
+  }
   bool search(const std::string& text) const {
     pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
     int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, md,
@@ -162,12 +228,7 @@ std::vector<std::string> LinkFinder::find(std::string_view html, std::string_vie
                                           const std::string& page_url, std::size_t limit) const {
   std::vector<std::string> links;
   if (html.empty() || limit == 0) return links;
-  std::string charset = charset_of(content_type);
-  std::unique_ptr<xmlDoc, DocFree> doc(
-      htmlReadMemory(html.data(), static_cast<int>(std::min<std::size_t>(html.size(), INT_MAX)),
-                     page_url.c_str(), charset.empty() ? nullptr : charset.c_str(),
-                     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                         HTML_PARSE_NONET | HTML_PARSE_COMPACT));
+  Doc doc = parse_html(html, content_type, page_url.c_str());
   if (!doc) return links;
 
   std::string base = page_url;
@@ -184,6 +245,155 @@ std::vector<std::string> LinkFinder::find(std::string_view html, std::string_vie
     if (links.size() >= limit) break;
   }
   return links;
+}
+
+struct FieldExtractor::Compiled {
+  std::vector<std::optional<Regex>> regex;  // per field
+};
+
+FieldExtractor::FieldExtractor(const std::vector<config::Field>& fields)
+    : fields_(fields), compiled_(std::make_unique<Compiled>()) {
+  init_libxml();
+  for (const auto& f : fields) {
+    if (f.regex.empty())
+      compiled_->regex.emplace_back();
+    else
+      compiled_->regex.emplace_back(std::in_place, f.regex);
+  }
+}
+
+FieldExtractor::~FieldExtractor() = default;
+
+namespace {
+
+// `text` as the field's type; null when it does not convert.
+nlohmann::ordered_json typed(const std::string& text, config::Field::Type type) {
+  using T = config::Field::Type;
+  std::string t(trim(text));
+  switch (type) {
+    case T::kString: return collapse(text);
+    case T::kInt: {
+      long long n = 0;
+      auto [end, ec] =
+          std::from_chars(t.data() + (t.starts_with('+') ? 1 : 0), t.data() + t.size(), n);
+      if (t.empty() || ec != std::errc() || end != t.data() + t.size()) return nullptr;
+      return n;
+    }
+    case T::kNumber: {
+      char* end = nullptr;
+      double d = std::strtod(t.c_str(), &end);
+      if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(d)) return nullptr;
+      return d;
+    }
+    case T::kBool: {
+      std::string l = lower(t);
+      if (l == "true" || l == "yes" || l == "on" || l == "1") return true;
+      if (l == "false" || l == "no" || l == "off" || l == "0") return false;
+      return nullptr;
+    }
+  }
+  return nullptr;
+}
+
+// A JSON value as the text a regex or a type conversion reads.
+std::string text_of(const nlohmann::json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+}  // namespace
+
+Extracted FieldExtractor::extract(std::string_view body, std::string_view content_type) const {
+  Extracted out;
+  nlohmann::ordered_json data = nlohmann::ordered_json::object();
+  Doc doc;
+  bool html_tried = false;
+  nlohmann::json json;
+  bool json_tried = false;
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    const config::Field& f = fields_[i];
+    // The raw values, before regex and type.
+    std::vector<std::string> raw;
+    std::vector<nlohmann::json> json_values;  // kept typed when no regex or type applies
+    if (!f.xpath.empty()) {
+      if (!html_tried) {
+        html_tried = true;
+        doc = parse_html(body, content_type, nullptr);
+        if (!doc) out.problem = "the body is not a readable HTML document";
+      }
+      if (doc) {
+        raw = select(doc.get(), f.xpath, [&f](xmlNode* node) {
+          std::unique_ptr<xmlChar, XmlFree> text;
+          if (node->type == XML_ELEMENT_NODE && !f.attr.empty())
+            text.reset(xmlGetProp(node, reinterpret_cast<const xmlChar*>(f.attr.c_str())));
+          else
+            text.reset(xmlNodeGetContent(node));
+          return text ? std::string(reinterpret_cast<const char*>(text.get())) : std::string();
+        });
+      }
+    } else if (!f.json.empty()) {
+      if (!json_tried) {
+        json_tried = true;
+        json = nlohmann::json::parse(body, nullptr, false);
+        if (json.is_discarded()) out.problem = "the body is not JSON";
+      }
+      if (!json.is_discarded()) {
+        try {
+          nlohmann::json::json_pointer pointer(f.json);
+          if (json.contains(pointer)) {
+            const auto& v = json.at(pointer);
+            if (v.is_array() && f.all)
+              for (const auto& item : v) json_values.push_back(item);
+            else if (!v.is_null())
+              json_values.push_back(v);
+          }
+        } catch (const nlohmann::json::exception&) {  // validated at load: not expected
+        }
+        for (const auto& v : json_values) raw.push_back(text_of(v));
+      }
+    } else {
+      raw.emplace_back(body);
+    }
+
+    const auto& regex = compiled_->regex[i];
+    std::vector<nlohmann::ordered_json> values;
+    if (regex) {
+      for (const auto& r : raw) {
+        for (auto& m : regex->matches(r, f.all)) values.push_back(typed(m, f.type));
+        if (!f.all && !values.empty()) break;
+      }
+    } else if (!json_values.empty() && f.type == config::Field::Type::kString) {
+      for (const auto& v : json_values)
+        values.push_back(v.is_string() ? nlohmann::ordered_json(collapse(v.get<std::string>()))
+                                       : nlohmann::ordered_json(v));
+    } else {
+      for (const auto& r : raw) values.push_back(typed(r, f.type));
+    }
+    if (!f.all && values.size() > 1) values.resize(1);
+
+    if (f.all) {
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
+      for (auto& v : values)
+        if (!v.is_null()) list.push_back(std::move(v));
+      if (list.empty()) out.missing.push_back(f.name);
+      data[f.name] = std::move(list);
+    } else if (values.empty() || values[0].is_null()) {
+      out.missing.push_back(f.name);
+      data[f.name] = nullptr;
+    } else {
+      data[f.name] = std::move(values[0]);
+    }
+  }
+  out.data = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return out;
+}
+
+std::string content_hash(std::string_view bytes) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
 }
 
 }  // namespace scraperd::daemon

@@ -1,7 +1,10 @@
-// What a fetched page yields beyond its bytes: the links a `follow` job goes on to.
+// What a fetched page yields beyond its bytes: the fields a job extracts, and the links a
+// `follow` job goes on to.
 //
-//   LinkFinder finder(*job.follow);                       // once per run, on the loop
-//   auto links = finder.find(body, content_type, url);    // per page, on the fetch pool
+//   FieldExtractor fields(job.extract);                   // once per run, on the loop
+//   Extracted e = fields.extract(body, content_type);     // per page, on the fetch pool
+//   LinkFinder finder(*job.follow);
+//   auto links = finder.find(body, content_type, url, limit);
 //
 // HTML is parsed with libxml2's recovering parser (no network access, the charset from the
 // Content-Type header, else from the document's own <meta>); the follow selector is an XPath
@@ -24,6 +27,38 @@ bool is_html(std::string_view content_type);
 
 // The charset parameter of a Content-Type ("text/html; charset=Shift_JIS" → "Shift_JIS").
 std::string charset_of(std::string_view content_type);
+
+// The fields of one page.
+struct Extracted {
+  std::string data;                  // one JSON object, fields in the job's order
+  std::vector<std::string> missing;  // fields that matched nothing (null, or [] with `all`)
+  std::string problem;               // why the page could not be read (e.g. not JSON), or ""
+};
+
+class FieldExtractor {
+ public:
+  // Compiles the regexes (already validated by the config loader).
+  explicit FieldExtractor(const std::vector<config::Field>& fields);
+  ~FieldExtractor();
+  FieldExtractor(const FieldExtractor&) = delete;
+  FieldExtractor& operator=(const FieldExtractor&) = delete;
+
+  // Selector fields (xpath / css) read the body as HTML, `json` fields as JSON; a field with
+  // only a `regex` reads the body as text. Each value: the text of an element (whitespace
+  // collapsed) or its `attr`, the value of an attribute or text node, then the regex's first
+  // capture group (or whole match), then `type`: string, int, number (a JSON number) or bool
+  // (true/yes/on/1, false/no/off/0). A value that does not convert is null. Safe to call
+  // from several threads at once.
+  Extracted extract(std::string_view body, std::string_view content_type) const;
+
+ private:
+  struct Compiled;
+  const std::vector<config::Field>& fields_;
+  std::unique_ptr<Compiled> compiled_;
+};
+
+// A stable 64-bit FNV-1a hash as 16 hex digits: what `content_hash` stores.
+std::string content_hash(std::string_view bytes);
 
 class LinkFinder {
  public:

@@ -246,15 +246,14 @@ std::map<std::string, Clock::time_point> next_due_times(const std::string& path)
   return due;
 }
 
-std::map<std::pair<std::string, std::string>, UrlValidators> url_validators(
-    const std::string& path) {
-  std::map<std::pair<std::string, std::string>, UrlValidators> out;
+std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::string& path) {
+  std::map<std::pair<std::string, std::string>, UrlState> out;
   auto db = open_existing(path);
   sqlite::Stmt s(db,
-                 "SELECT job, url, coalesce(etag, ''), coalesce(last_modified, '') FROM url_state "
-                 "WHERE etag IS NOT NULL OR last_modified IS NOT NULL");
+                 "SELECT job, url, coalesce(etag, ''), coalesce(last_modified, ''), "
+                 "coalesce(content_hash, '') FROM url_state");
   while (s.step())
-    out[{s.text(0), s.text(1)}] = UrlValidators{s.text(0), s.text(1), s.text(2), s.text(3)};
+    out[{s.text(0), s.text(1)}] = UrlState{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)};
   return out;
 }
 

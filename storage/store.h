@@ -29,6 +29,9 @@ struct ResultRow {
   std::int64_t bytes = 0;
   double elapsed_ms = 0;
   Clock::time_point fetched_at;
+  std::string content_hash{};     // of the extracted fields, or of the body; empty: NULL
+  std::optional<bool> changed{};  // against the previous fetch of the URL; nullopt: NULL
+  std::string data{};             // the extracted fields as one JSON object; empty: NULL
 };
 
 struct ErrorRow {
@@ -84,17 +87,19 @@ struct JobDue {
   Clock::time_point next_due;
 };
 
-// The validators a URL's last full response carried, sent back in the next conditional GET
-// (If-None-Match, If-Modified-Since). Empty strings are stored as NULL.
-struct UrlValidators {
+// What the next fetch of a URL needs to know of the last one: the validators its last full
+// response carried (sent back as If-None-Match / If-Modified-Since) and the hash of the last
+// content seen (change detection). Empty strings are stored as NULL.
+struct UrlState {
   std::string job;
   std::string url;
   std::string etag;
   std::string last_modified;
+  std::string content_hash;
 };
 
 using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, RunSkipped, JobSeen, JobDue,
-                         UrlValidators>;
+                         UrlState>;
 
 // A database that cannot be opened, migrated or queried. `code` is SQLite's result code.
 class Error : public std::runtime_error {
@@ -117,9 +122,8 @@ void migrate(const std::string& path, std::int64_t version = -1);
 // The persisted next due time of every job that has one. Throws Error.
 std::map<std::string, Clock::time_point> next_due_times(const std::string& path);
 
-// The stored validators of every (job, url) that has any. Throws Error.
-std::map<std::pair<std::string, std::string>, UrlValidators> url_validators(
-    const std::string& path);
+// The stored state of every (job, url) that has any. Throws Error.
+std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::string& path);
 
 // Query results: column names and typed cells, ready for any output format.
 using Cell = std::variant<std::monostate, std::int64_t, double, std::string>;

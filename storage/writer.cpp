@@ -17,7 +17,8 @@ class Sink {
       : db_(path, sqlite::Db::Mode::kReadWrite),
         insert_result_(db_,
                        "INSERT INTO results (run_id, job, url, final_url, status, bytes, "
-                       "elapsed_ms, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                       "elapsed_ms, fetched_at, content_hash, changed, data) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
         insert_error_(db_,
                       "INSERT INTO errors (run_id, job, url, attempt, kind, status, message, "
                       "elapsed_ms, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -31,10 +32,11 @@ class Sink {
                         "INSERT INTO runs (id, job, due_at, started_at, finished_at, status) "
                         "VALUES (?1, ?2, ?3, ?3, ?3, 'skipped')"),
         set_due_(db_, "UPDATE jobs SET next_due = ? WHERE name = ?"),
-        set_validators_(db_,
-                        "INSERT INTO url_state (job, url, etag, last_modified) "
-                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (job, url) DO UPDATE SET "
-                        "etag = excluded.etag, last_modified = excluded.last_modified"),
+        set_url_state_(db_,
+                       "INSERT INTO url_state (job, url, etag, last_modified, content_hash) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (job, url) DO UPDATE SET "
+                       "etag = excluded.etag, last_modified = excluded.last_modified, "
+                       "content_hash = excluded.content_hash"),
         upsert_job_(db_,
                     "INSERT INTO jobs (name, schedule, urls, first_seen, last_seen) "
                     "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET "
@@ -80,7 +82,7 @@ class Sink {
     } catch (...) {
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
       for (auto* s : {&insert_result_, &insert_error_, &insert_run_, &finish_run_, &insert_skipped_,
-                      &set_due_, &set_validators_, &upsert_job_})
+                      &set_due_, &set_url_state_, &upsert_job_})
         s->reset();
       throw;
     }
@@ -95,8 +97,11 @@ class Sink {
   void insert(const ResultRow& r) {
     auto final_url =
         r.final_url.empty() || r.final_url == r.url ? std::nullopt : std::optional(r.final_url);
+    auto text = [](const std::string& v) { return v.empty() ? std::nullopt : std::optional(v); };
+    std::optional<int> changed;
+    if (r.changed) changed = *r.changed ? 1 : 0;
     insert_result_.run(run_ref(r.run_id), r.job, r.url, final_url, r.status, r.bytes, r.elapsed_ms,
-                       format_time(r.fetched_at));
+                       format_time(r.fetched_at), text(r.content_hash), changed, text(r.data));
   }
   void insert(const ErrorRow& r) {
     insert_error_.run(run_ref(r.run_id), r.job, r.url, r.attempt, r.kind, r.status, r.message,
@@ -110,9 +115,9 @@ class Sink {
   }
   void insert(const RunSkipped& r) { insert_skipped_.run(r.id, r.job, format_time(r.due_at)); }
   void insert(const JobDue& r) { set_due_.run(format_time(r.next_due), r.name); }
-  void insert(const UrlValidators& r) {
+  void insert(const UrlState& r) {
     auto text = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); };
-    set_validators_.run(r.job, r.url, text(r.etag), text(r.last_modified));
+    set_url_state_.run(r.job, r.url, text(r.etag), text(r.last_modified), text(r.content_hash));
   }
   void insert(const JobSeen& r) {
     upsert_job_.run(r.name, r.schedule, r.urls, format_time(r.seen_at));
@@ -120,7 +125,7 @@ class Sink {
 
   sqlite::Db db_;
   sqlite::Stmt insert_result_, insert_error_, insert_run_, finish_run_, insert_skipped_, set_due_,
-      set_validators_, upsert_job_;
+      set_url_state_, upsert_job_;
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "daemon/extract.h"
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "config/css.h"
 
@@ -100,4 +103,130 @@ TEST_CASE("links: a page with 100,000 links is bounded by the limit", "[extract]
   REQUIRE(links.size() == 500);
   CHECK(links.front() == "http://big.example/p/0");
   CHECK(links.back() == "http://big.example/p/499");
+}
+
+namespace {
+
+std::string page(const std::string& name) {
+  std::ifstream in(std::string(SCRAPERD_SOURCE_DIR) + "/tests/pages/" + name, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The fields of a job whose `extract:` is `yaml` (a YAML mapping, indented for the job).
+std::vector<config::Field> fields(const std::string& yaml) {
+  auto r = config::load_string(
+      "jobs:\n  - name: t\n    url: http://x.example/\n    every: 1h\n    extract:\n" + yaml,
+      "test.yaml");
+  for (const auto& e : r.errors) FAIL(e.str());
+  return r.config->jobs[0].extract;
+}
+
+nlohmann::json run(const std::vector<config::Field>& f, const std::string& body,
+                   const std::string& content_type, std::vector<std::string>* missing = nullptr) {
+  daemon::FieldExtractor extractor(f);
+  auto e = extractor.extract(body, content_type);
+  INFO(e.problem);
+  REQUIRE(e.problem.empty());
+  if (missing) *missing = e.missing;
+  return nlohmann::json::parse(e.data);
+}
+
+}  // namespace
+
+TEST_CASE("extract: broken markup, entities, nested tables, attributes, types", "[extract]") {
+  auto f = fields(
+      "      title: h1\n"
+      "      head: {xpath: '//title'}\n"
+      "      description: {css: 'meta[name=description]', attr: content}\n"
+      "      price: {css: p.price, regex: '([0-9,.]+)'}\n"
+      "      price_cents: {css: p.price, regex: '(\\d+),(\\d+)\\.(\\d+)', type: int}\n"
+      "      stock: {css: '.stock b', type: int}\n"
+      "      weight: {xpath: \"//table[@class='specs']/tr[1]/td\", regex: '([0-9.]+)', "
+      "type: number}\n"
+      "      colours: {css: 'table.specs table td', all: true}\n"
+      "      tags: {css: ul.tags li, all: true}\n"
+      "      available: {css: 'span[data-available]', attr: data-available, type: bool}\n"
+      "      next: {css: 'a.next::attr(href)'}\n"
+      "      count: {xpath: 'count(//li)', type: int}\n"
+      "      absent: {css: '.nothing'}\n"
+      "      none_of_them: {css: '.nothing', all: true}\n");
+  std::vector<std::string> missing;
+  auto j = run(f, page("shop.html"), "text/html; charset=utf-8", &missing);
+  CHECK(j["title"] == "Blue Widget");  // &nbsp; and newlines collapse
+  CHECK(j["head"] == "Widgets & Gadgets \u2013 Shop");
+  CHECK(j["description"] == "Everything for your desk");
+  CHECK(j["price"] == "1,299.00");
+  CHECK(j["price_cents"] == 1);  // the first capture group
+  CHECK(j["stock"] == 17);
+  CHECK(j["weight"] == 1.5);
+  CHECK(j["colours"] == nlohmann::json({"blue", "navy"}));
+  CHECK(j["tags"] == nlohmann::json({"desk", "office", "blue"}));
+  CHECK(j["available"] == true);
+  CHECK(j["next"] == "/reviews?page=2");
+  CHECK(j["count"] == 3);
+  CHECK(j["absent"].is_null());
+  CHECK(j["none_of_them"] == nlohmann::json::array());
+  CHECK(missing == std::vector<std::string>{"absent", "none_of_them"});
+  // Fields keep the job's order in the stored object.
+  daemon::FieldExtractor ordered(f);
+  CHECK_THAT(ordered.extract(page("shop.html"), "text/html").data,
+             Catch::StartsWith("{\"title\":\"Blue Widget\",\"head\":"));
+}
+
+TEST_CASE("extract: Shift_JIS and windows-1251 pages come out as UTF-8", "[extract]") {
+  auto f = fields("      title: h1\n      price: .price\n      title_tag: title\n");
+  // Shift_JIS declared in the page's own <meta>, no charset in the header.
+  auto sjis = run(f, page("sjis.html"), "text/html");
+  CHECK(sjis["title"] == "青いウィジェット");
+  CHECK(sjis["price"] == "１２００円");
+  // windows-1251 declared only in the HTTP header.
+  auto cyr = run(f, page("cp1251.html"), "text/html; charset=windows-1251");
+  CHECK(cyr["title"] == "Синий виджет");
+  CHECK(cyr["title_tag"] == "Магазин");
+  CHECK(cyr["price"] == "450 руб.");
+}
+
+TEST_CASE("extract: JSON pointers, lists, types, and regex on the body", "[extract]") {
+  auto f = fields(
+      "      name: {json: /items/0/name}\n"
+      "      price: {json: /items/0/price, type: number}\n"
+      "      stock: {json: /items/0/stock}\n"
+      "      tags: {json: /items/0/tags, all: true}\n"
+      "      total: {json: /total, type: int}\n"
+      "      ok: {json: /ok, type: bool}\n"
+      "      note: {json: /note}\n"
+      "      missing: {json: /items/5/name}\n"
+      "      first_price: {regex: '\"price\": ([0-9.]+)', type: number}\n"
+      "      all_prices: {regex: '\"price\": ([0-9.]+)', all: true, type: number}\n");
+  std::vector<std::string> missing;
+  auto j = run(f, page("api.json"), "application/json", &missing);
+  CHECK(j["name"] == "Blue Widget");
+  CHECK(j["price"] == 12.5);
+  CHECK(j["stock"] == 17);  // a JSON number stays a number
+  CHECK(j["tags"] == nlohmann::json({"desk", "office"}));
+  CHECK(j["total"] == 2);
+  CHECK(j["ok"] == true);
+  CHECK(j["note"] == "spaced out");
+  CHECK(j["missing"].is_null());
+  CHECK(j["first_price"] == 12.5);
+  CHECK(j["all_prices"] == nlohmann::json({12.5, 3}));
+  CHECK(missing == std::vector<std::string>{"missing"});
+
+  daemon::FieldExtractor extractor(f);
+  CHECK(extractor.extract("<html>not json</html>", "text/html").problem == "the body is not JSON");
+}
+
+TEST_CASE("extract: a value that does not convert to its type is null", "[extract]") {
+  auto f = fields(
+      "      n: {css: b, type: int}\n      x: {css: i, type: number}\n"
+      "      flag: {css: u, type: bool}\n");
+  auto j = run(f, "<b>12abc</b><i>1e999</i><u>maybe</u>", "text/html");
+  CHECK(j["n"].is_null());
+  CHECK(j["x"].is_null());
+  CHECK(j["flag"].is_null());
+  CHECK(daemon::content_hash("abc") == daemon::content_hash("abc"));
+  CHECK(daemon::content_hash("abc") != daemon::content_hash("abd"));
+  CHECK(daemon::content_hash("").size() == 16);
 }

@@ -419,3 +419,60 @@ TEST_CASE("the global concurrency cap holds across hosts", "[engine][frontier]")
   CHECK(peak.load() <= 3);
   CHECK(peak.load() >= 2);
 }
+
+TEST_CASE("change detection: fields stored as JSON, changed flags, store on_change",
+          "[engine][extract]") {
+  std::mutex mu;
+  std::string price = "10.00";
+  int counter = 0;
+  test::HttpServer srv;
+  srv.server().Get("/item", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    // The visit counter changes every time, the price only when the test says: fields, not
+    // bytes, decide what changed.
+    res.set_content(
+        "<h1>Widget</h1><p class=price>" + price + "</p><i>" + std::to_string(++counter) + "</i>",
+        "text/html");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("c.db");
+  auto config = load(
+      "defaults: {robots: ignore}\njobs:\n"
+      "  - name: all\n    every: 1h\n    url: '" +
+      srv.url("/item") +
+      "'\n    extract: {name: h1, price: {css: .price, type: number}}\n"
+      "  - name: quiet\n    every: 1h\n    url: '" +
+      srv.url("/item") +
+      "'\n    store: on_change\n    extract: {price: {css: .price, type: number}}\n"
+      "  - name: bytes\n    every: 1h\n    url: '" +
+      srv.url("/item") + "'\n");
+  for (auto p : {"10.00", "10.00", "12.50"}) {
+    {
+      std::lock_guard lock(mu);
+      price = p;
+    }
+    REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  }
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(changed, ',') FROM (SELECT changed FROM results "
+                   "WHERE job = 'all' ORDER BY id)") == "1,0,1");
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(json_extract(data, '$.price'), ',') FROM (SELECT "
+                   "data FROM results WHERE job = 'all' ORDER BY id)") == "10.0,10.0,12.5");
+  CHECK(test::sql1(db, "SELECT data FROM results WHERE job = 'all' LIMIT 1") ==
+        "{\"name\":\"Widget\",\"price\":10.0}");
+  // on_change: the unchanged second fetch left no row, but its run counted it as fetched.
+  CHECK(test::sql1(db, "SELECT count(*) FROM results WHERE job = 'quiet'") == "2");
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(ok, ',') FROM (SELECT ok FROM runs WHERE job = "
+                   "'quiet' ORDER BY id)") == "1,1,1");
+  // No fields: the body's hash decides, and the counter changes it every time.
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(changed, ',') FROM (SELECT changed FROM results "
+                   "WHERE job = 'bytes' ORDER BY id)") == "1,1,1");
+  CHECK(test::sql1(db, "SELECT count(*) FROM changes WHERE job = 'all'") == "2");
+  CHECK(test::sql1(db,
+                   "SELECT content_hash = (SELECT content_hash FROM results WHERE job = "
+                   "'all' ORDER BY id DESC LIMIT 1) FROM url_state WHERE job = 'all'") == "1");
+}
