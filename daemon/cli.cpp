@@ -6,11 +6,15 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +23,8 @@
 #include "config/duration.h"
 #include "config/url.h"
 #include "daemon/engine.h"
+#include "daemon/extract.h"
+#include "daemon/fetch.h"
 #include "daemon/format.h"
 #include "daemon/schedule.h"
 #include "daemon/systemd.h"
@@ -35,6 +41,8 @@ commands:
   run [--once]            run the jobs until SIGTERM/SIGINT (--once: every job once, then exit)
       [--debug-loop[=MS]] log every event-loop step that holds the loop over MS (default 100)
   check                   validate the job file: one line per job, or every error; exit 1 on errors
+  try JOB [--url URL]     fetch one page with the job's settings and print its fields as JSON
+      [--html FILE]       (or read a saved page instead); writes nothing to the database
   results [JOB]           stored results, newest first   [--since T] [--changed] [--limit N]
   errors [JOB]            stored errors, newest first    [--since T] [--kind K] [--limit N]
   runs [JOB]              job runs, newest first          [--since T] [--limit N]
@@ -163,6 +171,75 @@ std::optional<int> parse_count(const std::string& text, int min, int max) {
   return n;
 }
 
+// `scraperd try`: the loop of editing a job. Fetch (or read) one page exactly as the job
+// would, print the extracted fields, links and timings as JSON; store nothing.
+int cmd_try(const Args& args) {
+  if (args.positional.size() != 1) return usage_error("try needs one job name");
+  auto config = load_config(args.get("--config").value_or(kDefaultConfig));
+  if (!config) return 1;
+  const std::string& name = args.positional[0];
+  auto job = std::find_if(config->jobs.begin(), config->jobs.end(),
+                          [&](const config::Job& j) { return j.name == name; });
+  if (job == config->jobs.end()) {
+    std::string names;
+    for (const auto& j : config->jobs) names += (names.empty() ? "" : ", ") + j.name;
+    std::cerr << "scraperd: no job '" << name << "' in " << config->source << " (jobs: " << names
+              << ")\n";
+    return 1;
+  }
+  nlohmann::ordered_json out;
+  FetchResult page;
+  std::string url = args.get("--url").value_or(job->urls.front());
+  if (auto file = args.get("--html")) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      std::cerr << "scraperd: cannot read " << *file << '\n';
+      return 1;
+    }
+    std::stringstream body;
+    body << in.rdbuf();
+    page.body = body.str();
+    page.status = 200;
+    page.content_type = file->ends_with(".json") ? "application/json" : "text/html";
+    out["file"] = *file;
+  } else {
+    if (!config::parse_url(url)) return usage_error("--url must be an absolute http(s) URL");
+    page = fetch_blocking(request_for(*job, url));
+    out["url"] = url;
+    if (!page.final_url.empty()) out["final_url"] = page.final_url;
+    out["status"] = page.status;
+    out["elapsed_ms"] = std::round(std::chrono::duration<double, std::milli>(page.elapsed).count());
+    out["bytes"] = page.body.size();
+    out["content_type"] = page.content_type;
+    if (!page.ok()) {
+      out["error"] = {{"kind", page.error_kind}, {"message", page.error_message}};
+      std::cout << out.dump(2) << '\n';
+      return 1;
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  if (!job->extract.empty()) {
+    FieldExtractor extractor(job->extract);
+    Extracted e = extractor.extract(page.body, page.content_type);
+    if (!e.problem.empty()) out["problem"] = e.problem;
+    out["fields"] = nlohmann::ordered_json::parse(e.data);
+    out["missing"] = e.missing;
+  }
+  if (job->follow && is_html(page.content_type)) {
+    LinkFinder finder(*job->follow);
+    out["links"] =
+        finder.find(page.body, page.content_type, page.final_url.empty() ? url : page.final_url,
+                    static_cast<std::size_t>(job->follow->max_pages));
+  }
+  out["extract_ms"] =
+      std::round(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count() *
+                 1000) /
+      1000;
+  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  return out.contains("problem") || page.status >= 400 ? 1 : 0;
+}
+
 int cmd_run(const Args& args) {
   RunOptions options;
   options.once = args.has("--once");
@@ -275,6 +352,8 @@ int main(int argc, char** argv) {
   if (command == "run") {
     args =
         parse_args(argc, argv, 2, {"--config", "--db", "--log-level"}, {"--once", "--debug-loop"});
+  } else if (command == "try") {
+    args = parse_args(argc, argv, 2, {"--config", "--url", "--html", "--log-level"}, {});
   } else if (command == "check") {
     args = parse_args(argc, argv, 2, {"--config", "--log-level"}, {});
   } else if (command == "results") {
@@ -298,6 +377,7 @@ int main(int argc, char** argv) {
     return usage_error("unexpected argument '" + args.positional[0] + "'");
   if (command == "run") return cmd_run(args);
   if (command == "check") return cmd_check(args);
+  if (command == "try") return cmd_try(args);
   return cmd_query(command, args);
 }
 

@@ -632,8 +632,7 @@ class Engine {
   }
 
   FetchRequest make_request(const config::Job& job, const std::string& url) const {
-    FetchRequest request{url,         job.method,     job.headers,  job.body,  job.connect_timeout,
-                         job.timeout, job.user_agent, job.max_body, job.proxy, job.max_redirects};
+    FetchRequest request = request_for(job, url);
     // A conditional GET with what the last full response said, unless the job sets these.
     auto v = url_states_.find({job.name, url});
     if (v != url_states_.end() && job.method == "GET") {

@@ -166,6 +166,11 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
 
 }  // namespace
 
+FetchRequest request_for(const config::Job& job, const std::string& url) {
+  return {url,         job.method,     job.headers,  job.body,  job.connect_timeout,
+          job.timeout, job.user_agent, job.max_body, job.proxy, job.max_redirects};
+}
+
 FetchResult fetch_blocking(const FetchRequest& request) {
   FetchResult result;
   auto start = Clock::now();

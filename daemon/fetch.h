@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.h"
+
 namespace scraperd::daemon {
 
 struct FetchRequest {
@@ -47,6 +49,9 @@ struct FetchResult {
 
   bool ok() const { return error_kind.empty(); }
 };
+
+// The request `job` makes for `url`: its method, headers, body, timeouts, limits, proxy.
+FetchRequest request_for(const config::Job& job, const std::string& url);
 
 // Blocking: performs the request on the calling thread. Never throws for network failures.
 FetchResult fetch_blocking(const FetchRequest& request);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -242,4 +243,46 @@ TEST_CASE("a restart resumes the schedule: a run missed while down runs once, at
                    "SELECT next_due > strftime('%Y-%m-%d %H:%M:%f', 'now', '+25 minutes') "
                    "AND next_due < strftime('%Y-%m-%d %H:%M:%f', 'now', '+35 minutes') "
                    "FROM jobs") == "1");
+}
+
+TEST_CASE("scraperd try prints a page's fields as JSON and writes nothing", "[cli][extract]") {
+  test::HttpServer srv;
+  srv.server().Get("/item", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<h1> Widget </h1><p class=price>12.50</p><a href='/next'>n</a>", "text/html");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml", "storage: {path: '" + dir.file("never.db") +
+                                        "'}\njobs:\n  - name: item\n    url: '" + srv.url("/item") +
+                                        "'\n    every: 1h\n    follow: {css: a}\n"
+                                        "    extract:\n      title: h1\n"
+                                        "      price: {css: .price, type: number}\n"
+                                        "      sku: .sku\n");
+  auto o = run_cli(dir, {"try", "item", "--config", cfg});
+  REQUIRE(o.exit_code == 0);
+  auto j = nlohmann::json::parse(o.out);
+  CHECK(j["url"] == srv.url("/item"));
+  CHECK(j["status"] == 200);
+  CHECK(j["fields"]["title"] == "Widget");
+  CHECK(j["fields"]["price"] == 12.5);
+  CHECK(j["fields"]["sku"].is_null());
+  CHECK(j["missing"] == nlohmann::json({"sku"}));
+  CHECK(j["links"] == nlohmann::json({srv.url("/next")}));
+  CHECK(j.contains("elapsed_ms"));
+
+  // A saved page instead of a fetch.
+  o = run_cli(dir, {"try", "item", "--config", cfg, "--html",
+                    std::string(SCRAPERD_SOURCE_DIR) + "/tests/pages/shop.html"});
+  REQUIRE(o.exit_code == 0);
+  CHECK(nlohmann::json::parse(o.out)["fields"]["title"] == "Blue Widget");
+
+  // Another URL, and failures.
+  o = run_cli(dir, {"try", "item", "--config", cfg, "--url", srv.url("/missing")});
+  CHECK(o.exit_code == 1);
+  CHECK(nlohmann::json::parse(o.out)["status"] == 404);
+  o = run_cli(dir, {"try", "nope", "--config", cfg});
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.err, Catch::Contains("no job 'nope'") && Catch::Contains("jobs: item"));
+  CHECK(run_cli(dir, {"try", "--config", cfg}).exit_code == 2);
+  CHECK_FALSE(std::filesystem::exists(dir.file("never.db")));
 }
