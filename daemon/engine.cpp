@@ -1,6 +1,7 @@
 #include "daemon/engine.h"
 
 #include <spdlog/spdlog.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -10,6 +11,7 @@
 #include <asio/system_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -55,6 +57,13 @@ constexpr std::chrono::milliseconds kMaxCrawlDelay = std::chrono::minutes(1);
 // robots.txt bodies are read up to this (Robots parses the first 512 KiB).
 constexpr std::uint64_t kMaxRobotsBody = 2 * 1024 * 1024;
 
+// "2026-11-27T17:50:00.123Z"
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  std::string s = storage::format_time(t);
+  s[10] = 'T';
+  return s + "Z";
+}
+
 double seconds(Steady::duration d) {
   return std::chrono::duration<double>(d).count();
 }
@@ -64,7 +73,8 @@ class Engine {
   Engine(asio::io_context& io, asio::thread_pool& pool, storage::Writer& writer,
          std::shared_ptr<const config::Config> config, const RunOptions& options, Metrics& metrics,
          std::map<std::string, storage::Clock::time_point> persisted_due,
-         std::map<std::pair<std::string, std::string>, storage::UrlState> url_states)
+         std::map<std::pair<std::string, std::string>, storage::UrlState> url_states,
+         std::map<std::string, int> failing)
       : io_(io),
         pool_(pool),
         writer_(writer),
@@ -77,6 +87,7 @@ class Engine {
         max_active_(std::max(16, 2 * config_->concurrency)),
         persisted_due_(std::move(persisted_due)),
         url_states_(std::move(url_states)),
+        failing_(std::move(failing)),
         random_(std::random_device{}()) {}
 
   awaitable<void> main() {
@@ -443,6 +454,27 @@ class Engine {
     co_await store(std::move(finished));
     spdlog::info("job '{}': {} ok, {} failed in {:.0f} ms", job.name, run.ok, run.failed,
                  millis(Steady::now() - start));
+    if (job.notify && job.notify->failing_streak > 0 && run.cancelled == 0) {
+      // Runs where everything failed, in a row: told once when the streak reaches the limit,
+      // and once more when a run succeeds again.
+      int& streak = failing_[job.name];
+      const int limit = job.notify->failing_streak;
+      std::string event;
+      if (run.ok == 0 && run.failed > 0) {
+        if (++streak == limit) event = "failing";
+      } else {
+        if (streak >= limit) event = "recovered";
+        streak = 0;
+      }
+      if (!event.empty()) {
+        nlohmann::ordered_json body = {{"event", event},
+                                       {"job", job.name},
+                                       {"failed_runs", event == "failing" ? limit : 0},
+                                       {"last_error", last_error_},
+                                       {"time", iso_time(std::chrono::system_clock::now())}};
+        co_await deliver(job, body.dump(), run.run_id);
+      }
+    }
   }
 
   // One URL: attempts until a response that is not an error, a failure that is not worth
@@ -631,6 +663,60 @@ class Engine {
     co_return &entry;
   }
 
+  // POSTs `payload` (JSON) to the job's notify.webhook through the same frontier, with the
+  // job's timeouts and retries. A delivery that fails is an error row (url = the webhook).
+  awaitable<void> deliver(const config::Job& job, std::string payload, std::int64_t run_id) {
+    const std::string webhook = job.notify->webhook;
+    auto target = config::parse_url(webhook);  // validated at load
+    const std::string host = target->host + ":" + std::to_string(target->port);
+    for (int attempt = 1;; ++attempt) {
+      auto at = storage::Clock::now();
+      auto permit = co_await frontier_.acquire(host, job.per_host);
+      if (!permit) co_return;  // stopping: a notification is not worth holding the exit for
+      FetchRequest request{webhook,
+                           "POST",
+                           {{"Content-Type", "application/json"}},
+                           payload,
+                           job.connect_timeout,
+                           job.timeout,
+                           job.user_agent,
+                           1024 * 1024,
+                           job.proxy,
+                           job.max_redirects};
+      FetchResult r = co_await fetch(pool_, std::move(request));
+      permit = {};
+      if (r.ok() && r.status < 300) {
+        spdlog::info("job '{}': notified {}", job.name, webhook);
+        co_return;
+      }
+      bool again = attempt <= job.retries.max && retryable(job.retries, r.error_kind, r.status);
+      std::chrono::milliseconds wait{0};
+      if (again) {
+        std::uniform_real_distribution<double> u(0.0, 1.0);
+        wait = backoff(job.retries, attempt, u(random_));
+      }
+      storage::ErrorRow e{
+          .run_id = run_id,
+          .job = job.name,
+          .url = webhook,
+          .attempt = attempt,
+          .kind = r.ok() ? "http" : r.error_kind,
+          .status = std::nullopt,
+          .message =
+              "webhook: " + (r.ok() ? "HTTP status " + std::to_string(r.status) : r.error_message) +
+              (again ? fmt::format("; retry in {:.1f}s", seconds(wait)) : std::string()),
+          .elapsed_ms = millis(r.elapsed),
+          .fetched_at = at};
+      if (r.status > 0) e.status = r.status;
+      spdlog::warn("job '{}': {}: {}", job.name, e.kind, e.message);
+      storage::Row row = std::move(e);
+      co_await store(std::move(row));
+      if (!again) co_return;
+      bool awake = co_await nap(wait);
+      if (!awake) co_return;
+    }
+  }
+
   FetchRequest make_request(const config::Job& job, const std::string& url) const {
     FetchRequest request = request_for(job, url);
     // A conditional GET with what the last full response said, unless the job sets these.
@@ -709,6 +795,23 @@ class Engine {
     std::string hash = full ? content_hash(run.fields ? page.extracted.data : r.body)
                             : state.content_hash;  // 304: the content is the one we have
     const bool changed = full && hash != state.content_hash;
+    // A change of content seen before (the first fetch of a URL is not news).
+    if (changed && !state.content_hash.empty() && job.notify && job.notify->on_change) {
+      nlohmann::ordered_json event = {
+          {"event", "change"},
+          {"job", job.name},
+          {"url", url},
+          {"previous", state.data.empty()
+                           ? nlohmann::ordered_json(nullptr)
+                           : nlohmann::ordered_json::parse(state.data, nullptr, false)},
+          {"current", page.extracted.data.empty()
+                          ? nlohmann::ordered_json(nullptr)
+                          : nlohmann::ordered_json::parse(page.extracted.data, nullptr, false)},
+          {"previous_hash", state.content_hash},
+          {"current_hash", hash},
+          {"time", iso_time(std::chrono::system_clock::now())}};
+      run.fetches->spawn(deliver(job, event.dump(), run.run_id));
+    }
     if (changed || !job.store_on_change) {
       storage::Row row = storage::ResultRow{.run_id = run.run_id,
                                             .job = job.name,
@@ -733,8 +836,9 @@ class Engine {
       next.last_modified = r.last_modified;
     }
     next.content_hash = hash;
+    if (full) next.data = page.extracted.data;
     if (next.etag != state.etag || next.last_modified != state.last_modified ||
-        next.content_hash != state.content_hash) {
+        next.content_hash != state.content_hash || next.data != state.data) {
       state = next;
       storage::Row row = std::move(next);
       co_await store(std::move(row));
@@ -826,6 +930,7 @@ class Engine {
   const int max_active_;  // fetch coroutines alive per run
   const std::map<std::string, storage::Clock::time_point> persisted_due_;
   std::map<std::pair<std::string, std::string>, storage::UrlState> url_states_;
+  std::map<std::string, int> failing_;  // job → runs in a row where every URL failed
   std::unordered_map<std::string, RobotsEntry> robots_;  // by origin
   std::mt19937_64 random_;
 };
@@ -851,16 +956,18 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   auto pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(config->concurrency));
   std::map<std::string, storage::Clock::time_point> persisted_due;
   std::map<std::pair<std::string, std::string>, storage::UrlState> url_states;
+  std::map<std::string, int> failing;
   try {
     persisted_due = storage::next_due_times(options.db_path);
     url_states = storage::url_states(options.db_path);
+    failing = storage::failing_streaks(options.db_path);
   } catch (const storage::Error& e) {
     spdlog::warn("cannot read the persisted state ({}); starting afresh", e.what());
   }
   const auto shutdown_timeout = config->shutdown_timeout;
   Metrics metrics;
   Engine engine(io, *pool, *writer, config, options, metrics, std::move(persisted_due),
-                std::move(url_states));
+                std::move(url_states), std::move(failing));
 
   // The HTTP API, for a daemon (not for --once). Its handlers hand work to the loop and wait
   // for the answer, bounded, so a stopping loop never hangs an API thread.

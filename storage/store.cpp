@@ -92,6 +92,10 @@ CREATE VIEW latest_results AS
 CREATE VIEW changes AS
   SELECT * FROM results WHERE changed = 1;
 )sql",
+    // Version 3: the fields of the last content seen, for change notifications.
+    R"sql(
+ALTER TABLE url_state ADD COLUMN data TEXT;
+)sql",
 };
 
 constexpr std::int64_t kVersion = std::size(kMigrations);
@@ -251,9 +255,21 @@ std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::st
   auto db = open_existing(path);
   sqlite::Stmt s(db,
                  "SELECT job, url, coalesce(etag, ''), coalesce(last_modified, ''), "
-                 "coalesce(content_hash, '') FROM url_state");
+                 "coalesce(content_hash, ''), coalesce(data, '') FROM url_state");
   while (s.step())
-    out[{s.text(0), s.text(1)}] = UrlState{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)};
+    out[{s.text(0), s.text(1)}] =
+        UrlState{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)};
+  return out;
+}
+
+std::map<std::string, int> failing_streaks(const std::string& path) {
+  std::map<std::string, int> out;
+  auto db = open_existing(path);
+  sqlite::Stmt s(db,
+                 "SELECT job, count(*) FROM runs r WHERE status = 'failed' AND started_at > "
+                 "coalesce((SELECT max(started_at) FROM runs o WHERE o.job = r.job AND "
+                 "o.status IN ('ok', 'partial')), '') GROUP BY job");
+  while (s.step()) out[s.text(0)] = static_cast<int>(s.int64(1));
   return out;
 }
 

@@ -88,14 +88,15 @@ struct JobDue {
 };
 
 // What the next fetch of a URL needs to know of the last one: the validators its last full
-// response carried (sent back as If-None-Match / If-Modified-Since) and the hash of the last
-// content seen (change detection). Empty strings are stored as NULL.
+// response carried (sent back as If-None-Match / If-Modified-Since), the hash of the last
+// content seen (change detection) and its fields. Empty strings are stored as NULL.
 struct UrlState {
   std::string job;
   std::string url;
   std::string etag;
   std::string last_modified;
   std::string content_hash;
+  std::string data;  // the extracted fields of that content (JSON), for change notifications
 };
 
 using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, RunSkipped, JobSeen, JobDue,
@@ -121,6 +122,10 @@ void migrate(const std::string& path, std::int64_t version = -1);
 
 // The persisted next due time of every job that has one. Throws Error.
 std::map<std::string, Clock::time_point> next_due_times(const std::string& path);
+
+// For each job whose latest finished runs failed (every URL failed), how many in a row, so a
+// restarted daemon knows a failing streak is going on. Throws Error.
+std::map<std::string, int> failing_streaks(const std::string& path);
 
 // The stored state of every (job, url) that has any. Throws Error.
 std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::string& path);

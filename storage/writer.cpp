@@ -33,10 +33,10 @@ class Sink {
                         "VALUES (?1, ?2, ?3, ?3, ?3, 'skipped')"),
         set_due_(db_, "UPDATE jobs SET next_due = ? WHERE name = ?"),
         set_url_state_(db_,
-                       "INSERT INTO url_state (job, url, etag, last_modified, content_hash) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (job, url) DO UPDATE SET "
-                       "etag = excluded.etag, last_modified = excluded.last_modified, "
-                       "content_hash = excluded.content_hash"),
+                       "INSERT INTO url_state (job, url, etag, last_modified, content_hash, "
+                       "data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (job, url) DO UPDATE "
+                       "SET etag = excluded.etag, last_modified = excluded.last_modified, "
+                       "content_hash = excluded.content_hash, data = excluded.data"),
         upsert_job_(db_,
                     "INSERT INTO jobs (name, schedule, urls, first_seen, last_seen) "
                     "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET "
@@ -117,7 +117,8 @@ class Sink {
   void insert(const JobDue& r) { set_due_.run(format_time(r.next_due), r.name); }
   void insert(const UrlState& r) {
     auto text = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); };
-    set_url_state_.run(r.job, r.url, text(r.etag), text(r.last_modified), text(r.content_hash));
+    set_url_state_.run(r.job, r.url, text(r.etag), text(r.last_modified), text(r.content_hash),
+                       text(r.data));
   }
   void insert(const JobSeen& r) {
     upsert_job_.run(r.name, r.schedule, r.urls, format_time(r.seen_at));

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
@@ -475,4 +476,77 @@ TEST_CASE("change detection: fields stored as JSON, changed flags, store on_chan
   CHECK(test::sql1(db,
                    "SELECT content_hash = (SELECT content_hash FROM results WHERE job = "
                    "'all' ORDER BY id DESC LIMIT 1) FROM url_state WHERE job = 'all'") == "1");
+}
+
+TEST_CASE("notify: a webhook hears of changes and of a failing streak and its end",
+          "[engine][notify]") {
+  std::mutex mu;
+  std::string price = "10";
+  bool down = false;
+  std::vector<nlohmann::json> events;
+  test::HttpServer site, hooks;
+  site.server().Get("/item", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    if (down) {
+      res.status = 500;
+      return;
+    }
+    res.set_content("<p class=price>" + price + "</p>", "text/html");
+  });
+  hooks.server().Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    CHECK(req.get_header_value("Content-Type") == "application/json");
+    events.push_back(nlohmann::json::parse(req.body));
+    res.status = 204;
+  });
+  hooks.server().Post("/broken",
+                      [](const httplib::Request&, httplib::Response& res) { res.status = 500; });
+  site.start();
+  hooks.start();
+  test::TempDir dir;
+  auto db = dir.file("n.db");
+  auto config = load(
+      "defaults: {robots: ignore, retries: {max: 0}}\njobs:\n"
+      "  - name: watch\n    every: 1h\n    url: '" +
+      site.url("/item") +
+      "'\n    extract: {price: {css: .price, type: int}}\n"
+      "    notify: {webhook: '" +
+      hooks.url("/hook") +
+      "', failing_streak: 2}\n"
+      "  - name: unheard\n    every: 1h\n    url: '" +
+      site.url("/item") + "'\n    extract: {price: .price}\n    notify: '" + hooks.url("/broken") +
+      "'\n");
+  auto run_with = [&](const std::string& p, bool failing) {
+    {
+      std::lock_guard lock(mu);
+      price = p;
+      down = failing;
+    }
+    REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  };
+  run_with("10", false);  // first sight: nothing to report
+  run_with("10", false);  // unchanged
+  run_with("12", false);  // a change
+  run_with("12", true);   // failing 1
+  run_with("12", true);   // failing 2: the streak is reported
+  run_with("12", true);   // failing 3: not again
+  run_with("12", false);  // recovered
+
+  std::lock_guard lock(mu);
+  REQUIRE(events.size() == 3);
+  CHECK(events[0]["event"] == "change");
+  CHECK(events[0]["job"] == "watch");
+  CHECK(events[0]["url"] == site.url("/item"));
+  CHECK(events[0]["previous"] == nlohmann::json({{"price", 10}}));
+  CHECK(events[0]["current"] == nlohmann::json({{"price", 12}}));
+  CHECK_THAT(events[0]["time"].get<std::string>(), Catch::EndsWith("Z"));
+  CHECK(events[1]["event"] == "failing");
+  CHECK(events[1]["failed_runs"] == 2);
+  CHECK(events[2]["event"] == "recovered");
+  // The webhook that answers 500: an error row per failed delivery, nothing else breaks.
+  auto e = test::sql(db, "SELECT * FROM errors WHERE url = '" + hooks.url("/broken") + "'");
+  REQUIRE(e.size() == 1);  // one change of 'unheard' (10 → 12)
+  CHECK(e[0]["kind"] == "http");
+  CHECK(e[0]["status"] == "500");
+  CHECK_THAT(e[0]["message"], Catch::StartsWith("webhook: HTTP status 500"));
 }
