@@ -34,15 +34,21 @@ bench: build
 	$(BUILD)/bench/bench_config
 	$(BUILD)/bench/bench_writer
 
-# libFuzzer over the config loader, seeded with the bad-file corpus and the examples.
+# libFuzzer over the config loader (seeded with the bad-file corpus and the examples), then
+# over CSS translation + extraction (seeded with the test pages): FUZZ_SECONDS each.
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSCRAPERD_FUZZ=ON \
 	  -DSCRAPERD_TESTS=OFF -DSCRAPERD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build build-fuzz -j $(JOBS) --target config_fuzz
-	mkdir -p build-fuzz/corpus/config
+	cmake --build build-fuzz -j $(JOBS) --target config_fuzz extract_fuzz
+	mkdir -p build-fuzz/corpus/config build-fuzz/corpus/extract
 	cp tests/config/bad/*.yaml examples/jobs.yaml build-fuzz/corpus/config/
+	for f in tests/pages/*; do \
+	  { echo 'div > a[href]:not(.x), h1 + p::text, li:nth-child(2n+1)'; cat $$f; } \
+	    > build-fuzz/corpus/extract/$$(basename $$f); done
 	build-fuzz/tests/fuzz/config_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/config
+	build-fuzz/tests/fuzz/extract_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/extract
 
 clean:
 	rm -rf $(BUILD) build-fuzz

@@ -1,8 +1,8 @@
 #include "daemon/extract.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <fmt/format.h>
 #include <libxml/HTMLparser.h>
+#include <libxml/xmlerror.h>
 #include <libxml/xpath.h>
 #include <pcre2.h>
 
@@ -13,6 +13,7 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -61,7 +62,22 @@ void init_libxml() {
 
 // Compiled XPath, one per expression per thread: compiled expressions are not shared
 // between threads.
+void ignore_error(void*, const char*, ...) {}
+void ignore_structured_error(void*, xmlError*) {}
+
+// libxml2 prints XPath and parser errors to stderr through per-thread handlers: silence them
+// on each thread that uses it (a page is allowed to be broken; a bad selector is caught when
+// the config loads).
+void quiet_libxml_on_this_thread() {
+  thread_local bool quiet = false;
+  if (quiet) return;
+  xmlSetGenericErrorFunc(nullptr, ignore_error);
+  xmlSetStructuredErrorFunc(nullptr, ignore_structured_error);
+  quiet = true;
+}
+
 xmlXPathCompExpr* compiled(const std::string& xpath) {
+  quiet_libxml_on_this_thread();
   thread_local std::unordered_map<std::string, std::unique_ptr<xmlXPathCompExpr, CompFree>> cache;
   auto& slot = cache[xpath];
   if (!slot) slot.reset(xmlXPathCompile(reinterpret_cast<const xmlChar*>(xpath.c_str())));
@@ -130,6 +146,7 @@ using Doc = std::unique_ptr<xmlDoc, DocFree>;
 // libxml2's recovering HTML parser: never fails on markup, never touches the network. The
 // charset comes from the Content-Type header, else from the document's <meta>.
 Doc parse_html(std::string_view html, std::string_view content_type, const char* url) {
+  quiet_libxml_on_this_thread();
   std::string charset = charset_of(content_type);
   return Doc(htmlReadMemory(html.data(),
                             static_cast<int>(std::min<std::size_t>(html.size(), INT_MAX)), url,
@@ -393,7 +410,9 @@ std::string content_hash(std::string_view bytes) {
     h ^= c;
     h *= 1099511628211ULL;
   }
-  return fmt::format("{:016x}", h);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
 }
 
 }  // namespace scraperd::daemon
