@@ -334,8 +334,7 @@ Extracted FieldExtractor::extract(std::string_view body, std::string_view conten
     if (!f.xpath.empty()) {
       if (!html_tried) {
         html_tried = true;
-        doc = parse_html(body, content_type, nullptr);
-        if (!doc) out.problem = "the body is not a readable HTML document";
+        doc = parse_html(body, content_type, nullptr);  // null for an empty body: no nodes
       }
       if (doc) {
         raw = select(doc.get(), f.xpath, [&f](xmlNode* node) {

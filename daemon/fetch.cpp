@@ -5,7 +5,11 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -39,6 +43,76 @@ bool resolves(const std::string& host) {
   if (res) freeaddrinfo(res);
   return rc == 0;
 }
+
+// Stops requests still going at their deadline. cpp-httplib's timeouts apply to each read
+// and write, so a server sending a header byte a second would otherwise hold a request (and
+// a pool thread) for hours. One thread for the process; Client::stop() is the thread-safe
+// way to abort a request in flight (it shuts its socket down, the request fails).
+class Deadlines {
+ public:
+  static Deadlines& instance() {
+    static Deadlines deadlines;
+    return deadlines;
+  }
+
+  std::uint64_t watch(httplib::Client* client, Clock::time_point deadline) {
+    std::lock_guard lock(mu_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+    auto id = ++next_id_;
+    watched_.emplace(id, Entry{client, deadline});
+    wake_.notify_one();
+    return id;
+  }
+
+  // After this returns, the client is not touched any more for this request.
+  void unwatch(std::uint64_t id) {
+    std::lock_guard lock(mu_);
+    watched_.erase(id);
+  }
+
+  ~Deadlines() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Entry {
+    httplib::Client* client;
+    Clock::time_point deadline;
+  };
+
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      auto next = Clock::time_point::max();
+      auto now = Clock::now();
+      for (auto it = watched_.begin(); it != watched_.end();) {
+        if (it->second.deadline <= now) {
+          it->second.client->stop();
+          it = watched_.erase(it);
+        } else {
+          next = std::min(next, it->second.deadline);
+          ++it;
+        }
+      }
+      if (next == Clock::time_point::max())
+        wake_.wait(lock);
+      else
+        wake_.wait_until(lock, next);
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::unordered_map<std::uint64_t, Entry> watched_;  // GUARDED_BY(mu_)
+  std::uint64_t next_id_ = 0;                         // GUARDED_BY(mu_)
+  bool stopping_ = false;                             // GUARDED_BY(mu_)
+  std::thread thread_;
+};
 
 std::string seconds(std::chrono::milliseconds ms) {
   return fmt::format("{:.3g}s", static_cast<double>(ms.count()) / 1000.0);
@@ -101,6 +175,12 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
     result.body.append(data, n);
     return true;
   };
+  auto& deadlines = Deadlines::instance();
+  struct Unwatch {
+    Deadlines& deadlines;
+    std::uint64_t id;
+    ~Unwatch() { deadlines.unwatch(id); }
+  } unwatch{deadlines, deadlines.watch(&client, deadline)};
   auto res = client.send(req);
   result.elapsed = Clock::now() - start;
 
@@ -108,6 +188,9 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
     result.error_kind = "too_large";
     result.error_message = fmt::format("body larger than max_body ({} bytes)", request.max_body);
   } else if (too_slow) {
+    result.error_kind = "timeout";
+    result.error_message = "response not complete within " + seconds(request.timeout);
+  } else if (!res && Clock::now() >= deadline) {  // stopped by Deadlines, or a read timeout
     result.error_kind = "timeout";
     result.error_message = "response not complete within " + seconds(request.timeout);
   } else if (res) {
@@ -146,13 +229,6 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
         result.error_kind = "parse";
         result.error_message = "cannot decompress the body";
         break;
-      case E::Read:
-        if (Clock::now() >= deadline) {
-          result.error_kind = "timeout";
-          result.error_message = "response not complete within " + seconds(request.timeout);
-          break;
-        }
-        [[fallthrough]];
       default:
         result.error_kind = "read";
         result.error_message =

@@ -1,0 +1,124 @@
+// The hostile world: misbehaving servers end in a bounded, classified error or a sane result
+// within the job's deadline, never a crash, a hang or unbounded memory. The figures of
+// docs/reliability.md come from this table (`daemon_tests "[hostile]" -s` prints them).
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <string>
+
+#include "daemon/extract.h"
+#include "daemon/fetch.h"
+#include "tests/support/hostile_server.h"
+#include "tests/support/http_server.h"
+
+using namespace scraperd;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Peak resident memory of this process so far (kB), from /proc.
+long peak_rss_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+struct Case {
+  const char* path;
+  const char* kind;  // expected error kind; "" when a response is expected
+  int status;        // expected status when kind is "" (or with kind http)
+  const char* what;
+};
+
+constexpr Case kCases[] = {
+    {"/drip", "timeout", 0, "a body dripping a byte every 100 ms"},
+    {"/drip-headers", "timeout", 0, "headers dripping a byte a second"},
+    {"/silent", "timeout", 0, "accepts, reads the request, never answers"},
+    {"/endless", "too_large", 0, "an endless chunked body"},
+    {"/huge-length", "too_large", 0, "Content-Length: 10 GB"},
+    {"/gzip-bomb", "too_large", 0, "64 MB of zeros gzipped to 64 KB"},
+    {"/short-body", "read", 0, "Content-Length 1000, 10 bytes, then close"},
+    {"/long-body", "", 200, "Content-Length 10, 1000 bytes sent: the 10 are the body"},
+    {"/bad-status", "read", 0, "a malformed status line"},
+    {"/not-http", "read", 0, "an SSH banner instead of HTTP"},
+    {"/long-header", "read", 0, "one header line of 1 MB"},
+    // Accepted: cpp-httplib bounds each header line (8 KB), not their number (see
+    // docs/reliability.md); the deadline bounds the time.
+    {"/many-headers", "", 200, "100,000 header lines"},
+    {"/bad-chunk", "read", 0, "a chunk size that is not hex"},
+    {"/reset", "read", 0, "a reset (RST) in the middle of the body"},
+    {"/close", "read", 0, "a close before any header"},
+    {"/redirect-loop", "redirect_loop", 0, "two URLs redirecting to each other"},
+    {"/redirect-ftp", "http", 301, "a redirect to ftp://"},
+    {"/empty", "", 200, "an empty 200"},
+    {"/binary", "", 200, "64 KB of binary bytes labelled text/html"},
+    {"/latin1", "", 200, "windows-1252 bytes with no charset"},
+    {"/status-999", "", 999, "status 999"},
+    {"/no-length-close", "", 200, "HTTP/1.0, body until the connection closes"},
+};
+
+}  // namespace
+
+TEST_CASE("hostile servers: each misbehaviour ends classified, within the deadline", "[hostile]") {
+  test::HostileServer hostile;
+  daemon::FetchRequest req;
+  req.connect_timeout = 1s;
+  req.timeout = 2s;
+  req.max_body = 1024 * 1024;
+  req.user_agent = "scraperd-test";
+  // A job that extracts: what comes back must not upset the extractor either.
+  std::vector<config::Field> fields(2);
+  fields[0].name = "title";
+  fields[0].xpath = "//h1";
+  fields[1].name = "links";
+  fields[1].xpath = "//a/@href";
+  fields[1].all = true;
+  daemon::FieldExtractor extractor(fields);
+
+  for (const auto& c : kCases) {
+    DYNAMIC_SECTION(c.path) {
+      req.url = hostile.url(c.path);
+      auto start = std::chrono::steady_clock::now();
+      auto r = daemon::fetch_blocking(req);
+      auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      INFO(c.what << ": kind '" << r.error_kind << "' (" << r.error_message << "), status "
+                  << r.status << ", " << r.body.size() << " bytes, " << took << " s");
+      CHECK(r.error_kind == c.kind);
+      if (c.status) CHECK(r.status == c.status);
+      CHECK(took < 4.0);  // the 2 s deadline, with room for a loaded machine
+      CHECK(r.body.size() <= req.max_body);
+      if (r.ok()) {
+        auto e = extractor.extract(r.body, r.content_type);
+        CHECK(e.problem.empty());
+      }
+      WARN(c.path << "  " << (r.ok() ? "status " + std::to_string(r.status) : r.error_kind) << "  "
+                  << static_cast<int>(took * 1000) << " ms  (" << c.what << ")");
+    }
+  }
+  // Nothing above may have been buffered whole: 64 MB bombs, 10 GB lengths, endless bodies.
+  WARN("peak RSS of the test process: " << peak_rss_kb() / 1024 << " MB");
+  CHECK(peak_rss_kb() < 200 * 1024);
+}
+
+TEST_CASE("hostile network: refused, unresolvable, TLS to a plain port", "[hostile]") {
+  test::HostileServer plain;
+  daemon::FetchRequest req;
+  req.connect_timeout = 1s;
+  req.timeout = 2s;
+  req.user_agent = "scraperd-test";
+
+  req.url = "http://127.0.0.1:" + std::to_string(test::refused_port()) + "/";
+  CHECK(daemon::fetch_blocking(req).error_kind == "connect");
+
+  req.url = "http://no-such-host.invalid/";
+  auto r = daemon::fetch_blocking(req);
+  CHECK(r.error_kind == "dns");
+  CHECK(r.elapsed < 4s);
+
+  // TLS to a port that speaks plain HTTP: the handshake fails.
+  req.url = "https://127.0.0.1:" + std::to_string(plain.port()) + "/empty";
+  r = daemon::fetch_blocking(req);
+  CHECK(r.error_kind == "tls");
+  CHECK(r.elapsed < 4s);
+}
