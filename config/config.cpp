@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -321,6 +322,9 @@ class Loader {
  public:
   explicit Loader(std::vector<Diagnostic>& errors) : errors_(errors) {}
 
+  // The values ${VAR} references were replaced with, for Config::redact.
+  const std::vector<std::pair<std::string, std::string>>& secrets() const { return cfg_secrets_; }
+
   void load_main(const std::string& text, const std::string& file, Config& cfg) {
     auto parsed = parse(text, file);
     if (!parsed) return;
@@ -523,6 +527,12 @@ class Loader {
     }
   }
 
+  void note_secret(std::string value, std::string name) {
+    for (const auto& [v, n] : cfg_secrets_)
+      if (v == value) return;
+    cfg_secrets_.emplace_back(std::move(value), std::move(name));
+  }
+
   // A string scalar with ${VAR} replaced from the environment. Messages quote the text as
   // written (node.Scalar()), never the substituted value, so secrets do not leak into logs.
   std::optional<std::string> string(const Yaml& node, const std::string& what) {
@@ -553,6 +563,7 @@ class Loader {
           return std::nullopt;
         }
         out += value;
+        if (std::strlen(value) >= 4) note_secret(value, "${" + var + "}");
         i = close;
       } else {
         out += raw[i];
@@ -1025,6 +1036,7 @@ class Loader {
   std::string job_;  // the job being read, for messages
   Job defaults_;
   std::map<std::string, std::string> names_;  // job name → where it was first defined
+  std::vector<std::pair<std::string, std::string>> cfg_secrets_;  // ${VAR} values, names
   std::vector<std::string> include_stack_;
   std::set<std::string, std::less<>> valid_regexes_, valid_xpaths_;  // checked already
 };
@@ -1034,7 +1046,9 @@ LoadResult load_text(const std::string& text, const std::string& name) {
   auto cfg = std::make_shared<Config>();
   cfg->source = name;
   try {
-    Loader(result.errors).load_main(text, name, *cfg);
+    Loader loader(result.errors);
+    loader.load_main(text, name, *cfg);
+    cfg->secrets = loader.secrets();
   } catch (const YAML::Exception& e) {
     // yaml-cpp throws on some malformed trees (e.g. a key that is itself a mapping).
     result.errors.push_back({name, e.mark.line + 1, e.mark.column + 1, e.msg});
@@ -1068,6 +1082,20 @@ LoadResult load_file(const std::string& path) {
 
 LoadResult load_string(std::string_view yaml, const std::string& name) {
   return load_text(std::string(yaml), name);
+}
+
+std::string Config::redact(std::string text) const {
+  return config::redact(std::move(text), secrets);
+}
+
+std::string redact(std::string text,
+                   const std::vector<std::pair<std::string, std::string>>& secrets) {
+  for (const auto& [value, name] : secrets) {
+    for (auto at = text.find(value); at != std::string::npos;
+         at = text.find(value, at + name.size()))
+      text.replace(at, value.size(), name);
+  }
+  return text;
 }
 
 bool same_job(const Job& a, const Job& b) {

@@ -146,6 +146,12 @@ struct Config {
   Api api;
   Log log;
   std::vector<Job> jobs;
+  // Values substituted for ${VAR} (4 characters or longer), with the name written in the file:
+  // redact() puts the name back wherever a value would reach a log line or the database.
+  std::vector<std::pair<std::string, std::string>> secrets;  // (value, "${NAME}")
+
+  // `text` with every substituted value replaced by its ${NAME}.
+  std::string redact(std::string text) const;
 };
 
 struct LoadResult {
@@ -154,6 +160,10 @@ struct LoadResult {
 
   bool ok() const { return config != nullptr; }
 };
+
+// `text` with every value of `secrets` (value, "${NAME}") replaced by its name.
+std::string redact(std::string text,
+                   const std::vector<std::pair<std::string, std::string>>& secrets);
 
 // True when `a` and `b` describe the same work: equal in everything but where they are written.
 bool same_job(const Job& a, const Job& b);

@@ -88,6 +88,7 @@ class Engine {
         persisted_due_(std::move(persisted_due)),
         url_states_(std::move(url_states)),
         failing_(std::move(failing)),
+        secrets_(config_->secrets),
         random_(std::random_device{}()) {}
 
   awaitable<void> main() {
@@ -323,6 +324,9 @@ class Engine {
     if (next->storage.path != config_->storage.path || next->concurrency != config_->concurrency)
       spdlog::warn("reload: 'storage.path' and 'concurrency' take effect at the next start");
     if (!options_.log_level_fixed) spdlog::set_level(spdlog::level::from_str(next->log.level));
+    for (const auto& secret : next->secrets)
+      if (std::find(secrets_.begin(), secrets_.end(), secret) == secrets_.end())
+        secrets_.push_back(secret);
     config_ = next;
     spdlog::info("reload: {} job(s) added, {} changed, {} removed, {} unchanged", added, changed,
                  removed, unchanged);
@@ -505,7 +509,7 @@ class Engine {
       }
       if (!refusal.empty()) {
         ++run.failed;
-        spdlog::warn("job '{}': {}: {}: {}", job.name, url, kind, refusal);
+        spdlog::warn("job '{}': {}: {}: {}", job.name, shown(url), kind, shown(refusal));
         storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                              .job = job.name,
                                              .url = url,
@@ -590,14 +594,14 @@ class Engine {
                                  seconds(wait));
       }
       if (wait.count() < 0) {
-        spdlog::warn("job '{}': {}: {}: {}", job.name, url, e.kind, e.message);
-        last_error_ = fmt::format("job '{}': {} {}", job.name, e.kind, url);
+        spdlog::warn("job '{}': {}: {}: {}", job.name, shown(url), e.kind, shown(e.message));
+        last_error_ = fmt::format("job '{}': {} {}", job.name, e.kind, shown(url));
         ++run.failed;
         storage::Row row = std::move(e);
         co_await store(std::move(row));
         co_return;
       }
-      spdlog::info("job '{}': {}: {}: {}", job.name, url, e.kind, e.message);
+      spdlog::info("job '{}': {}: {}: {}", job.name, shown(url), e.kind, shown(e.message));
       storage::Row row = std::move(e);
       co_await store(std::move(row));
       if (!co_await nap(wait)) {
@@ -686,7 +690,7 @@ class Engine {
       FetchResult r = co_await fetch(pool_, std::move(request));
       permit = {};
       if (r.ok() && r.status < 300) {
-        spdlog::info("job '{}': notified {}", job.name, webhook);
+        spdlog::info("job '{}': notified {}", job.name, shown(webhook));
         co_return;
       }
       bool again = attempt <= job.retries.max && retryable(job.retries, r.error_kind, r.status);
@@ -708,7 +712,7 @@ class Engine {
           .elapsed_ms = millis(r.elapsed),
           .fetched_at = at};
       if (r.status > 0) e.status = r.status;
-      spdlog::warn("job '{}': {}: {}", job.name, e.kind, e.message);
+      spdlog::warn("job '{}': {}: {}", job.name, e.kind, shown(e.message));
       storage::Row row = std::move(e);
       co_await store(std::move(row));
       if (!again) co_return;
@@ -720,7 +724,7 @@ class Engine {
   FetchRequest make_request(const config::Job& job, const std::string& url) const {
     FetchRequest request = request_for(job, url);
     // A conditional GET with what the last full response said, unless the job sets these.
-    auto v = url_states_.find({job.name, url});
+    auto v = url_states_.find({job.name, shown(url)});
     if (v != url_states_.end() && job.method == "GET") {
       auto has = [&](std::string_view name) {
         return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
@@ -768,8 +772,8 @@ class Engine {
 
     if (!page.extracted.problem.empty()) {  // e.g. json fields and a body that is not JSON
       ++run.failed;
-      last_error_ = fmt::format("job '{}': parse {}", job.name, url);
-      spdlog::warn("job '{}': {}: parse: {}", job.name, url, page.extracted.problem);
+      last_error_ = fmt::format("job '{}': parse {}", job.name, shown(url));
+      spdlog::warn("job '{}': {}: parse: {}", job.name, shown(url), page.extracted.problem);
       storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                            .job = job.name,
                                            .url = url,
@@ -785,12 +789,12 @@ class Engine {
     if (!page.extracted.missing.empty()) {
       std::string names;
       for (const auto& n : page.extracted.missing) names += (names.empty() ? "" : ", ") + n;
-      spdlog::info("job '{}': {}: matched nothing: {}", job.name, url, names);
+      spdlog::info("job '{}': {}: matched nothing: {}", job.name, shown(url), names);
     }
 
     ++run.ok;
     metrics_.success(job.name, std::chrono::system_clock::now());
-    auto key = std::make_pair(job.name, url);
+    auto key = std::make_pair(job.name, shown(url));  // as stored
     storage::UrlState& state = url_states_[key];
     std::string hash = full ? content_hash(run.fields ? page.extracted.data : r.body)
                             : state.content_hash;  // 304: the content is the one we have
@@ -860,8 +864,8 @@ class Engine {
       run.pending.emplace_back(std::move(link), depth + 1);
       ++added;
     }
-    spdlog::debug("job '{}': {}: {} links, {} new (depth {})", run.job.name, url, links.size(),
-                  added, depth + 1);
+    spdlog::debug("job '{}': {}: {} links, {} new (depth {})", run.job.name, shown(url),
+                  links.size(), added, depth + 1);
     pump(run);
   }
 
@@ -890,9 +894,24 @@ class Engine {
     co_return !stopping_;
   }
 
+  // Values of ${VAR} never reach the database: URLs and messages get the ${NAME} back.
+  std::string shown(const std::string& text) const { return config::redact(text, secrets_); }
+  void redact_row(storage::Row& row) const {
+    if (auto* r = std::get_if<storage::ResultRow>(&row)) {
+      r->url = shown(r->url);
+      r->final_url = shown(r->final_url);
+    } else if (auto* e = std::get_if<storage::ErrorRow>(&row)) {
+      e->url = shown(e->url);
+      e->message = shown(e->message);
+    } else if (auto* u = std::get_if<storage::UrlState>(&row)) {
+      u->url = shown(u->url);
+    }
+  }
+
   // Hands a row to the writer. A full queue makes this coroutine wait, off the loop.
   // Callers pass a named Row: GCC 12 destroys temporaries inside co_await expressions twice.
   awaitable<void> store(storage::Row row) {
+    if (!secrets_.empty()) redact_row(row);
     if (writer_.try_push(row)) co_return;
     co_await run_blocking(pool_, [this, &row] { writer_.push(std::move(row)); });
   }
@@ -931,7 +950,8 @@ class Engine {
   const std::map<std::string, storage::Clock::time_point> persisted_due_;
   std::map<std::pair<std::string, std::string>, storage::UrlState> url_states_;
   std::map<std::string, int> failing_;  // job → runs in a row where every URL failed
-  std::unordered_map<std::string, RobotsEntry> robots_;  // by origin
+  std::vector<std::pair<std::string, std::string>> secrets_;  // of every config loaded
+  std::unordered_map<std::string, RobotsEntry> robots_;       // by origin
   std::mt19937_64 random_;
 };
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -285,4 +286,43 @@ TEST_CASE("scraperd try prints a page's fields as JSON and writes nothing", "[cl
   CHECK_THAT(o.err, Catch::Contains("no job 'nope'") && Catch::Contains("jobs: item"));
   CHECK(run_cli(dir, {"try", "--config", cfg}).exit_code == 2);
   CHECK_FALSE(std::filesystem::exists(dir.file("never.db")));
+}
+
+TEST_CASE("secrets from ${VAR} never reach the logs or the database", "[cli][security]") {
+  const std::string secret = "s3cr3t-token-4711";
+  std::atomic<int> with_token{0};
+  test::HttpServer srv;
+  srv.server().Get("/data", [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Authorization") == "Bearer " + secret) ++with_token;
+    res.status = 404;  // an error row, whose message and URL must not carry the secret
+  });
+  srv.server().Get("/ok", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p>v1</p>", "text/html");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml",
+                       "defaults: {robots: ignore, retries: {max: 0}}\njobs:\n"
+                       "  - name: private\n    every: 1h\n    url: '" +
+                           srv.url("/data?key=${API_KEY}") +
+                           "'\n    headers: {Authorization: 'Bearer ${API_KEY}'}\n"
+                           "  - name: hooked\n    every: 1h\n    url: '" +
+                           srv.url("/ok?k=${API_KEY}") + "'\n    notify: 'http://127.0.0.1:" +
+                           std::to_string(test::refused_port()) + "/hook/${API_KEY}'\n");
+  auto db = dir.file("s.db");
+  ::setenv("API_KEY", secret.c_str(), 1);
+  auto o = run_cli(dir, {"run", "--once", "--config", cfg, "--db", db});
+  ::unsetenv("API_KEY");
+  REQUIRE(o.exit_code == 0);
+  CHECK(with_token == 1);  // the secret was used...
+  // ...and is nowhere: not in the logs, not in any file SQLite wrote.
+  CHECK(o.err.find(secret) == std::string::npos);
+  CHECK(o.out.find(secret) == std::string::npos);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.file("")))
+    if (entry.path().filename().string().rfind("s.db", 0) == 0)
+      CHECK(test::slurp(entry.path().string()).find(secret) == std::string::npos);
+  CHECK(test::sql1(db, "SELECT url FROM errors WHERE job = 'private'") ==
+        srv.url("/data?key=${API_KEY}"));
+  CHECK_THAT(test::sql1(db, "SELECT group_concat(url) FROM results"),
+             Catch::Contains("k=${API_KEY}"));
 }

@@ -35,7 +35,7 @@ class HostileServer {
     socklen_t len = sizeof addr;
     ::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
-    bomb_ = gzip(std::string(64 * 1024 * 1024, '\0'));  // 64 MB of zeros, ~64 KB on the wire
+    gzip_bomb();  // made now, not while a test measures the client's memory
     acceptor_ = std::thread([this] { accept_loop(); });
   }
 
@@ -54,6 +54,12 @@ class HostileServer {
   }
 
  private:
+  // 64 MB of zeros, about 64 KB on the wire; made once per process.
+  static const std::string& gzip_bomb() {
+    static const std::string bomb = gzip(std::string(64 * 1024 * 1024, '\0'));
+    return bomb;
+  }
+
   static std::string gzip(const std::string& data) {
     z_stream z{};
     deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY);
@@ -148,8 +154,9 @@ class HostileServer {
     } else if (path == "/long-body") {  // promises 10 bytes, sends 1000
       send_all(fd, ok + "Content-Length: 10\r\n\r\n" + std::string(1000, 'l'));
     } else if (path == "/gzip-bomb") {
-      send_all(fd, ok + "Content-Encoding: gzip\r\nContent-Length: " +
-                       std::to_string(bomb_.size()) + "\r\n\r\n" + bomb_);
+      const std::string& bomb = gzip_bomb();
+      send_all(fd, ok + "Content-Encoding: gzip\r\nContent-Length: " + std::to_string(bomb.size()) +
+                       "\r\n\r\n" + bomb);
     } else if (path == "/bad-status") {
       send_all(fd, "HTTP/1.1 OK maybe\r\nContent-Length: 2\r\n\r\nhi");
     } else if (path == "/not-http") {
@@ -199,7 +206,6 @@ class HostileServer {
 
   int listen_ = -1;
   int port_ = 0;
-  std::string bomb_;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
   std::mutex mu_;
