@@ -2,13 +2,16 @@
 // within the job's deadline, never a crash, a hang or unbounded memory. The figures of
 // docs/reliability.md come from this table (`daemon_tests "[hostile]" -s` prints them).
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "daemon/extract.h"
 #include "daemon/fetch.h"
 #include "tests/support/hostile_server.h"
 #include "tests/support/http_server.h"
+#include "tests/support/temp_dir.h"
 
 using namespace scraperd;
 using namespace std::chrono_literals;
@@ -109,7 +112,8 @@ TEST_CASE("hostile servers: each misbehaviour ends classified, within the deadli
   }
 }
 
-TEST_CASE("hostile network: refused, unresolvable, TLS to a plain port", "[hostile]") {
+TEST_CASE("hostile network: refused, unresolvable, self-signed TLS, TLS to a plain port",
+          "[hostile]") {
   test::HostileServer plain;
   daemon::FetchRequest req;
   req.connect_timeout = 1s;
@@ -123,6 +127,29 @@ TEST_CASE("hostile network: refused, unresolvable, TLS to a plain port", "[hosti
   auto r = daemon::fetch_blocking(req);
   CHECK(r.error_kind == "dns");
   CHECK(r.elapsed < 4s);
+
+  // A self-signed certificate: refused by the system CAs, kind tls.
+  test::TempDir dir;
+  auto key = dir.file("key.pem"), cert = dir.file("cert.pem");
+  std::string make_cert =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-keyout " +
+      key + " -out " + cert + " 2>/dev/null";
+  REQUIRE(std::system(make_cert.c_str()) == 0);  // the test's own tool, not the daemon's
+  httplib::SSLServer tls(cert.c_str(), key.c_str());
+  REQUIRE(tls.is_valid());
+  tls.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("hi", "text/plain");
+  });
+  int tls_port = tls.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { tls.listen_after_bind(); });
+  while (!tls.is_running()) std::this_thread::sleep_for(1ms);
+  req.url = "https://127.0.0.1:" + std::to_string(tls_port) + "/";
+  r = daemon::fetch_blocking(req);
+  tls.stop();
+  serving.join();
+  CHECK(r.error_kind == "tls");
+  CHECK_THAT(r.error_message, Catch::Contains("TLS"));
 
   // TLS to a port that speaks plain HTTP: the handshake fails.
   req.url = "https://127.0.0.1:" + std::to_string(plain.port()) + "/empty";
