@@ -190,7 +190,9 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
   } else if (too_slow) {
     result.error_kind = "timeout";
     result.error_message = "response not complete within " + seconds(request.timeout);
-  } else if (!res && Clock::now() >= deadline) {  // stopped by Deadlines, or a read timeout
+  } else if (!res && Clock::now() + std::chrono::milliseconds(50) >= deadline) {
+    // Stopped by Deadlines, or a read timeout (set to the time left, which poll() may end a
+    // hair early): a failure at the deadline is the deadline's.
     result.error_kind = "timeout";
     result.error_message = "response not complete within " + seconds(request.timeout);
   } else if (res) {
