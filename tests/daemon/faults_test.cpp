@@ -1,4 +1,5 @@
-// Faults around the whole daemon: killed with SIGKILL while writing, again and again.
+// Faults around the whole daemon: killed with SIGKILL while writing, again and again; a
+// SIGTERM with a thousand requests in flight.
 #include <signal.h>
 
 #include <atomic>
@@ -6,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "tests/support/hostile_server.h"
 #include "tests/support/http_server.h"
 #include "tests/support/process.h"
 #include "tests/support/sql.h"
@@ -69,4 +71,25 @@ TEST_CASE("SIGKILL while writing, five times: integrity ok, committed rows kept,
   CHECK(test::wait_exit(pid) == 0);
   CHECK(test::sql1(db, "SELECT count(*) FROM runs WHERE status = 'running'") == "0");
   CHECK(test::sql1(db, "PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("SIGTERM with 1000 requests in flight: every one is stored", "[faults]") {
+  test::HostileServer slow;  // /slow-ok/N answers 200 after 6 s; a thread per connection
+  test::TempDir dir;
+  // 250/s: the 1000 connects arrive over 4 s, each held 6 s, so all are in flight together.
+  auto cfg = dir.write("jobs.yaml",
+                       "concurrency: 1000\napi: {listen: ''}\njobs:\n  - name: wide\n"
+                       "    every: 1s\n    robots: ignore\n    timeout: 30s\n    url: '" +
+                           slow.url("/slow-ok/{1..1000}") +
+                           "'\n    per_host: {rate: 250/s, burst: 10, concurrency: 1000}\n");
+  auto db = dir.file("t.db");
+  // The service itself (not --once); SIGTERM comes when the server has read all 1000 requests.
+  pid_t pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
+  REQUIRE(eventually([&] { return slow.requests() >= 1000; }, 30s));
+  ::kill(pid, SIGTERM);
+  REQUIRE(test::wait_exit(pid) == 0);
+  CHECK(test::sql1(db, "SELECT count(*) FROM results") == "1000");
+  CHECK(test::sql1(db, "SELECT count(*) FROM errors") == "0");
+  CHECK(test::sql1(db, "SELECT status || ' ' || ok FROM runs") == "ok 1000");
 }

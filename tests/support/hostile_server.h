@@ -30,7 +30,7 @@ class HostileServer {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_, 128) != 0)
+        ::listen(listen_, 1024) != 0)
       throw std::runtime_error("hostile server: cannot listen");
     socklen_t len = sizeof addr;
     ::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -49,6 +49,7 @@ class HostileServer {
   }
 
   int port() const { return port_; }
+  int requests() const { return requests_; }  // request heads read so far
   std::string url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
@@ -123,6 +124,7 @@ class HostileServer {
       if (n <= 0) return;
       request.append(buf, static_cast<std::size_t>(n));
     }
+    ++requests_;
     auto start = request.find(' ');
     auto end = request.find(' ', start + 1);
     if (start == std::string::npos || end == std::string::npos) return;
@@ -135,6 +137,8 @@ class HostileServer {
       if (!send_all(fd, ok + "Content-Length: 100000\r\n\r\n")) return;
       while (send_all(fd, "x") && pause(std::chrono::milliseconds(100))) {
       }
+    } else if (path.rfind("/slow-ok/", 0) == 0) {  // a well-formed answer after 6 s
+      if (pause(std::chrono::milliseconds(6000))) send_all(fd, ok + "Content-Length: 2\r\n\r\nok");
     } else if (path == "/drip-headers") {  // the status line, then a header byte a second
       if (!send_all(fd, "HTTP/1.1 200 OK\r\n")) return;
       while (send_all(fd, "X") && pause(std::chrono::milliseconds(1000))) {
@@ -207,6 +211,7 @@ class HostileServer {
   int listen_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
   std::thread acceptor_;
   std::mutex mu_;
   std::list<std::thread> connections_;
