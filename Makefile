@@ -30,9 +30,12 @@ test: build
 package: build
 	cd $(BUILD) && cpack -G DEB
 
+# Micro-benchmarks, then scraperd against aiohttp, Scrapy and wrk (docs/performance.md).
 bench: build
+	$(BUILD)/bench/bench_engine
 	$(BUILD)/bench/bench_config
 	$(BUILD)/bench/bench_writer
+	bench/run --build $(BUILD)
 
 # libFuzzer over the config loader (seeded with the bad-file corpus and the examples), then
 # over CSS translation + extraction (seeded with the test pages): FUZZ_SECONDS each.

@@ -12,6 +12,7 @@
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include <algorithm>
 #include <cctype>
@@ -70,13 +71,15 @@ double seconds(Steady::duration d) {
 
 class Engine {
  public:
-  Engine(asio::io_context& io, asio::thread_pool& pool, storage::Writer& writer,
-         std::shared_ptr<const config::Config> config, const RunOptions& options, Metrics& metrics,
+  Engine(asio::io_context& io, asio::thread_pool& pool, asio::thread_pool& cpu_pool,
+         storage::Writer& writer, std::shared_ptr<const config::Config> config,
+         const RunOptions& options, Metrics& metrics,
          std::map<std::string, storage::Clock::time_point> persisted_due,
          std::map<std::pair<std::string, std::string>, storage::UrlState> url_states,
          std::map<std::string, int> failing)
       : io_(io),
         pool_(pool),
+        cpu_pool_(cpu_pool),
         writer_(writer),
         config_(std::move(config)),
         options_(options),
@@ -157,7 +160,7 @@ class Engine {
       systemd::reloading();
       std::string path = options_.config_path;
       auto load = [path] { return config::load_file(path); };
-      config::LoadResult loaded = co_await run_blocking(pool_, std::move(load));
+      config::LoadResult loaded = co_await run_blocking(cpu_pool_, std::move(load));
       last_reload_errors_.clear();
       if (!loaded.ok()) {
         for (const auto& e : loaded.errors) {
@@ -766,7 +769,7 @@ class Engine {
         if (finder) p.links = finder->find(r.body, r.content_type, page_url, limit);
         return p;
       };
-      page = co_await run_blocking(pool_, std::move(read));
+      page = co_await run_blocking(cpu_pool_, std::move(read));
     }
     if (follow) queue_links(run, std::move(page.links), url, depth);
 
@@ -917,7 +920,8 @@ class Engine {
   }
 
   asio::io_context& io_;
-  asio::thread_pool& pool_;
+  asio::thread_pool& pool_;      // fetches: blocking network calls, `concurrency` threads
+  asio::thread_pool& cpu_pool_;  // parsing pages and config files: one thread per core
   storage::Writer& writer_;
   std::shared_ptr<const config::Config> config_;  // the current snapshot
   const RunOptions options_;
@@ -974,6 +978,10 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   // Owned by a pointer: when a stop is cut short, fetch threads still blocked in the network
   // are not joined (see below).
   auto pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(config->concurrency));
+  // CPU work gets as many threads as there are cores: sixty-four fetch threads parsing at
+  // once on two cores only switch between each other and spread their pages' trees over
+  // more memory (docs/performance.md).
+  asio::thread_pool cpu_pool(std::max(1u, std::thread::hardware_concurrency()));
   std::map<std::string, storage::Clock::time_point> persisted_due;
   std::map<std::pair<std::string, std::string>, storage::UrlState> url_states;
   std::map<std::string, int> failing;
@@ -986,7 +994,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   }
   const auto shutdown_timeout = config->shutdown_timeout;
   Metrics metrics;
-  Engine engine(io, *pool, *writer, config, options, metrics, std::move(persisted_due),
+  Engine engine(io, *pool, cpu_pool, *writer, config, options, metrics, std::move(persisted_due),
                 std::move(url_states), std::move(failing));
 
   // The HTTP API, for a daemon (not for --once). Its handlers hand work to the loop and wait
@@ -1107,6 +1115,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     std::_Exit(0);
   }
   pool->join();
+  cpu_pool.join();
   writer->close();
   spdlog::info("scraperd: stopped, {} rows committed", writer->committed());
   return 0;

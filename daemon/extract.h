@@ -2,7 +2,7 @@
 // `follow` job goes on to.
 //
 //   FieldExtractor fields(job.extract);                   // once per run, on the loop
-//   Extracted e = fields.extract(body, content_type);     // per page, on the fetch pool
+//   Extracted e = fields.extract(body, content_type);     // per page, on the CPU pool
 //   LinkFinder finder(*job.follow);
 //   auto links = finder.find(body, content_type, url, limit);
 //
