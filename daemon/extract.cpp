@@ -15,11 +15,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "config/url.h"
 
@@ -54,11 +55,112 @@ struct XmlFree {
   void operator()(xmlChar* s) const { xmlFree(s); }
 };
 
-// libxml2 wants xmlInitParser() once, before threads use it.
-void init_libxml() {
-  static std::once_flag once;
-  std::call_once(once, [] { xmlInitParser(); });
+// Page arenas. libxml2 allocates every node, attribute and string of a page on its own and
+// frees them one by one with the document: a quarter of the daemon's CPU went to malloc and
+// free (docs/performance.md). While a thread reads a page (an ArenaScope is alive), libxml2's
+// allocations come from that thread's bump arena instead; freeing one does nothing, and the
+// arena starts over when the outermost scope ends. Everything allocated in a scope must be
+// freed before it ends and on the same thread: the document and every XPath object live
+// inside one extract() or find() call. What outlives a page (compiled XPath, libxml2's own
+// set-up) is allocated with the arena paused. A full arena falls back to malloc.
+namespace arena {
+
+constexpr std::size_t kSize = 1 << 20;
+constexpr std::size_t kAlign = 16;  // what malloc guarantees; a header of this size holds n
+
+struct State {
+  std::unique_ptr<char[]> base;
+  std::size_t used = 0;
+  int depth = 0;  // active scopes; 0 = plain malloc
+};
+thread_local State state;
+
+std::size_t rounded(std::size_t n) {
+  return (n + kAlign - 1) & ~(kAlign - 1);
 }
+
+bool owns(const void* p) {
+  const char* c = static_cast<const char*>(p);
+  return state.base && c >= state.base.get() && c < state.base.get() + kSize;
+}
+
+std::size_t size_of(const void* p) {
+  std::size_t n;
+  std::memcpy(&n, static_cast<const char*>(p) - kAlign, sizeof n);
+  return n;
+}
+
+void* allocate(std::size_t n) {
+  if (state.depth > 0 && n < kSize && state.used + kAlign + rounded(n) <= kSize) {
+    char* p = state.base.get() + state.used;
+    state.used += kAlign + rounded(n);
+    std::memcpy(p, &n, sizeof n);
+    return p + kAlign;
+  }
+  return std::malloc(n);
+}
+
+void release(void* p) {
+  if (!owns(p)) std::free(p);
+}
+
+void* reallocate(void* p, std::size_t n) {
+  if (!p) return allocate(n);
+  if (!owns(p)) return std::realloc(p, n);
+  char* c = static_cast<char*>(p);
+  const std::size_t old = size_of(p);
+  // The newest allocation (a growing buffer, typically) grows in place.
+  if (state.depth > 0 && c + rounded(old) == state.base.get() + state.used &&
+      static_cast<std::size_t>(c - state.base.get()) + rounded(n) <= kSize) {
+    state.used = static_cast<std::size_t>(c - state.base.get()) + rounded(n);
+    std::memcpy(c - kAlign, &n, sizeof n);
+    return p;
+  }
+  void* q = allocate(n);
+  if (q) std::memcpy(q, p, std::min(old, n));
+  return q;
+}
+
+char* duplicate(const char* s) {
+  const std::size_t n = std::strlen(s) + 1;
+  auto* p = static_cast<char*>(allocate(n));
+  if (p) std::memcpy(p, s, n);
+  return p;
+}
+
+// Makes libxml2 allocate through the functions above; runs before main, before any thread.
+const bool installed = [] {
+  xmlMemSetup(release, allocate, reallocate, duplicate);
+  xmlInitParser();
+  return true;
+}();
+
+}  // namespace arena
+
+class ArenaScope {
+ public:
+  ArenaScope() {
+    if (!arena::state.base) arena::state.base.reset(new char[arena::kSize]);
+    ++arena::state.depth;
+  }
+  ~ArenaScope() {
+    if (--arena::state.depth == 0) arena::state.used = 0;
+  }
+  ArenaScope(const ArenaScope&) = delete;
+  ArenaScope& operator=(const ArenaScope&) = delete;
+};
+
+// Allocations that must outlive the page (plain malloc) while a scope is alive.
+class ArenaPause {
+ public:
+  ArenaPause() : depth_(std::exchange(arena::state.depth, 0)) {}
+  ~ArenaPause() { arena::state.depth = depth_; }
+  ArenaPause(const ArenaPause&) = delete;
+  ArenaPause& operator=(const ArenaPause&) = delete;
+
+ private:
+  int depth_;
+};
 
 // Compiled XPath, one per expression per thread: compiled expressions are not shared
 // between threads.
@@ -80,7 +182,10 @@ xmlXPathCompExpr* compiled(const std::string& xpath) {
   quiet_libxml_on_this_thread();
   thread_local std::unordered_map<std::string, std::unique_ptr<xmlXPathCompExpr, CompFree>> cache;
   auto& slot = cache[xpath];
-  if (!slot) slot.reset(xmlXPathCompile(reinterpret_cast<const xmlChar*>(xpath.c_str())));
+  if (!slot) {
+    ArenaPause outlives_the_page;
+    slot.reset(xmlXPathCompile(reinterpret_cast<const xmlChar*>(xpath.c_str())));
+  }
   return slot.get();
 }
 
@@ -220,7 +325,6 @@ std::string charset_of(std::string_view content_type) {
 
 LinkFinder::LinkFinder(const config::Follow& follow)
     : follow_(follow), patterns_(std::make_unique<Patterns>()) {
-  init_libxml();
   for (const auto& p : follow.allow) patterns_->allow.emplace_back(p);
   for (const auto& p : follow.deny) patterns_->deny.emplace_back(p);
 }
@@ -245,6 +349,7 @@ std::vector<std::string> LinkFinder::find(std::string_view html, std::string_vie
                                           const std::string& page_url, std::size_t limit) const {
   std::vector<std::string> links;
   if (html.empty() || limit == 0) return links;
+  ArenaScope arena;  // before the document: outlives it
   Doc doc = parse_html(html, content_type, page_url.c_str());
   if (!doc) return links;
 
@@ -270,7 +375,6 @@ struct FieldExtractor::Compiled {
 
 FieldExtractor::FieldExtractor(const std::vector<config::Field>& fields)
     : fields_(fields), compiled_(std::make_unique<Compiled>()) {
-  init_libxml();
   for (const auto& f : fields) {
     if (f.regex.empty())
       compiled_->regex.emplace_back();
@@ -322,6 +426,7 @@ std::string text_of(const nlohmann::json& v) {
 Extracted FieldExtractor::extract(std::string_view body, std::string_view content_type) const {
   Extracted out;
   nlohmann::ordered_json data = nlohmann::ordered_json::object();
+  ArenaScope arena;  // before the document: outlives it
   Doc doc;
   bool html_tried = false;
   nlohmann::json json;
