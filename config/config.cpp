@@ -419,6 +419,7 @@ class Loader {
       if (!jobs.IsSequence() && !jobs.IsNull()) {
         error(jobs, "'jobs' must be a list (each item starting with '- ')");
       } else {
+        cfg.jobs.reserve(cfg.jobs.size() + jobs.items.size());  // 10,000 jobs: no 16,384 slots
         for (const auto& node : jobs.items) {
           Job job = defaults_;
           job.file = file;
