@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -229,4 +230,35 @@ TEST_CASE("extract: a value that does not convert to its type is null", "[extrac
   CHECK(daemon::content_hash("abc") == daemon::content_hash("abc"));
   CHECK(daemon::content_hash("abc") != daemon::content_hash("abd"));
   CHECK(daemon::content_hash("").size() == 16);
+}
+
+// libxml2 allocates a page from a 1 MB per-thread arena and falls back to malloc when it is
+// full: a 1.5 MB page crosses over mid-parse (growing buffers move from the arena to the
+// heap), and the pages after it start from an empty arena again. Several threads at once,
+// each with its own arena.
+TEST_CASE("extract: pages larger than the parse arena and small ones after them on several threads",
+          "[extract]") {
+  auto f = fields(
+      "      count: {xpath: 'count(//li)', type: int}\n"
+      "      last: {xpath: '//li[last()]'}\n"
+      "      all_text: {xpath: 'string(//ul)', regex: '(item 49999)'}\n");
+  std::string big = "<html><body><ul>";
+  for (int i = 0; i < 50'000; ++i)
+    big += "<li class=\"c" + std::to_string(i % 7) + "\">item " + std::to_string(i) + "</li>";
+  big += "</ul></body></html>";
+  REQUIRE(big.size() > 1024 * 1024);  // its tree is several times that
+  const std::string small = "<ul><li>one</li><li>two</li></ul>";
+  auto check = [&] {
+    for (int round = 0; round < 3; ++round) {
+      auto b = nlohmann::json::parse(daemon::FieldExtractor(f).extract(big, "text/html").data);
+      if (b["count"] != 50'000 || b["last"] != "item 49999" || b["all_text"] != "item 49999")
+        return false;
+      auto s = nlohmann::json::parse(daemon::FieldExtractor(f).extract(small, "text/html").data);
+      if (s["count"] != 2 || s["last"] != "two") return false;
+    }
+    return true;
+  };
+  std::vector<std::future<bool>> threads;
+  for (int t = 0; t < 3; ++t) threads.push_back(std::async(std::launch::async, check));
+  for (auto& t : threads) CHECK(t.get());
 }
