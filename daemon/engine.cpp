@@ -854,8 +854,6 @@ class Engine {
     // The URL's new state: the validators of a full response (a 304 may refresh them) and
     // the content hash.
     storage::UrlState next = state;
-    next.job = job.name;
-    next.url = url;
     if (full || !r.etag.empty() || !r.last_modified.empty()) {
       next.etag = r.etag;
       next.last_modified = r.last_modified;
@@ -864,7 +862,9 @@ class Engine {
     if (full) next.data = page.extracted.data;
     if (next.etag != state.etag || next.last_modified != state.last_modified ||
         next.content_hash != state.content_hash || next.data != state.data) {
-      state = next;
+      state = next;  // without job and url: the map's key holds them
+      next.job = job.name;
+      next.url = url;
       storage::Row row = std::move(next);
       co_await store(std::move(row));
     }

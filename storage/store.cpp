@@ -257,8 +257,7 @@ std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::st
                  "SELECT job, url, coalesce(etag, ''), coalesce(last_modified, ''), "
                  "coalesce(content_hash, ''), coalesce(data, '') FROM url_state");
   while (s.step())
-    out[{s.text(0), s.text(1)}] =
-        UrlState{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)};
+    out[{s.text(0), s.text(1)}] = UrlState{{}, {}, s.text(2), s.text(3), s.text(4), s.text(5)};
   return out;
 }
 

@@ -127,7 +127,8 @@ std::map<std::string, Clock::time_point> next_due_times(const std::string& path)
 // restarted daemon knows a failing streak is going on. Throws Error.
 std::map<std::string, int> failing_streaks(const std::string& path);
 
-// The stored state of every (job, url) that has any. Throws Error.
+// The stored state of every (job, url) that has any; the values leave `job` and `url` empty
+// (the key holds them: one copy per URL, kept in memory while the daemon runs). Throws Error.
 std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::string& path);
 
 // Query results: column names and typed cells, ready for any output format.

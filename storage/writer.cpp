@@ -159,15 +159,20 @@ void Writer::push(Row row) {
   std::unique_lock lock(mu_);
   not_full_.wait(lock, [&] { return queue_.size() < options_.capacity; });
   queue_.push_back(std::move(row));
-  not_empty_.notify_one();
+  wake_writer();
 }
 
 bool Writer::try_push(Row& row) {
   std::lock_guard lock(mu_);
   if (queue_.size() >= options_.capacity) return false;
   queue_.push_back(std::move(row));
-  not_empty_.notify_one();
+  wake_writer();
   return true;
+}
+
+// The writer waits for a first row, or (lingering) for a full batch: only those wake it.
+void Writer::wake_writer() {
+  if (queue_.size() == 1 || queue_.size() == options_.max_batch) not_empty_.notify_one();
 }
 
 void Writer::close() {
@@ -201,6 +206,7 @@ void Writer::run() {
   int failures = 0;
   bool pruning = false;
   auto next_prune = std::chrono::steady_clock::now();
+  auto last_commit = next_prune;
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -212,6 +218,9 @@ void Writer::run() {
           not_empty_.wait(lock, ready);
       }
       if (closing_ && queue_.empty() && batch.empty()) return;  // everything is committed
+      if (batch.empty() && queue_.size() < options_.max_batch)
+        not_empty_.wait_until(lock, last_commit + options_.linger,
+                              [&] { return closing_ || queue_.size() >= options_.max_batch; });
       // A batch that failed to commit is retried first; new rows join it up to max_batch.
       size_t room = options_.max_batch - std::min(batch.size(), options_.max_batch);
       size_t n = std::min(queue_.size(), room);
@@ -224,6 +233,7 @@ void Writer::run() {
       if (!sink) sink = std::make_unique<Sink>(path_, options_.max_pages);
       if (!batch.empty()) {
         sink->commit(batch);
+        last_commit = std::chrono::steady_clock::now();
         std::lock_guard lock(mu_);
         committed_ += batch.size();
         last_error_.clear();

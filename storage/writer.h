@@ -24,8 +24,12 @@ namespace scraperd::storage {
 class Writer {
  public:
   struct Options {
-    size_t capacity = 10'000;           // rows queued before push() waits
-    size_t max_batch = 1'000;           // rows per transaction
+    size_t capacity = 10'000;  // rows queued before push() waits
+    size_t max_batch = 1'000;  // rows per transaction
+    // Group commit: a transaction starts at most this long after the previous one ended
+    // (sooner when max_batch rows wait), so a steady stream of rows makes few large
+    // transactions instead of many small ones (docs/performance.md). Rows wait no longer.
+    std::chrono::milliseconds linger{5};
     std::chrono::milliseconds keep{0};  // prune results, errors, runs older than this; 0: never
     std::chrono::milliseconds prune_every = std::chrono::minutes(10);
     std::int64_t max_pages = 0;  // PRAGMA max_page_count; 0: SQLite's default (tests use it
@@ -63,6 +67,7 @@ class Writer {
 
  private:
   void run();
+  void wake_writer();  // REQUIRES: mu_ held, a row just queued
 
   const std::string path_;
   const Options options_;
