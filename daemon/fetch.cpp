@@ -22,17 +22,26 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // One client per origin per pool thread: connections are kept alive and never shared.
-httplib::Client& client_for(const std::string& origin) {
-  thread_local std::unordered_map<std::string, std::unique_ptr<httplib::Client>> clients;
+struct Kept {
+  std::unique_ptr<httplib::Client> client;
+  bool alive = false;  // its last exchange succeeded: the next one may reuse its connection
+};
+Kept& client_for(const std::string& origin) {
+  thread_local std::unordered_map<std::string, Kept> clients;
   if (clients.size() > 256 && !clients.contains(origin)) clients.clear();  // bound idle state
-  auto& client = clients[origin];
-  if (!client) {
-    client = std::make_unique<httplib::Client>(origin);
-    client->set_keep_alive(true);
-    client->set_follow_location(false);  // redirects are followed by fetch_blocking
-    client->set_decompress(true);
+  auto& kept = clients[origin];
+  if (!kept.client) {
+    kept.client = std::make_unique<httplib::Client>(origin);
+    kept.client->set_keep_alive(true);
+    kept.client->set_follow_location(false);  // redirects are followed by fetch_blocking
+    kept.client->set_decompress(true);
   }
-  return *client;
+  return kept;
+}
+
+bool idempotent(const std::string& method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+         method == "OPTIONS";
 }
 
 bool resolves(const std::string& host) {
@@ -127,7 +136,8 @@ namespace {
 std::string exchange(const FetchRequest& request, const config::Url& url, const std::string& method,
                      const std::string& body, Clock::time_point start, Clock::time_point deadline,
                      FetchResult& result) {
-  auto& client = client_for(url.origin());
+  Kept& kept = client_for(url.origin());
+  httplib::Client& client = *kept.client;
   auto split = [](Clock::duration d) {
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
     return std::pair<time_t, time_t>(
@@ -153,7 +163,9 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
   req.headers = {{"User-Agent", request.user_agent}};
   for (const auto& [name, value] : request.headers) req.headers.emplace(name, value);
   req.body = body;
+  bool got_response = false;
   req.response_handler = [&](const httplib::Response& r) {
+    got_response = true;
     if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
       if (std::strtoull(len.c_str(), nullptr, 10) > request.max_body) {
         too_large = true;
@@ -182,6 +194,14 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
     ~Unwatch() { deadlines.unwatch(id); }
   } unwatch{deadlines, deadlines.watch(&client, deadline)};
   auto res = client.send(req);
+  // A server may close a kept-alive connection just as the next request goes out on it. Like
+  // curl and browsers, an idempotent request that got no response on a reused connection is
+  // sent once more, on a new one (RFC 9112, 9.3.1).
+  if (!res && kept.alive && !got_response && idempotent(method) &&
+      (res.error() == httplib::Error::Read || res.error() == httplib::Error::Write) && !too_slow &&
+      Clock::now() < deadline)
+    res = client.send(req);
+  kept.alive = static_cast<bool>(res);
   result.elapsed = Clock::now() - start;
 
   if (too_large) {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include "tests/support/hostile_server.h"
 #include "tests/support/http_server.h"
 
 using namespace scraperd;
@@ -180,4 +181,28 @@ TEST_CASE("fetch_blocking returns status and body, and classifies failures", "[f
     CHECK(r.error_kind == "connect");
     CHECK(r.status == 0);
   }
+}
+
+TEST_CASE("a kept-alive connection the server closed as the next request went out is retried",
+          "[fetch]") {
+  // /keep-then-drop answers once, keeps the connection, and closes it when the next request
+  // arrives on it: the race of a server closing an idle connection, made certain.
+  test::HostileServer srv;
+  daemon::FetchRequest req;
+  req.url = srv.url("/keep-then-drop");
+  req.timeout = 5s;
+  auto first = daemon::fetch_blocking(req);
+  REQUIRE(first.ok());
+  CHECK(first.body == "first");
+  auto second = daemon::fetch_blocking(req);  // same thread, same origin: the same connection
+  CHECK(second.ok());
+  CHECK(second.status == 200);
+  CHECK(srv.requests() == 3);  // the dropped one, and again on a new connection
+
+  // Not a POST (it may have been acted on): on the connection the retry left open, it is
+  // dropped the same way and ends as an error, sent once.
+  req.method = "POST";
+  req.body = "x";
+  CHECK(daemon::fetch_blocking(req).error_kind == "read");
+  CHECK(srv.requests() == 4);
 }

@@ -111,20 +111,26 @@ class HostileServer {
     return true;
   }
 
-  void serve(int fd) {
+  // Reads one request head; empty when the client went away first.
+  std::string read_request(int fd) {
     std::string request;
     char buf[4096];
     while (request.find("\r\n\r\n") == std::string::npos && request.size() < 65536) {
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, 50) == 0) {
-        if (stopping_) return;
+        if (stopping_) return {};
         continue;
       }
       ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return;
+      if (n <= 0) return {};
       request.append(buf, static_cast<std::size_t>(n));
     }
     ++requests_;
+    return request;
+  }
+
+  void serve(int fd) {
+    std::string request = read_request(fd);
     auto start = request.find(' ');
     auto end = request.find(' ', start + 1);
     if (start == std::string::npos || end == std::string::npos) return;
@@ -137,6 +143,8 @@ class HostileServer {
       if (!send_all(fd, ok + "Content-Length: 100000\r\n\r\n")) return;
       while (send_all(fd, "x") && pause(std::chrono::milliseconds(100))) {
       }
+    } else if (path == "/keep-then-drop") {  // keep-alive, then close on the next request
+      if (send_all(fd, ok + "Content-Length: 5\r\n\r\nfirst")) read_request(fd);
     } else if (path.rfind("/slow-ok/", 0) == 0) {  // a well-formed answer after 6 s
       if (pause(std::chrono::milliseconds(6000))) send_all(fd, ok + "Content-Length: 2\r\n\r\nok");
     } else if (path == "/drip-headers") {  // the status line, then a header byte a second
