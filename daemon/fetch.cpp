@@ -69,7 +69,9 @@ class Deadlines {
     if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
     auto id = ++next_id_;
     watched_.emplace(id, Entry{client, deadline});
-    wake_.notify_one();
+    // Woken only for a deadline earlier than the one it sleeps until: requests of one job
+    // share a timeout, so thousands per second need no wake-up at all.
+    if (deadline < asleep_until_) wake_.notify_one();
     return id;
   }
 
@@ -108,6 +110,7 @@ class Deadlines {
           ++it;
         }
       }
+      asleep_until_ = next;
       if (next == Clock::time_point::max())
         wake_.wait(lock);
       else
@@ -117,9 +120,10 @@ class Deadlines {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  std::unordered_map<std::uint64_t, Entry> watched_;  // GUARDED_BY(mu_)
-  std::uint64_t next_id_ = 0;                         // GUARDED_BY(mu_)
-  bool stopping_ = false;                             // GUARDED_BY(mu_)
+  std::unordered_map<std::uint64_t, Entry> watched_;           // GUARDED_BY(mu_)
+  std::uint64_t next_id_ = 0;                                  // GUARDED_BY(mu_)
+  bool stopping_ = false;                                      // GUARDED_BY(mu_)
+  Clock::time_point asleep_until_ = Clock::time_point::min();  // GUARDED_BY(mu_)
   std::thread thread_;
 };
 
