@@ -11,10 +11,12 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/url.h"
 #include "daemon/blocking.h"
+#include "daemon/tcp_bytes.h"
 
 namespace scraperd::daemon {
 namespace {
@@ -53,15 +55,24 @@ bool resolves(const std::string& host) {
   return rc == 0;
 }
 
-// Stops requests still going at their deadline. cpp-httplib's timeouts apply to each read
-// and write, so a server sending a header byte a second would otherwise hold a request (and
-// a pool thread) for hours. One thread for the process; Client::stop() is the thread-safe
-// way to abort a request in flight (it shuts its socket down, the request fails).
-class Deadlines {
+// Response headers larger than this end a request as `too_large`. cpp-httplib bounds each
+// header line (8 KB) but not their number, and keeps every header in memory: a server sending
+// header lines for the whole timeout would otherwise cost the daemon gigabytes. curl's
+// limit is of the same order.
+constexpr std::uint64_t kMaxHeaderBytes = 256 * 1024;
+
+// Stops requests that overrun: at their deadline, and while their headers exceed
+// kMaxHeaderBytes. cpp-httplib's timeouts apply to each read and write, so a server sending a
+// header byte a second would otherwise hold a request (and a pool thread) for hours. One
+// thread for the process; Client::stop() is the thread-safe way to abort a request in flight
+// (it shuts its socket down, the request fails).
+class Watchdog {
  public:
-  static Deadlines& instance() {
-    static Deadlines deadlines;
-    return deadlines;
+  enum class Stop { kNone, kDeadline, kHeaders };
+
+  static Watchdog& instance() {
+    static Watchdog watchdog;
+    return watchdog;
   }
 
   std::uint64_t watch(httplib::Client* client, Clock::time_point deadline) {
@@ -75,13 +86,44 @@ class Deadlines {
     return id;
   }
 
-  // After this returns, the client is not touched any more for this request.
-  void unwatch(std::uint64_t id) {
+  // The request's connection is `fd` (a new or a reused one): its headers are counted from
+  // now. Called on the fetch thread; starts the header check.
+  // Called on the fetch thread with the kept connection (`connected`), or with a new socket
+  // before it connects: every byte that one reads is this response's.
+  void reading_headers(std::uint64_t id, int fd, bool connected) {
+    int port = connected ? tcp_local_port(fd) : -1;
+    std::uint64_t base = connected ? tcp_bytes_read(fd) : 0;
     std::lock_guard lock(mu_);
-    watched_.erase(id);
+    if (auto it = watched_.find(id); it != watched_.end()) {
+      if (it->second.fd < 0 && headers_checked_++ == 0) wake_.notify_one();  // start polling
+      it->second.fd = fd;
+      it->second.port = port;  // -1: learnt once connected, by header_bytes()
+      it->second.base = base;
+    }
   }
 
-  ~Deadlines() {
+  // The response's headers are in: the header check of the request ends.
+  void headers_done(std::uint64_t id) {
+    std::lock_guard lock(mu_);
+    if (auto it = watched_.find(id); it != watched_.end() && it->second.fd >= 0) {
+      it->second.fd = -1;
+      --headers_checked_;
+    }
+  }
+
+  // After this returns, the client is not touched any more for this request. Says why the
+  // watchdog stopped it, if it did.
+  Stop unwatch(std::uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = watched_.find(id);
+    if (it == watched_.end()) return Stop::kNone;
+    auto why = it->second.stopped;
+    if (it->second.fd >= 0) --headers_checked_;
+    watched_.erase(it);
+    return why;
+  }
+
+  ~Watchdog() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
@@ -94,22 +136,47 @@ class Deadlines {
   struct Entry {
     httplib::Client* client;
     Clock::time_point deadline;
+    int fd = -1;             // >= 0 while its headers are being read
+    int port = -1;           // fd's local port (fd may be closed and reused meanwhile)
+    std::uint64_t base = 0;  // tcp_bytes_read(fd) when the headers started
+    Stop stopped = Stop::kNone;
   };
+
+  void stop(Entry& e, Stop why) {
+    e.client->stop();
+    e.stopped = why;
+    if (e.fd >= 0) --headers_checked_;
+    e.fd = -1;
+  }
+
+  // What the request's connection has read since its headers started; 0 when fd is no
+  // longer that connection (closed, or reused by another).
+  static std::uint64_t header_bytes(Entry& e) {
+    auto port = tcp_local_port(e.fd);
+    if (port <= 0) return 0;        // not connected yet
+    if (e.port < 0) e.port = port;  // a new connection, now connected
+    if (port != e.port) return 0;
+    auto read = tcp_bytes_read(e.fd);
+    return read > e.base ? read - e.base : 0;
+  }
 
   void loop() {
     std::unique_lock lock(mu_);
     while (!stopping_) {
       auto next = Clock::time_point::max();
       auto now = Clock::now();
-      for (auto it = watched_.begin(); it != watched_.end();) {
-        if (it->second.deadline <= now) {
-          it->second.client->stop();
-          it = watched_.erase(it);
-        } else {
-          next = std::min(next, it->second.deadline);
-          ++it;
-        }
+      for (auto& [id, e] : watched_) {
+        if (e.stopped != Stop::kNone) continue;
+        if (e.deadline <= now)
+          stop(e, Stop::kDeadline);
+        else if (e.fd >= 0 && header_bytes(e) > kMaxHeaderBytes)
+          stop(e, Stop::kHeaders);
+        else
+          next = std::min(next, e.deadline);
       }
+      // Headers being read are looked at ten times a second: a request with endless headers
+      // ends within ~100 ms having cost ~10 MB (cpp-httplib's header map), not gigabytes.
+      if (headers_checked_ > 0) next = std::min(next, now + std::chrono::milliseconds(100));
       asleep_until_ = next;
       if (next == Clock::time_point::max())
         wake_.wait(lock);
@@ -122,6 +189,7 @@ class Deadlines {
   std::condition_variable wake_;
   std::unordered_map<std::uint64_t, Entry> watched_;           // GUARDED_BY(mu_)
   std::uint64_t next_id_ = 0;                                  // GUARDED_BY(mu_)
+  int headers_checked_ = 0;                                    // GUARDED_BY(mu_)
   bool stopping_ = false;                                      // GUARDED_BY(mu_)
   Clock::time_point asleep_until_ = Clock::time_point::min();  // GUARDED_BY(mu_)
   std::thread thread_;
@@ -168,8 +236,10 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
   for (const auto& [name, value] : request.headers) req.headers.emplace(name, value);
   req.body = body;
   bool got_response = false;
+  std::uint64_t watch_id = 0;  // set below, before the request is sent
   req.response_handler = [&](const httplib::Response& r) {
     got_response = true;
+    Watchdog::instance().headers_done(watch_id);
     if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
       if (std::strtoull(len.c_str(), nullptr, 10) > request.max_body) {
         too_large = true;
@@ -191,12 +261,22 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
     result.body.append(data, n);
     return true;
   };
-  auto& deadlines = Deadlines::instance();
+  auto& watchdog = Watchdog::instance();
   struct Unwatch {
-    Deadlines& deadlines;
+    Watchdog& watchdog;
     std::uint64_t id;
-    ~Unwatch() { deadlines.unwatch(id); }
-  } unwatch{deadlines, deadlines.watch(&client, deadline)};
+    Watchdog::Stop why = Watchdog::Stop::kNone;
+    Watchdog::Stop done() { return why = watchdog.unwatch(std::exchange(id, 0)); }
+    ~Unwatch() {
+      if (id) watchdog.unwatch(id);
+    }
+  } watched{watchdog, watchdog.watch(&client, deadline)};
+  // The headers are counted on the connection the request goes out on: a kept one now, a
+  // new one when cpp-httplib connects (it calls the socket options with the new socket).
+  const auto id = watch_id = watched.id;
+  client.set_socket_options(
+      [&watchdog, id](socket_t fd) { watchdog.reading_headers(id, fd, false); });
+  if (client.is_socket_open()) watchdog.reading_headers(id, client.socket(), true);
   auto res = client.send(req);
   // A server may close a kept-alive connection just as the next request goes out on it. Like
   // curl and browsers, an idempotent request that got no response on a reused connection is
@@ -207,15 +287,20 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
     res = client.send(req);
   kept.alive = static_cast<bool>(res);
   result.elapsed = Clock::now() - start;
+  const auto stopped = watched.done();
 
-  if (too_large) {
+  if (stopped == Watchdog::Stop::kHeaders) {
+    result.error_kind = "too_large";
+    result.error_message =
+        fmt::format("response headers larger than {} KB", kMaxHeaderBytes / 1024);
+  } else if (too_large) {
     result.error_kind = "too_large";
     result.error_message = fmt::format("body larger than max_body ({} bytes)", request.max_body);
   } else if (too_slow) {
     result.error_kind = "timeout";
     result.error_message = "response not complete within " + seconds(request.timeout);
   } else if (!res && Clock::now() + std::chrono::milliseconds(50) >= deadline) {
-    // Stopped by Deadlines, or a read timeout (set to the time left, which poll() may end a
+    // Stopped by the watchdog, or a read timeout (set to the time left, which poll() may end a
     // hair early): a failure at the deadline is the deadline's.
     result.error_kind = "timeout";
     result.error_message = "response not complete within " + seconds(request.timeout);

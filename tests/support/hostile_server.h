@@ -175,9 +175,16 @@ class HostileServer {
       send_all(fd, "SSH-2.0-OpenSSH_9.2\r\n\r\n");
     } else if (path == "/long-header") {  // one header of 1 MB
       send_all(fd, ok + "X-Big: " + std::string(1 << 20, 'b') + "\r\nContent-Length: 2\r\n\r\nhi");
-    } else if (path == "/many-headers") {  // 100,000 headers
+    } else if (path == "/endless-headers") {  // header lines until the client goes away
+      if (!send_all(fd, ok)) return;
+      std::string lines;
+      for (int i = 0; i < 1000; ++i) lines += "X-" + std::to_string(i) + ": endless\r\n";
+      while (send_all(fd, lines)) {
+      }
+    } else if (path == "/big-headers") {  // 200 KB of headers in 1 KB lines: allowed
       std::string head = ok;
-      for (int i = 0; i < 100000; ++i) head += "X-" + std::to_string(i) + ": v\r\n";
+      for (int i = 0; i < 200; ++i)
+        head += "X-" + std::to_string(i) + ": " + std::string(1000, 'v') + "\r\n";
       send_all(fd, head + "Content-Length: 2\r\n\r\nhi");
     } else if (path == "/bad-chunk") {
       send_all(fd, ok + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n");
