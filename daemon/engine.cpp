@@ -1,6 +1,7 @@
 #include "daemon/engine.h"
 
 #include <malloc.h>
+#include <signal.h>
 
 #include <spdlog/spdlog.h>
 
@@ -356,6 +357,7 @@ class Engine {
   }
 
   awaitable<void> until_stopped() {
+    if (stopping_) co_return;  // stop() came during start-up, before this sleeper existed
     asio::system_timer timer(io_, TimePoint::max());
     auto sleeper = sleeping_.insert(sleeping_.end(), &timer);
     co_await timer.async_wait(asio::experimental::as_tuple(here()));
@@ -1084,6 +1086,12 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
+  // `scraperd run` blocked these until now (cli.cpp): one that came meanwhile is handled as
+  // soon as the loop runs. Only this thread unblocks them, so they all arrive here.
+  sigset_t held;
+  sigemptyset(&held);
+  for (int signo : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&held, signo);
+  pthread_sigmask(SIG_UNBLOCK, &held, nullptr);
 
   // Heartbeat: WATCHDOG=1 from the loop itself (a stalled loop stops the pings and systemd
   // restarts the service), and STATUS= with what the daemon is doing.

@@ -29,7 +29,8 @@ struct RunOptions {
 // watchdog (systemd.h). When the drain after SIGTERM is cut short (a second signal, or
 // `shutdown_timeout`), requests still in flight are recorded as cancelled, every row is
 // committed, and the process exits at once with status 0 (_Exit): fetch threads blocked in
-// the network cannot be joined.
+// the network cannot be joined. SIGINT, SIGTERM and SIGHUP blocked by the caller (as
+// `scraperd run` does from its start) are unblocked on this thread once it handles them.
 int run(std::shared_ptr<const config::Config> config, const RunOptions& options);
 
 }  // namespace scraperd::daemon

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -126,6 +127,32 @@ TEST_CASE("systemd notify: READY, RELOADING and READY on SIGHUP, STOPPING, watch
   kill(pid, SIGTERM);
   CHECK(notify.wait_for("STOPPING=1") >= 0);
   CHECK(test::wait_exit(pid) == 0);
+}
+
+// True once `pid` blocks SIGTERM (its SigBlk mask in /proc).
+bool blocks_sigterm(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("SigBlk:", 0) == 0)
+      return (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1;
+  return false;
+}
+
+TEST_CASE("a SIGTERM while the jobs still load is held and stops the daemon cleanly", "[service]") {
+  test::TempDir dir;
+  std::string jobs = "api: {listen: ''}\njobs:\n";
+  for (int i = 0; i < 20'000; ++i)  // loading takes a good part of a second
+    jobs += "  - {name: j" + std::to_string(i) + ", url: 'http://127.0.0.1:9/" + std::to_string(i) +
+            "', cron: '0 0 1 1 *'}\n";
+  auto cfg = dir.write("jobs.yaml", jobs);
+  pid_t pid =
+      test::spawn({"run", "--config", cfg, "--db", dir.file("h.db")}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
+  REQUIRE(eventually([&] { return blocks_sigterm(pid); }));
+  kill(pid, SIGTERM);  // before the loop exists: the default action would kill it
+  CHECK(test::wait_exit(pid) == 0);
+  CHECK_THAT(test::slurp(dir.file("e")), Catch::Contains("SIGTERM: stopping"));
 }
 
 TEST_CASE("reload: a bad file keeps every job, a good one adds, changes and removes jobs",
