@@ -5,6 +5,7 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -61,7 +62,41 @@ bool resolves(const std::string& host) {
 // limit is of the same order.
 constexpr std::uint64_t kMaxHeaderBytes = 256 * 1024;
 
-// Stops requests that overrun: at their deadline, and while their headers exceed
+// How far a request's response headers have come, for the watchdog. Written by the fetch
+// thread without the watchdog's lock: cpp-httplib calls its socket hook holding its own
+// lock, and the watchdog calls Client::stop(), which takes that one, holding its lock.
+struct HeaderProgress {
+  std::atomic<int> fd{-1};             // the connection being read; -1: none yet, or done
+  std::atomic<int> port{-1};           // fd's local port (fd may be closed and reused): -1
+                                       // until known
+  std::atomic<std::uint64_t> base{0};  // tcp_bytes_read(fd) when the headers started
+
+  // The request goes out on the kept connection `fd` (`connected`), or on a new socket that
+  // is about to connect: every byte that one reads is this response's. fd last: the
+  // watchdog reads it first.
+  void on(int socket, bool connected) {
+    base.store(connected ? tcp_bytes_read(socket) : 0);
+    port.store(connected ? tcp_local_port(socket) : -1);
+    fd.store(socket);
+  }
+  void done() { fd.store(-1); }
+
+  // What the connection has read since the headers started; 0 when there is no connection
+  // or fd is no longer it.
+  std::uint64_t bytes() {
+    int f = fd.load();
+    if (f < 0) return 0;
+    int now = tcp_local_port(f);
+    if (now <= 0) return 0;  // not connected yet
+    int expected = -1;
+    port.compare_exchange_strong(expected, now);  // a new connection, now connected
+    if (port.load() != now) return 0;
+    auto read = tcp_bytes_read(f);
+    return read > base.load() ? read - base.load() : 0;
+  }
+};
+
+// Stops requests that overrun: at their deadline, and when their headers exceed
 // kMaxHeaderBytes. cpp-httplib's timeouts apply to each read and write, so a server sending a
 // header byte a second would otherwise hold a request (and a pool thread) for hours. One
 // thread for the process; Client::stop() is the thread-safe way to abort a request in flight
@@ -75,40 +110,17 @@ class Watchdog {
     return watchdog;
   }
 
-  std::uint64_t watch(httplib::Client* client, Clock::time_point deadline) {
+  // `headers` must outlive unwatch(id).
+  std::uint64_t watch(httplib::Client* client, Clock::time_point deadline,
+                      HeaderProgress* headers) {
     std::lock_guard lock(mu_);
     if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
     auto id = ++next_id_;
-    watched_.emplace(id, Entry{client, deadline});
-    // Woken only for a deadline earlier than the one it sleeps until: requests of one job
-    // share a timeout, so thousands per second need no wake-up at all.
-    if (deadline < asleep_until_) wake_.notify_one();
+    watched_.emplace(id, Entry{client, deadline, headers});
+    // Woken only when it sleeps longer than a new request needs (no request in flight):
+    // thousands of requests per second need no wake-up at all.
+    if (deadline < asleep_until_ || asleep_until_ == Clock::time_point::max()) wake_.notify_one();
     return id;
-  }
-
-  // The request's connection is `fd` (a new or a reused one): its headers are counted from
-  // now. Called on the fetch thread; starts the header check.
-  // Called on the fetch thread with the kept connection (`connected`), or with a new socket
-  // before it connects: every byte that one reads is this response's.
-  void reading_headers(std::uint64_t id, int fd, bool connected) {
-    int port = connected ? tcp_local_port(fd) : -1;
-    std::uint64_t base = connected ? tcp_bytes_read(fd) : 0;
-    std::lock_guard lock(mu_);
-    if (auto it = watched_.find(id); it != watched_.end()) {
-      if (it->second.fd < 0 && headers_checked_++ == 0) wake_.notify_one();  // start polling
-      it->second.fd = fd;
-      it->second.port = port;  // -1: learnt once connected, by header_bytes()
-      it->second.base = base;
-    }
-  }
-
-  // The response's headers are in: the header check of the request ends.
-  void headers_done(std::uint64_t id) {
-    std::lock_guard lock(mu_);
-    if (auto it = watched_.find(id); it != watched_.end() && it->second.fd >= 0) {
-      it->second.fd = -1;
-      --headers_checked_;
-    }
   }
 
   // After this returns, the client is not touched any more for this request. Says why the
@@ -118,7 +130,6 @@ class Watchdog {
     auto it = watched_.find(id);
     if (it == watched_.end()) return Stop::kNone;
     auto why = it->second.stopped;
-    if (it->second.fd >= 0) --headers_checked_;
     watched_.erase(it);
     return why;
   }
@@ -136,29 +147,9 @@ class Watchdog {
   struct Entry {
     httplib::Client* client;
     Clock::time_point deadline;
-    int fd = -1;             // >= 0 while its headers are being read
-    int port = -1;           // fd's local port (fd may be closed and reused meanwhile)
-    std::uint64_t base = 0;  // tcp_bytes_read(fd) when the headers started
+    HeaderProgress* headers;
     Stop stopped = Stop::kNone;
   };
-
-  void stop(Entry& e, Stop why) {
-    e.client->stop();
-    e.stopped = why;
-    if (e.fd >= 0) --headers_checked_;
-    e.fd = -1;
-  }
-
-  // What the request's connection has read since its headers started; 0 when fd is no
-  // longer that connection (closed, or reused by another).
-  static std::uint64_t header_bytes(Entry& e) {
-    auto port = tcp_local_port(e.fd);
-    if (port <= 0) return 0;        // not connected yet
-    if (e.port < 0) e.port = port;  // a new connection, now connected
-    if (port != e.port) return 0;
-    auto read = tcp_bytes_read(e.fd);
-    return read > e.base ? read - e.base : 0;
-  }
 
   void loop() {
     std::unique_lock lock(mu_);
@@ -167,16 +158,18 @@ class Watchdog {
       auto now = Clock::now();
       for (auto& [id, e] : watched_) {
         if (e.stopped != Stop::kNone) continue;
-        if (e.deadline <= now)
-          stop(e, Stop::kDeadline);
-        else if (e.fd >= 0 && header_bytes(e) > kMaxHeaderBytes)
-          stop(e, Stop::kHeaders);
-        else
+        if (e.deadline <= now || e.headers->bytes() > kMaxHeaderBytes) {
+          e.client->stop();
+          e.stopped = e.deadline <= now ? Stop::kDeadline : Stop::kHeaders;
+        } else {
           next = std::min(next, e.deadline);
+        }
       }
-      // Headers being read are looked at ten times a second: a request with endless headers
-      // ends within ~100 ms having cost ~10 MB (cpp-httplib's header map), not gigabytes.
-      if (headers_checked_ > 0) next = std::min(next, now + std::chrono::milliseconds(100));
+      // While requests are in flight their headers are looked at ten times a second: one
+      // with endless headers ends within ~100 ms having cost ~10 MB (cpp-httplib's header
+      // map), not gigabytes.
+      if (next != Clock::time_point::max())
+        next = std::min(next, now + std::chrono::milliseconds(100));
       asleep_until_ = next;
       if (next == Clock::time_point::max())
         wake_.wait(lock);
@@ -189,7 +182,6 @@ class Watchdog {
   std::condition_variable wake_;
   std::unordered_map<std::uint64_t, Entry> watched_;           // GUARDED_BY(mu_)
   std::uint64_t next_id_ = 0;                                  // GUARDED_BY(mu_)
-  int headers_checked_ = 0;                                    // GUARDED_BY(mu_)
   bool stopping_ = false;                                      // GUARDED_BY(mu_)
   Clock::time_point asleep_until_ = Clock::time_point::min();  // GUARDED_BY(mu_)
   std::thread thread_;
@@ -236,10 +228,10 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
   for (const auto& [name, value] : request.headers) req.headers.emplace(name, value);
   req.body = body;
   bool got_response = false;
-  std::uint64_t watch_id = 0;  // set below, before the request is sent
+  HeaderProgress headers;  // before `watched`: outlives its watch
   req.response_handler = [&](const httplib::Response& r) {
     got_response = true;
-    Watchdog::instance().headers_done(watch_id);
+    headers.done();
     if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
       if (std::strtoull(len.c_str(), nullptr, 10) > request.max_body) {
         too_large = true;
@@ -270,13 +262,11 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
     ~Unwatch() {
       if (id) watchdog.unwatch(id);
     }
-  } watched{watchdog, watchdog.watch(&client, deadline)};
+  } watched{watchdog, watchdog.watch(&client, deadline, &headers)};
   // The headers are counted on the connection the request goes out on: a kept one now, a
   // new one when cpp-httplib connects (it calls the socket options with the new socket).
-  const auto id = watch_id = watched.id;
-  client.set_socket_options(
-      [&watchdog, id](socket_t fd) { watchdog.reading_headers(id, fd, false); });
-  if (client.is_socket_open()) watchdog.reading_headers(id, client.socket(), true);
+  client.set_socket_options([&headers](socket_t fd) { headers.on(fd, false); });
+  if (client.is_socket_open()) headers.on(client.socket(), true);
   auto res = client.send(req);
   // A server may close a kept-alive connection just as the next request goes out on it. Like
   // curl and browsers, an idempotent request that got no response on a reused connection is
