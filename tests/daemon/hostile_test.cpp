@@ -96,7 +96,12 @@ TEST_CASE("hostile servers: each misbehaviour ends classified, within the deadli
       auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       INFO(c.what << ": kind '" << r.error_kind << "' (" << r.error_message << "), status "
                   << r.status << ", " << r.body.size() << " bytes, " << took << " s");
-      CHECK(r.error_kind == c.kind);
+      // A 1 MB header line meets two bounds: cpp-httplib's 8 KB line limit (`read`) or, on a
+      // slow machine, the 256 KB header total first (`too_large`). Either is right.
+      if (std::string(c.path) == "/long-header")
+        CHECK((r.error_kind == "read" || r.error_kind == "too_large"));
+      else
+        CHECK(r.error_kind == c.kind);
       if (c.status) CHECK(r.status == c.status);
       CHECK(took < 6.0);  // the 2 s deadline, with room for a loaded machine
       CHECK(r.body.size() <= req.max_body);
