@@ -1,7 +1,5 @@
 #include "daemon/cli.h"
 
-#include <signal.h>
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -246,10 +244,7 @@ int cmd_run(const Args& args) {
   // A stop or reload signal that comes while the jobs load and the database opens is held
   // until the event loop can act on it (run() unblocks them on the loop thread) instead of
   // killing the process. Threads started from here on keep them blocked.
-  sigset_t held;
-  sigemptyset(&held);
-  for (int signo : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&held, signo);
-  pthread_sigmask(SIG_BLOCK, &held, nullptr);
+  hold_signals();
   RunOptions options;
   options.once = args.has("--once");
   if (args.get("--once")) return usage_error("--once takes no value");

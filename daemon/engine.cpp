@@ -979,7 +979,22 @@ class Engine {
   std::mt19937_64 random_;
 };
 
+// What run() handles: SIGINT and SIGTERM stop, SIGHUP reloads.
+const sigset_t& handled_signals() {
+  static const sigset_t set = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    for (int signo : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&s, signo);
+    return s;
+  }();
+  return set;
+}
+
 }  // namespace
+
+void hold_signals() {
+  pthread_sigmask(SIG_BLOCK, &handled_signals(), nullptr);
+}
 
 int run(std::shared_ptr<const config::Config> config, const RunOptions& options) {
   std::unique_ptr<storage::Writer> writer;
@@ -1088,10 +1103,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   signals.async_wait(on_signal);
   // `scraperd run` blocked these until now (cli.cpp): one that came meanwhile is handled as
   // soon as the loop runs. Only this thread unblocks them, so they all arrive here.
-  sigset_t held;
-  sigemptyset(&held);
-  for (int signo : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&held, signo);
-  pthread_sigmask(SIG_UNBLOCK, &held, nullptr);
+  pthread_sigmask(SIG_UNBLOCK, &handled_signals(), nullptr);
 
   // Heartbeat: WATCHDOG=1 from the loop itself (a stalled loop stops the pings and systemd
   // restarts the service), and STATUS= with what the daemon is doing.

@@ -33,4 +33,8 @@ struct RunOptions {
 // `scraperd run` does from its start) are unblocked on this thread once it handles them.
 int run(std::shared_ptr<const config::Config> config, const RunOptions& options);
 
+// Blocks SIGINT, SIGTERM and SIGHUP on the calling thread (and the threads it starts later),
+// so that one arriving before run() handles signals is held rather than killing the process.
+void hold_signals();
+
 }  // namespace scraperd::daemon

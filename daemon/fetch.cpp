@@ -119,7 +119,7 @@ class Watchdog {
     watched_.emplace(id, Entry{client, deadline, headers});
     // Woken only when it sleeps longer than a new request needs (no request in flight):
     // thousands of requests per second need no wake-up at all.
-    if (deadline < asleep_until_ || asleep_until_ == Clock::time_point::max()) wake_.notify_one();
+    if (deadline < asleep_until_) wake_.notify_one();
     return id;
   }
 
@@ -257,8 +257,7 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
   struct Unwatch {
     Watchdog& watchdog;
     std::uint64_t id;
-    Watchdog::Stop why = Watchdog::Stop::kNone;
-    Watchdog::Stop done() { return why = watchdog.unwatch(std::exchange(id, 0)); }
+    Watchdog::Stop done() { return watchdog.unwatch(std::exchange(id, 0)); }
     ~Unwatch() {
       if (id) watchdog.unwatch(id);
     }

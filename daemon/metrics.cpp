@@ -114,8 +114,7 @@ std::string Metrics::render(std::size_t rows_queued, std::uint64_t rows_committe
   out += fmt::format("scraperd_config_last_reload_successful {}\n", last_reload_ok_ ? 1 : 0);
   header("scraperd_config_last_reload_timestamp_seconds", "gauge",
          "When the last reload was attempted (unix time, 0: never).");
-  out += fmt::format("scraperd_config_last_reload_timestamp_seconds {:.3f}\n",
-                     last_reload_at_);
+  out += fmt::format("scraperd_config_last_reload_timestamp_seconds {:.3f}\n", last_reload_at_);
   header("scraperd_config_reloads_total", "counter", "Reloads attempted.");
   out += fmt::format("scraperd_config_reloads_total {}\n", reloads_);
   return out;
