@@ -729,8 +729,10 @@ class Loader {
     if (const auto& tz = node["timezone"]; tz) {
       if (auto name = string(tz, "'timezone'")) {
         std::string err;
-        if (auto zone = TimeZone::load(*name, &err))
-          job.schedule.timezone = *zone;
+        if (auto known = zones_.find(*name); known != zones_.end())
+          job.schedule.timezone = known->second;
+        else if (auto zone = TimeZone::load(*name, &err))
+          job.schedule.timezone = zones_.emplace(*name, *zone).first->second;
         else
           error(tz, "'timezone': " + err);
       }
@@ -1040,6 +1042,7 @@ class Loader {
   std::vector<std::pair<std::string, std::string>> cfg_secrets_;  // ${VAR} values, names
   std::vector<std::string> include_stack_;
   std::set<std::string, std::less<>> valid_regexes_, valid_xpaths_;  // checked already
+  std::map<std::string, TimeZone> zones_;  // read already: jobs in one zone share its data
 };
 
 LoadResult load_text(const std::string& text, const std::string& name) {

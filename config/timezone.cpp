@@ -18,7 +18,8 @@ std::int64_t be(const unsigned char* p, int n) {
 }  // namespace
 
 TimeZone TimeZone::utc() {
-  return TimeZone();
+  static const auto zone = std::make_shared<const Zone>();
+  return TimeZone(zone);
 }
 
 std::optional<TimeZone> TimeZone::load(std::string_view name, std::string* error) {
@@ -63,26 +64,27 @@ std::optional<TimeZone> TimeZone::load(std::string_view name, std::string* error
   std::int64_t timecnt = c[3], typecnt = c[4];
   if (typecnt < 1 || at + static_cast<size_t>(timecnt * (time_size + 1) + typecnt * 6) > size)
     return bad();
-  TimeZone tz;
-  tz.name_ = std::string(name);
+  auto zone = std::make_shared<Zone>();
+  zone->name = std::string(name);
   const unsigned char* times = p + at;
   const unsigned char* idx = times + timecnt * time_size;
   const unsigned char* types = idx + timecnt;
   auto offset_of = [&](int type) { return static_cast<std::int32_t>(be(types + 6 * type, 4)); };
-  tz.initial_offset_ = offset_of(0);
+  zone->initial_offset = offset_of(0);
   for (std::int64_t i = 0; i < timecnt; ++i) {
     int type = idx[i];
     if (type >= typecnt) return bad();
-    tz.transitions_.push_back(be(times + i * time_size, time_size));
-    tz.offsets_.push_back(offset_of(type));
+    zone->transitions.push_back(be(times + i * time_size, time_size));
+    zone->offsets.push_back(offset_of(type));
   }
-  return tz;
+  return TimeZone(std::move(zone));
 }
 
 std::int32_t TimeZone::offset_at(std::int64_t utc_seconds) const {
-  auto it = std::upper_bound(transitions_.begin(), transitions_.end(), utc_seconds);
-  if (it == transitions_.begin()) return initial_offset_;
-  return offsets_[static_cast<size_t>(it - transitions_.begin() - 1)];
+  const auto& times = zone_->transitions;
+  auto it = std::upper_bound(times.begin(), times.end(), utc_seconds);
+  if (it == times.begin()) return zone_->initial_offset;
+  return zone_->offsets[static_cast<size_t>(it - times.begin() - 1)];
 }
 
 }  // namespace scraperd::config

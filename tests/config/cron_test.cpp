@@ -78,4 +78,13 @@ TEST_CASE("time zones come from the tz database and cron follows local time", "[
   CHECK(err == "unknown time zone 'Mars/Olympus' (names are like Europe/Paris)");
   CHECK_FALSE(TimeZone::load("../../etc/passwd", &err));
   CHECK(TimeZone::load("UTC", &err)->offset_at(0) == 0);
+
+  // Zones compare by what they are, not by which copy: a reload that reads the file again
+  // sees an unchanged job.
+  auto again = TimeZone::load("Europe/Paris", &err);
+  REQUIRE(again);
+  CHECK(*again == *paris);
+  CHECK_FALSE(*paris == TimeZone::utc());
+  CHECK(TimeZone() == TimeZone::utc());
+  CHECK(TimeZone().name() == "UTC");
 }
