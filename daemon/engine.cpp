@@ -89,6 +89,7 @@ class Engine {
         metrics_(metrics),
         once_(options.once),
         jobs_(io.get_executor(), "scheduler"),
+        wake_timer_(io),
         frontier_(io.get_executor(), config_->concurrency),
         max_active_(std::max(16, 2 * config_->concurrency)),
         persisted_due_(std::move(persisted_due)),
@@ -99,13 +100,15 @@ class Engine {
 
   awaitable<void> main() {
     co_await register_jobs(*config_);
+    std::vector<Slot*> fresh;
     for (const auto& job : config_->jobs) {
       if (job.paused)
         spdlog::info("job '{}' is paused", job.name);
       else
-        add_slot(config_, job);
+        fresh.push_back(&add_slot(config_, job));
     }
-    if (!once_) jobs_.spawn(until_stopped());  // a reload may remove every job: keep going
+    for (Slot* slot : fresh) co_await sleep(*slot);
+    jobs_.spawn(scheduler());
     co_await release_freed_memory();
     systemd::ready(status());
     co_await jobs_.wait();
@@ -116,7 +119,7 @@ class Engine {
   // retry) end as `cancelled` error rows. Nothing is left without a row.
   void stop() {
     stopping_ = true;
-    for (auto* timer : sleeping_) timer->cancel();
+    wake_timer_.cancel();
     for (auto* timer : napping_) timer->cancel();
     frontier_.close();
   }
@@ -203,7 +206,7 @@ class Engine {
     Slot& slot = *it->second;
     if (slot.running || slot.run_now) return RunNow::kAlreadyRunning;
     slot.run_now = true;
-    if (slot.timer) slot.timer->cancel();
+    poke(slot);
     return RunNow::kStarted;
   }
 
@@ -266,27 +269,40 @@ class Engine {
   }
 
   // A job as the scheduler holds it. `config` keeps the snapshot `job` points into alive; a
-  // reload leaves the job's new definition in `next` (taken at the next wake-up or after
-  // the current run) or marks it `removed`.
+  // reload leaves the job's new definition in `next` (taken when the job next wakes, or after
+  // its current run) or marks it `removed`. At any moment a job is queued (waiting for its
+  // time in queue_), running, or between the two; never two of these.
+  struct Slot;
+  using Queue = std::multimap<TimePoint, Slot*>;  // by wake-up time; equal times in FIFO order
   struct Slot {
     std::shared_ptr<const config::Config> config;
     const config::Job* job = nullptr;
     std::shared_ptr<const config::Config> next_config;
     const config::Job* next = nullptr;
+    TimePoint due;  // the schedule's next point
     bool removed = false;
     bool running = false;
-    bool run_now = false;                 // asked for by the API
-    asio::system_timer* timer = nullptr;  // while the job sleeps
+    bool run_now = false;                   // asked for by the API
+    std::optional<Queue::iterator> queued;  // while it waits in queue_
   };
 
-  void add_slot(std::shared_ptr<const config::Config> config, const config::Job& job) {
-    auto slot = std::make_unique<Slot>();
-    slot->config = std::move(config);
-    slot->job = &job;
-    Slot& ref = *slot;
-    slots_[job.name] = std::move(slot);
+  // Adds a job, due for its first run; sleep() queues it. Two steps, so that every job is in
+  // slots_ before anything waits (a reload coming meanwhile finds them all).
+  Slot& add_slot(std::shared_ptr<const config::Config> config, const config::Job& job) {
+    auto owned = std::make_unique<Slot>();
+    Slot& slot = *owned;
+    slot.config = std::move(config);
+    slot.job = &job;
+    slots_[job.name] = std::move(owned);
     metrics_.jobs = static_cast<int>(slots_.size());
-    jobs_.spawn(job_loop(ref));
+    auto now = std::chrono::system_clock::now();
+    auto persisted = persisted_due_.find(job.name);
+    slot.due = once_ ? now
+                     : first_due(job.schedule, job.name, now,
+                                 persisted == persisted_due_.end()
+                                     ? std::nullopt
+                                     : std::optional<TimePoint>(persisted->second));
+    return slot;
   }
 
   awaitable<void> register_jobs(const config::Config& config) {
@@ -308,7 +324,7 @@ class Engine {
       if (it == wanted.end()) {
         if (!slot->removed) ++removed;
         slot->removed = true;
-        if (slot->timer) slot->timer->cancel();
+        poke(*slot);
         continue;
       }
       const config::Job& current = slot->next ? *slot->next : *slot->job;
@@ -317,17 +333,17 @@ class Engine {
       slot->next_config = next;
       slot->next = it->second;
       if (same) {
-        ++unchanged;  // moves to the new snapshot at its next wake-up, nothing else changes
+        ++unchanged;  // moves to the new snapshot when it next wakes, nothing else changes
       } else {
         ++changed;
-        if (slot->timer) slot->timer->cancel();
+        poke(*slot);
       }
       wanted.erase(it);
     }
-    for (const auto& [name, job] : wanted) {
-      add_slot(next, *job);
-      ++added;
-    }
+    std::vector<Slot*> fresh;
+    for (const auto& [name, job] : wanted) fresh.push_back(&add_slot(next, *job));
+    for (Slot* slot : fresh) co_await sleep(*slot);
+    added = static_cast<int>(fresh.size());
     if (next->storage.path != config_->storage.path || next->concurrency != config_->concurrency)
       spdlog::warn("reload: 'storage.path' and 'concurrency' take effect at the next start");
     if (!options_.log_level_fixed) spdlog::set_level(spdlog::level::from_str(next->log.level));
@@ -356,81 +372,109 @@ class Engine {
     return schedule_changed;
   }
 
-  awaitable<void> until_stopped() {
-    if (stopping_) co_return;  // stop() came during start-up, before this sleeper existed
-    asio::system_timer timer(io_, TimePoint::max());
-    auto sleeper = sleeping_.insert(sleeping_.end(), &timer);
-    co_await timer.async_wait(asio::experimental::as_tuple(here()));
-    sleeping_.erase(sleeper);
+  // The one coroutine that sleeps for every job (a sleeping coroutine per job would cost ~2 KB
+  // each: docs/performance.md): waits for the earliest time in queue_, then wakes every job
+  // whose time came. Ends on stop(), and with --once when every job has run.
+  awaitable<void> scheduler() {
+    while (!stopping_ && !(once_ && slots_.empty())) {
+      wake_timer_.expires_at(queue_.empty() ? TimePoint::max() : queue_.begin()->first);
+      co_await wake_timer_.async_wait(asio::experimental::as_tuple(here()));
+      auto now = std::chrono::system_clock::now();
+      while (!stopping_ && !queue_.empty() && queue_.begin()->first <= now) {
+        Slot& slot = *queue_.begin()->second;
+        queue_.erase(queue_.begin());
+        slot.queued.reset();
+        co_await wake(slot, now);
+      }
+    }
   }
 
-  awaitable<void> job_loop(Slot& slot) {
-    const std::string name = slot.job->name;
-    asio::system_timer timer(io_);
-    auto now = std::chrono::system_clock::now();
-    auto persisted = persisted_due_.find(name);
-    auto due = once_ ? now
-                     : first_due(slot.job->schedule, name, now,
-                                 persisted == persisted_due_.end()
-                                     ? std::nullopt
-                                     : std::optional<TimePoint>(persisted->second));
-    while (!stopping_ && !slot.removed && due != TimePoint::max()) {
-      if (!once_) co_await store_due(name, due);
-      timer.expires_at(due + jitter(slot.job->schedule.jitter));
-      auto sleeper = sleeping_.insert(sleeping_.end(), &timer);
-      slot.timer = &timer;
-      co_await timer.async_wait(asio::experimental::as_tuple(here()));
-      slot.timer = nullptr;
-      sleeping_.erase(sleeper);
-      if (stopping_ || slot.removed) break;
-      if (slot.run_now) {  // an extra run, off the schedule: `due` stays where it is
-        slot.run_now = false;
-        auto snapshot = slot.config;
-        const config::Job& job = *slot.job;
-        auto now_due = std::chrono::system_clock::now();
-        slot.running = true;
-        co_await run_job(job, now_due);
-        slot.running = false;
-        continue;
-      }
-      if (slot.next) {  // a reload changed the job while it slept: sleep on its new schedule
-        if (take_next(slot))
-          due = first_due(slot.job->schedule, name, std::chrono::system_clock::now(), std::nullopt);
-        continue;
-      }
-      if (std::chrono::system_clock::now() < due) continue;
-      auto snapshot = slot.config;  // keeps the job alive through a reload during the run
-      const config::Job& job = *slot.job;
+  // Puts the job in the queue at `at` (moving it when it is there already).
+  void enqueue(Slot& slot, TimePoint at) {
+    if (slot.queued) queue_.erase(*slot.queued);
+    slot.queued = queue_.emplace(at, &slot);
+    if (*slot.queued == queue_.begin()) wake_timer_.cancel();  // earlier than the scheduler waits
+  }
+
+  // Something changed a queued job (a reload, the API): it wakes now rather than at its time.
+  void poke(Slot& slot) {
+    if (slot.queued) enqueue(slot, std::chrono::system_clock::now());
+  }
+
+  // Queues the job for its next due time (plus jitter), or for now when something changed it
+  // meanwhile; ends it when its schedule has no next point.
+  awaitable<void> sleep(Slot& slot) {
+    if (slot.due == TimePoint::max()) {
+      end_slot(slot);
+      co_return;
+    }
+    if (!once_) {
+      storage::Row persist = storage::JobDue{slot.job->name, slot.due};  // named: see store()
+      co_await store(std::move(persist));
+    }
+    if (stopping_) co_return;
+    bool changed = slot.removed || slot.run_now || slot.next;  // while store_due waited
+    enqueue(slot, changed ? std::chrono::system_clock::now()
+                          : slot.due + jitter(slot.job->schedule.jitter));
+  }
+
+  // A queued job's time came, or something changed it: run it, or queue it again.
+  awaitable<void> wake(Slot& slot, TimePoint now) {
+    if (slot.removed) {
+      end_slot(slot);
+    } else if (slot.run_now) {  // an extra run, off the schedule: `due` stays where it is
+      slot.run_now = false;
       slot.running = true;
-      co_await run_job(job, due);
-      slot.running = false;
-      if (once_) break;
-      if (take_next(slot)) {
-        due = first_due(slot.job->schedule, name, std::chrono::system_clock::now(), std::nullopt);
-        continue;
-      }
-      auto next = next_due(job.schedule, due, std::chrono::system_clock::now());
+      jobs_.spawn(run_slot(slot, now, false));
+    } else if (take_next(slot)) {  // a reload changed its schedule: sleep on the new one
+      slot.due = first_due(slot.job->schedule, slot.job->name, now, std::nullopt);
+      co_await sleep(slot);
+    } else if (now < slot.due) {  // woken early by a reload that kept the schedule
+      co_await sleep(slot);
+    } else {
+      slot.running = true;
+      jobs_.spawn(run_slot(slot, slot.due, true));
+    }
+  }
+
+  // Runs the job (due at `due`; `scheduled` false for an extra run), then queues its next run.
+  awaitable<void> run_slot(Slot& slot, TimePoint due, bool scheduled) {
+    auto snapshot = slot.config;  // keeps the job alive through a reload during the run
+    const config::Job& job = *slot.job;
+    co_await run_job(job, due);
+    slot.running = false;
+    if (stopping_) co_return;
+    if (slot.removed || once_) {
+      end_slot(slot);
+      co_return;
+    }
+    auto now = std::chrono::system_clock::now();
+    if (take_next(slot)) {
+      slot.due = first_due(slot.job->schedule, slot.job->name, now, std::nullopt);
+    } else if (scheduled) {
+      auto next = next_due(job.schedule, due, now);
       if (next.skipped > 0) {
         spdlog::warn(
             "job '{}': {} due time(s) passed while it ran or the daemon was down; "
             "skipped them",
-            name, next.skipped);
+            job.name, next.skipped);
         co_await store_skipped(job, due, next.skipped);
       }
-      due = next.due;
+      slot.due = next.due;
     }
-    if (slot.removed && !stopping_) spdlog::info("job '{}' removed by a reload", name);
-    // Last: erasing the slot destroys it (a later reload re-adding the job makes a new one).
-    if (auto it = slots_.find(name); it != slots_.end() && it->second.get() == &slot)
-      slots_.erase(it);
-    metrics_.jobs = static_cast<int>(slots_.size());
+    co_await sleep(slot);
   }
 
-  // job_loop's helpers. A Row (216 bytes) in job_loop itself would sit in its frame, one per
-  // job, for as long as the daemon runs (docs/performance.md: idle memory).
-  awaitable<void> store_due(const std::string& name, TimePoint due) {
-    storage::Row persist = storage::JobDue{name, due};  // named: see store()
-    co_await store(std::move(persist));
+  // The job leaves the scheduler (removed by a reload, run once, or no next due time).
+  void end_slot(Slot& slot) {
+    const std::string& name = slot.job->name;
+    if (slot.removed && !stopping_) spdlog::info("job '{}' removed by a reload", name);
+    if (slot.queued) queue_.erase(*slot.queued);
+    // A later reload re-adding the job makes a new slot.
+    if (auto it = slots_.find(name); it != slots_.end() && it->second.get() == &slot)
+      slots_.erase(it);  // destroys `slot`
+    metrics_.jobs = static_cast<int>(slots_.size());
+    if (once_ && slots_.empty()) wake_timer_.cancel();  // the scheduler's work is done
   }
 
   // One row per skipped point, up to a bound: visible in `scraperd runs`.
@@ -954,9 +998,11 @@ class Engine {
   bool last_reload_ok_ = true;
   std::vector<std::string> last_reload_errors_;
   std::string last_error_;
-  TaskGroup jobs_;  // one job_loop per scheduled job
+  TaskGroup jobs_;  // the scheduler and the runs going on
   std::map<std::string, std::unique_ptr<Slot>> slots_;
-  std::set<Run*> runs_;  // runs going on
+  Queue queue_;                    // jobs waiting for their time
+  asio::system_timer wake_timer_;  // the scheduler's, set to the earliest time in queue_
+  std::set<Run*> runs_;            // runs going on
   // Requests sent and not yet answered, so abandon() can record them.
   struct InFlight {
     Run* run;
@@ -967,8 +1013,7 @@ class Engine {
   };
   std::map<std::uint64_t, InFlight> in_flight_;
   std::uint64_t next_flight_ = 0;
-  std::list<asio::system_timer*> sleeping_;  // jobs waiting for their due time
-  std::list<asio::steady_timer*> napping_;   // fetches waiting to retry
+  std::list<asio::steady_timer*> napping_;  // fetches waiting to retry
   Frontier frontier_;
   const int max_active_;  // fetch coroutines alive per run
   const std::map<std::string, storage::Clock::time_point> persisted_due_;

@@ -1,7 +1,7 @@
-// The engine: one event loop running a coroutine per job, fetches on a thread pool, rows to
-// one SQLite writer.
+// The engine: one event loop, one scheduler over every job's due time, a coroutine per run,
+// fetches on a thread pool, rows to one SQLite writer.
 //
-//   job coroutine ── waits until due ── run: fetch every URL concurrently (TaskGroup)
+//   scheduler ── a job is due ── run: fetch every URL concurrently (TaskGroup)
 //        fetch ── cpp-httplib on the fetch pool ── result or error row ── storage::Writer
 #pragma once
 

@@ -210,6 +210,41 @@ TEST_CASE("reload: a bad file keeps every job, a good one adds, changes and remo
                                                          "1 removed, 0 unchanged"));
 }
 
+TEST_CASE("reload: a sleeping job moves to its new schedule at once, a removed one leaves",
+          "[service][reload]") {
+  Site site;
+  test::TempDir dir;
+  // Due next on January 1st: both sleep for as long as the test runs, unless a reload acts.
+  auto job = [&](const std::string& name, const std::string& schedule) {
+    return "  - {name: " + name + ", url: '" + site.srv.url("/" + name) + "', " + schedule +
+           ", robots: ignore}\n";
+  };
+  const std::string yearly = "cron: '0 0 1 1 *'";
+  auto cfg = dir.write("jobs.yaml", "api: {listen: ''}\njobs:\n" + job("y", yearly) +
+                                        job("z", yearly) + job("k", yearly));
+  auto db = dir.file("s.db");
+  pid_t pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
+  REQUIRE(eventually(
+      [&] { return test::slurp(dir.file("e")).find("scraperd: 3 jobs") != std::string::npos; }));
+
+  dir.write("jobs.yaml", "api: {listen: ''}\njobs:\n" + job("y", "every: 1s") + job("k", yearly));
+  kill(pid, SIGHUP);
+  REQUIRE(eventually([&] { return site.of("/y") >= 2; }, 5s));  // not next January
+  CHECK(eventually([&] {
+    return test::slurp(dir.file("e")).find("job 'z' removed by a reload") != std::string::npos;
+  }));
+  CHECK_THAT(test::slurp(dir.file("e")), Catch::Contains("reload: 0 job(s) added, 1 changed, "
+                                                         "1 removed, 1 unchanged"));
+  kill(pid, SIGTERM);
+  REQUIRE(test::wait_exit(pid) == 0);
+  CHECK(site.of("/z") == 0);
+  CHECK(site.of("/k") == 0);
+  // The next due time of the job that stays asleep is stored, for the next start.
+  CHECK(test::sql1(db, "SELECT substr(next_due, 6, 11) FROM jobs WHERE name = 'k'") ==
+        "01-01 00:00");
+}
+
 TEST_CASE("drain cut short by a second signal or shutdown_timeout: in-flight become cancelled",
           "[service]") {
   Site site(3000ms);
