@@ -160,7 +160,11 @@ class ArenaScope {
     ++arena::state.depth;
   }
   ~ArenaScope() {
-    if (--arena::state.depth == 0) arena::state.used = 0;
+    if (--arena::state.depth > 0) return;
+    // libxml2 keeps the thread's last error, its strings allocated here, until the next error
+    // or the thread's end (after the arena is freed): nothing may point into the arena.
+    xmlResetLastError();
+    arena::state.used = 0;
   }
   ArenaScope(const ArenaScope&) = delete;
   ArenaScope& operator=(const ArenaScope&) = delete;

@@ -5,6 +5,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "config/css.h"
 
@@ -261,4 +262,23 @@ TEST_CASE("extract: pages larger than the parse arena and small ones after them 
   std::vector<std::future<bool>> threads;
   for (int t = 0; t < 3; ++t) threads.push_back(std::async(std::launch::async, check));
   for (auto& t : threads) CHECK(t.get());
+}
+
+// libxml2 keeps the last parse error of each thread (its message allocated while a page was
+// read) and frees it when the thread ends, after the arena is gone: the arena must not be
+// where that message lives.
+TEST_CASE("extract: a thread that read broken pages ends cleanly", "[extract]") {
+  auto f = fields("      title: {xpath: '//title'}\n");
+  std::string title;
+  std::thread reader([&] {
+    for (int i = 0; i < 3; ++i)
+      title = nlohmann::json::parse(
+          daemon::FieldExtractor(f)
+              .extract("<html><head><title>t</title></head><body><p>a <b><i>b</b> &bogus; "
+                       "</nosuch><div <<",
+                       "text/html")
+              .data)["title"];
+  });
+  reader.join();
+  CHECK(title == "t");
 }
