@@ -93,7 +93,7 @@ class Engine {
         frontier_(io.get_executor(), config_->concurrency),
         max_active_(std::max(16, 2 * config_->concurrency)),
         persisted_due_(std::move(persisted_due)),
-        url_states_(std::move(url_states)),
+        known_(remembered(std::move(url_states))),
         failing_(std::move(failing)),
         secrets_(config_->secrets),
         random_(std::random_device{}()) {}
@@ -791,18 +791,18 @@ class Engine {
   FetchRequest make_request(const config::Job& job, const std::string& url) const {
     FetchRequest request = request_for(job, url);
     // A conditional GET with what the last full response said, unless the job sets these.
-    auto v = url_states_.find({job.name, shown(url)});
-    if (v != url_states_.end() && job.method == "GET") {
+    const Known* v = known(job.name, shown(url));
+    if (v && job.method == "GET") {
       auto has = [&](std::string_view name) {
         return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
           return std::equal(h.first.begin(), h.first.end(), name.begin(), name.end(),
                             [](char a, char b) { return std::tolower(a) == std::tolower(b); });
         });
       };
-      if (!v->second.etag.empty() && !has("If-None-Match"))
-        request.headers.emplace_back("If-None-Match", v->second.etag);
-      if (!v->second.last_modified.empty() && !has("If-Modified-Since"))
-        request.headers.emplace_back("If-Modified-Since", v->second.last_modified);
+      if (!v->etag.empty() && !has("If-None-Match"))
+        request.headers.emplace_back("If-None-Match", v->etag);
+      if (!v->last_modified.empty() && !has("If-Modified-Since"))
+        request.headers.emplace_back("If-Modified-Since", v->last_modified);
     }
     return request;
   }
@@ -861,8 +861,7 @@ class Engine {
 
     ++run.ok;
     metrics_.success(job.name, std::chrono::system_clock::now());
-    auto key = std::make_pair(job.name, shown(url));  // as stored
-    storage::UrlState& state = url_states_[key];
+    Known& state = known_[job.name][shown(url)];  // as stored
     std::string hash = full ? content_hash(run.fields ? page.extracted.data : r.body)
                             : state.content_hash;  // 304: the content is the one we have
     const bool changed = full && hash != state.content_hash;
@@ -899,7 +898,7 @@ class Engine {
     }
     // The URL's new state: the validators of a full response (a 304 may refresh them) and
     // the content hash.
-    storage::UrlState next = state;
+    Known next = state;
     if (full || !r.etag.empty() || !r.last_modified.empty()) {
       next.etag = r.etag;
       next.last_modified = r.last_modified;
@@ -908,10 +907,13 @@ class Engine {
     if (full) next.data = page.extracted.data;
     if (next.etag != state.etag || next.last_modified != state.last_modified ||
         next.content_hash != state.content_hash || next.data != state.data) {
-      state = next;  // without job and url: the map's key holds them
-      next.job = job.name;
-      next.url = url;
-      storage::Row row = std::move(next);
+      state = next;
+      storage::Row row = storage::UrlState{.job = job.name,
+                                           .url = url,
+                                           .etag = std::move(next.etag),
+                                           .last_modified = std::move(next.last_modified),
+                                           .content_hash = std::move(next.content_hash),
+                                           .data = std::move(next.data)};
       co_await store(std::move(row));
     }
   }
@@ -1017,7 +1019,31 @@ class Engine {
   Frontier frontier_;
   const int max_active_;  // fetch coroutines alive per run
   const std::map<std::string, storage::Clock::time_point> persisted_due_;
-  std::map<std::pair<std::string, std::string>, storage::UrlState> url_states_;
+  // What is known of each URL fetched (its url_state row): job → URL → state. By job, so a
+  // job's name is not repeated for each of its URLs (docs/performance.md: W1 memory).
+  struct Known {
+    std::string etag;
+    std::string last_modified;
+    std::string content_hash;
+    std::string data;  // the fields of that content, for change notifications
+  };
+  std::unordered_map<std::string, std::unordered_map<std::string, Known>> known_;
+
+  const Known* known(const std::string& job, const std::string& url) const {
+    auto j = known_.find(job);
+    if (j == known_.end()) return nullptr;
+    auto u = j->second.find(url);
+    return u == j->second.end() ? nullptr : &u->second;
+  }
+
+  static std::unordered_map<std::string, std::unordered_map<std::string, Known>> remembered(
+      std::map<std::pair<std::string, std::string>, storage::UrlState> rows) {
+    std::unordered_map<std::string, std::unordered_map<std::string, Known>> out;
+    for (auto& [key, row] : rows)
+      out[key.first][key.second] = Known{std::move(row.etag), std::move(row.last_modified),
+                                         std::move(row.content_hash), std::move(row.data)};
+    return out;
+  }
   std::map<std::string, int> failing_;  // job → runs in a row where every URL failed
   std::vector<std::pair<std::string, std::string>> secrets_;  // of every config loaded
   std::unordered_map<std::string, RobotsEntry> robots_;       // by origin
