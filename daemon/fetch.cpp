@@ -61,6 +61,8 @@ bool resolves(const std::string& host) {
 // header lines for the whole timeout would otherwise cost the daemon gigabytes. curl's
 // limit is of the same order.
 constexpr std::uint64_t kMaxHeaderBytes = 256 * 1024;
+// A body's buffer is reserved for its Content-Length up to this; beyond, it grows as it comes.
+constexpr std::uint64_t kReserve = 1024 * 1024;
 
 // How far a request's response headers have come, for the watchdog. Written by the fetch
 // thread without the watchdog's lock: cpp-httplib calls its socket hook holding its own
@@ -233,10 +235,14 @@ std::string exchange(const FetchRequest& request, const config::Url& url, const 
     got_response = true;
     headers.done();
     if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
-      if (std::strtoull(len.c_str(), nullptr, 10) > request.max_body) {
+      const std::uint64_t announced = std::strtoull(len.c_str(), nullptr, 10);
+      if (announced > request.max_body) {
         too_large = true;
         return false;
       }
+      // One allocation for the body instead of doublings; up to a bound, as the length is
+      // only the server's word until the bytes come.
+      result.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(announced, kReserve)));
     }
     return true;
   };
