@@ -5,17 +5,14 @@
 #include <optional>
 #include <vector>
 
+#include "config/text.h"
+
 namespace scraperd::config {
 namespace {
 
 bool ident_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
          static_cast<unsigned char>(c) >= 0x80;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // An XPath string literal for any text (XPath 1.0 has no escapes: use concat for mixed quotes).

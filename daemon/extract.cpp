@@ -22,22 +22,14 @@
 #include <unordered_set>
 #include <utility>
 
+#include "config/text.h"
 #include "config/url.h"
 
 namespace scraperd::daemon {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+using config::lower;
+using config::trim;
 
 struct DocFree {
   void operator()(xmlDoc* d) const { xmlFreeDoc(d); }
