@@ -2,6 +2,7 @@
 
 #include <glob.h>
 #include <libxml/xpath.h>
+#include <uriparser/Uri.h>
 #include <yaml-cpp/yaml.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -40,10 +41,10 @@ constexpr std::string_view kTopKeys[] = {"defaults", "jobs",    "storage",     "
                                          "log",      "include", "concurrency", "shutdown_timeout"};
 constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
 // Keys a job and `defaults` share; a job also has name, url, urls.
-#define SCRAPERD_COMMON_KEYS                                                                \
-  "method", "headers", "body", "every", "cron", "timezone", "jitter", "timeout", "retries", \
-      "per_host", "robots", "max_body", "max_redirects", "user_agent", "proxy", "follow",   \
-      "extract", "store", "notify", "paused"
+#define SCRAPERD_COMMON_KEYS                                                                      \
+  "method", "headers", "body", "every", "cron", "timezone", "jitter", "timeout", "retries",       \
+      "per_host", "robots", "max_body", "max_redirects", "user_agent", "proxy", "tls", "cookies", \
+      "http2", "follow", "extract", "store", "notify", "paused"
 constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
 constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
 #undef SCRAPERD_COMMON_KEYS
@@ -58,6 +59,7 @@ constexpr std::string_view kFollowKeys[] = {"css",       "xpath", "same_host", "
                                             "max_pages", "allow", "deny"};
 constexpr std::string_view kFieldKeys[] = {"css", "xpath", "json", "regex", "attr", "all", "type"};
 constexpr std::string_view kNotifyKeys[] = {"webhook", "on_change", "failing_streak"};
+constexpr std::string_view kTlsKeys[] = {"ca_file", "verify"};
 constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
 
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -318,9 +320,60 @@ std::optional<bool> to_bool(std::string s) {
   return std::nullopt;
 }
 
+// A proxy URL, "scheme://[userinfo@]host[:port][/]", as "scheme://[userinfo@]host:port" with
+// the scheme in lower case and the port written out; otherwise an error message (without the
+// text, which the caller quotes as written).
+struct ProxyUrl {
+  std::string url;    // normalised, when error is empty
+  std::string error;  // completes "'proxy' 'TEXT' ..."
+};
+
+ProxyUrl parse_proxy(const std::string& text) {
+  static const std::string kSchemes = "http://, https://, socks5:// or socks5h://";
+  UriUriA uri;
+  const char* error_pos = nullptr;
+  if (uriParseSingleUriA(&uri, text.c_str(), &error_pos) != URI_SUCCESS)
+    return {"", "is not a URL like http://proxy.example:3128 (schemes: " + kSchemes + ")"};
+  struct Free {
+    UriUriA* u;
+    ~Free() { uriFreeUriMembersA(u); }
+  } guard{&uri};
+  auto range = [](const UriTextRangeA& r) {
+    return r.first && r.afterLast ? std::string(r.first, r.afterLast) : std::string();
+  };
+  std::string scheme = range(uri.scheme);
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  int port = 0;
+  if (scheme == "http")
+    port = 80;
+  else if (scheme == "https")
+    port = 443;
+  else if (scheme == "socks5" || scheme == "socks5h")
+    port = 1080;
+  else
+    return {"", "must start with " + kSchemes};
+  std::string host = range(uri.hostText);
+  if (host.empty()) return {"", "has no host (write " + scheme + "://HOST:PORT)"};
+  if (std::string p = range(uri.portText); !p.empty()) {
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (ec != std::errc() || end != p.data() + p.size() || port < 1 || port > 65535)
+      return {"", "has a port that is not a number from 1 to 65535"};
+  }
+  bool path = uri.pathHead != nullptr && (uri.pathHead != uri.pathTail ||
+                                          uri.pathHead->text.first != uri.pathHead->text.afterLast);
+  if (path || uri.query.first != nullptr || uri.fragment.first != nullptr)
+    return {"", "has a path, query or fragment (a proxy is written " + scheme + "://HOST:PORT)"};
+  std::string user = range(uri.userInfo);
+  bool v6 = host.find(':') != std::string::npos;
+  return {scheme + "://" + (user.empty() ? "" : user + "@") + (v6 ? "[" + host + "]" : host) + ":" +
+              std::to_string(port),
+          ""};
+}
+
 class Loader {
  public:
-  explicit Loader(std::vector<Diagnostic>& errors) : errors_(errors) {}
+  Loader(std::vector<Diagnostic>& errors, std::vector<Diagnostic>& warnings)
+      : errors_(errors), warnings_(warnings) {}
 
   // The values ${VAR} references were replaced with, for Config::redact.
   const std::vector<std::pair<std::string, std::string>>& secrets() const { return cfg_secrets_; }
@@ -340,6 +393,8 @@ class Loader {
     if (const auto& d = root["defaults"]; d && map(d, "'defaults'")) {
       check_keys(d, kDefaultKeys, "in 'defaults'");
       read_common(d, defaults_);
+      if (const auto& t = d["tls"]; t.IsMap() && t["verify"] && !defaults_.tls.verify)
+        defaults_verify_ = Diagnostic{file, t["verify"].line + 1, t["verify"].column + 1, ""};
     }
     if (const auto& s = root["storage"]; s && map(s, "'storage'")) {
       check_keys(s, kStorageKeys, "in 'storage'");
@@ -383,6 +438,7 @@ class Loader {
 
     include_stack_.push_back(canonical(file));
     read_jobs_and_includes(root, file, cfg, /*main=*/true);
+    warn_insecure_defaults();
   }
 
  private:
@@ -427,11 +483,13 @@ class Loader {
           if (!read_job(node, job)) continue;
           if (auto [it, fresh] =
                   names_.emplace(job.name, job.file + ":" + std::to_string(job.line));
-              !fresh)
+              !fresh) {
             error(node["name"],
                   "duplicate job name '" + job.name + "' (first defined at " + it->second + ")");
-          else
+          } else {
+            warn_insecure(node, job);
             cfg.jobs.push_back(std::move(job));
+          }
         }
       }
     } else if (main && !root["include"]) {
@@ -503,6 +561,39 @@ class Loader {
       errors_.push_back({file_, 0, 0, std::move(message)});
     else
       errors_.push_back({file_, node.line + 1, node.column + 1, std::move(message)});
+  }
+
+  void warn(const Yaml& node, std::string message) {
+    if (node.line < 0)
+      warnings_.push_back({file_, 0, 0, std::move(message)});
+    else
+      warnings_.push_back({file_, node.line + 1, node.column + 1, std::move(message)});
+  }
+
+  // A job loaded with tls.verify false: a warning where the job says so, or, when it comes from
+  // `defaults`, one warning there for all the jobs concerned (warn_insecure_defaults).
+  void warn_insecure(const Yaml& node, const Job& job) {
+    if (job.tls.verify) return;
+    if (const auto& t = node["tls"]; t.IsMap() && t["verify"])
+      warn(t["verify"],
+           "tls.verify is false: certificates and host names are not checked (in job '" + job.name +
+               "')");
+    else
+      insecure_by_default_.push_back(job.name);
+  }
+
+  void warn_insecure_defaults() {
+    if (insecure_by_default_.empty() || !defaults_verify_) return;
+    const auto& names = insecure_by_default_;
+    std::string list;
+    for (size_t i = 0; i < names.size() && i < 5; ++i) list += (i ? ", '" : "'") + names[i] + "'";
+    if (names.size() > 5) list += " and " + std::to_string(names.size() - 5) + " more";
+    Diagnostic d = *defaults_verify_;
+    d.message =
+        "tls.verify is false in 'defaults': certificates and host names are not checked "
+        "for " +
+        std::to_string(names.size()) + (names.size() == 1 ? " job" : " jobs") + " (" + list + ")";
+    warnings_.push_back(std::move(d));
   }
 
   bool map(const Yaml& node, const std::string& what) {
@@ -677,6 +768,50 @@ class Loader {
     return std::pair{std::string(), std::string()};
   }
 
+  // `tls.ca_file`: "" (the system's CAs), or a readable PEM file of certificates, returned as
+  // an absolute path; a relative one is relative to the directory of the file it is written in,
+  // like `include`.
+  std::optional<std::string> ca_file(const Yaml& node) {
+    auto text = string(node, "'tls.ca_file'");
+    if (!text || text->empty()) return text;
+    fs::path path(*text);
+    std::string where;  // for messages: the directory a relative path was looked for in
+    if (path.is_relative()) {
+      std::error_code ec;
+      fs::path base = fs::path(file_).parent_path();
+      base = base.empty() ? fs::current_path(ec) : fs::absolute(base, ec);
+      path = base / path;
+      where = " (relative to " + base.lexically_normal().string() + ")";
+    }
+    std::string resolved = path.lexically_normal().string();
+    auto [known, fresh] = ca_files_.emplace(resolved, "");
+    if (fresh) known->second = check_ca_file(resolved);
+    if (!known->second.empty()) {
+      error(node, "'tls.ca_file' '" + node.Scalar() + "' " + known->second + where);
+      return std::nullopt;
+    }
+    return resolved;
+  }
+
+  // "" when `path` is a readable file with a PEM certificate, else what is wrong with it.
+  static std::string check_ca_file(const std::string& path) {
+    std::error_code ec;
+    auto status = fs::status(path, ec);
+    if (!fs::exists(status)) return "does not exist";
+    if (fs::is_directory(status)) return "is a directory, not a PEM file";
+    if (!fs::is_regular_file(status)) return "is not a regular file";
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return "cannot be read";
+    std::string head(1024 * 1024, '\0');  // certificates begin near the top of a bundle
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    if (in.bad()) return "cannot be read";
+    head.resize(static_cast<size_t>(in.gcount()));
+    if (head.find("-----BEGIN CERTIFICATE-----") == std::string::npos &&
+        head.find("-----BEGIN TRUSTED CERTIFICATE-----") == std::string::npos)
+      return "is not a PEM file of certificates (no -----BEGIN CERTIFICATE----- line)";
+    return "";
+  }
+
   // Keys shared by `defaults` and jobs.
   void read_common(const Yaml& node, Job& job) {
     if (const auto& m = node["method"]; m) {
@@ -820,12 +955,27 @@ class Loader {
       }
     }
     if (const auto& p = node["proxy"]; p) {
-      auto text = string(p, "'proxy'");
-      if (text && text->empty())
-        job.proxy.clear();
-      else if (auto u = url(p, "'proxy'"))
-        job.proxy = *u;
+      if (auto text = string(p, "'proxy'")) {
+        if (text->empty()) {
+          job.proxy.clear();
+        } else if (auto parsed = parse_proxy(*text); !parsed.error.empty()) {
+          error(p, "'proxy' '" + p.Scalar() + "' " + parsed.error);
+        } else {
+          job.proxy = parsed.url;
+        }
+      }
     }
+    if (const auto& t = node["tls"]; t && map(t, "'tls'")) {
+      check_keys(t, kTlsKeys, "in 'tls'");
+      if (const auto& c = t["ca_file"]; c)
+        if (auto path = ca_file(c)) job.tls.ca_file = *path;
+      if (const auto& v = t["verify"]; v)
+        if (auto b = boolean(v, "'tls.verify'")) job.tls.verify = *b;
+    }
+    if (const auto& c = node["cookies"]; c)
+      if (auto v = boolean(c, "'cookies'")) job.cookies = *v;
+    if (const auto& h = node["http2"]; h)
+      if (auto v = boolean(h, "'http2'")) job.http2 = *v;
     if (const auto& f = node["follow"]; f && map(f, "'follow'")) read_follow(f, job);
     if (const auto& e = node["extract"]; e && map(e, "'extract'")) read_extract(e, job);
     if (const auto& s = node["store"]; s)
@@ -1035,6 +1185,7 @@ class Loader {
   }
 
   std::vector<Diagnostic>& errors_;
+  std::vector<Diagnostic>& warnings_;
   std::string file_;
   std::string job_;  // the job being read, for messages
   Job defaults_;
@@ -1042,7 +1193,10 @@ class Loader {
   std::vector<std::pair<std::string, std::string>> cfg_secrets_;  // ${VAR} values, names
   std::vector<std::string> include_stack_;
   std::set<std::string, std::less<>> valid_regexes_, valid_xpaths_;  // checked already
-  std::map<std::string, TimeZone> zones_;  // read already: jobs in one zone share its data
+  std::map<std::string, TimeZone> zones_;         // read already: jobs in one zone share its data
+  std::map<std::string, std::string> ca_files_;   // checked already: path → what is wrong, or ""
+  std::optional<Diagnostic> defaults_verify_;     // where `defaults` sets tls.verify: false
+  std::vector<std::string> insecure_by_default_;  // jobs that take tls.verify: false from it
 };
 
 LoadResult load_text(const std::string& text, const std::string& name) {
@@ -1050,7 +1204,7 @@ LoadResult load_text(const std::string& text, const std::string& name) {
   auto cfg = std::make_shared<Config>();
   cfg->source = name;
   try {
-    Loader loader(result.errors);
+    Loader loader(result.errors, result.warnings);
     loader.load_main(text, name, *cfg);
     cfg->secrets = loader.secrets();
   } catch (const YAML::Exception& e) {
@@ -1058,15 +1212,17 @@ LoadResult load_text(const std::string& text, const std::string& name) {
     result.errors.push_back({name, e.mark.line + 1, e.mark.column + 1, e.msg});
   }
   // Top to bottom within each file; files in the order they were first reported.
-  std::vector<std::string> files;
-  for (const auto& e : result.errors)
-    if (std::find(files.begin(), files.end(), e.file) == files.end()) files.push_back(e.file);
-  auto rank = [&](const Diagnostic& d) {
-    return std::tuple(std::find(files.begin(), files.end(), d.file) - files.begin(), d.line,
-                      d.column);
-  };
-  std::stable_sort(result.errors.begin(), result.errors.end(),
-                   [&](const Diagnostic& a, const Diagnostic& b) { return rank(a) < rank(b); });
+  for (auto* list : {&result.errors, &result.warnings}) {
+    std::vector<std::string> files;
+    for (const auto& e : *list)
+      if (std::find(files.begin(), files.end(), e.file) == files.end()) files.push_back(e.file);
+    auto rank = [&](const Diagnostic& d) {
+      return std::tuple(std::find(files.begin(), files.end(), d.file) - files.begin(), d.line,
+                        d.column);
+    };
+    std::stable_sort(list->begin(), list->end(),
+                     [&](const Diagnostic& a, const Diagnostic& b) { return rank(a) < rank(b); });
+  }
   if (result.errors.empty()) result.config = std::move(cfg);
   return result;
 }
@@ -1076,9 +1232,9 @@ LoadResult load_text(const std::string& text, const std::string& name) {
 LoadResult load_file(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec))
-    return {nullptr, {{path, 0, 0, "is a directory, not a job file"}}};
+    return {nullptr, {{path, 0, 0, "is a directory, not a job file"}}, {}};
   std::ifstream in(path, std::ios::binary);
-  if (!in) return {nullptr, {{path, 0, 0, "cannot open the file"}}};
+  if (!in) return {nullptr, {{path, 0, 0, "cannot open the file"}}, {}};
   std::ostringstream text;
   text << in.rdbuf();
   return load_text(text.str(), path);

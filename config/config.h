@@ -95,6 +95,13 @@ struct Notify {
   bool operator==(const Notify&) const = default;
 };
 
+struct Tls {
+  std::string ca_file;  // PEM file of CAs to trust instead of the system's; empty: system's
+  bool verify = true;   // false: accept any certificate and any name (lab hosts only)
+
+  bool operator==(const Tls&) const = default;
+};
+
 struct Job {
   std::string name;
   std::vector<std::string> urls;  // absolute http(s) URLs, ranges expanded
@@ -110,7 +117,13 @@ struct Job {
   std::uint64_t max_body = 10 * 1024 * 1024;
   int max_redirects = 5;
   std::string user_agent = "scraperd/0.1 (+https://github.com/scraperd/scraperd)";
-  std::string proxy;  // http://host:port, empty for none
+  // "scheme://[userinfo@]host:port" with scheme http, https, socks5 or socks5h and the port
+  // always written out (80, 443, 1080 when the file leaves it out); empty for none.
+  std::string proxy;
+  // ca_file is absolute: a relative path in the file is resolved against that file's directory.
+  Tls tls;
+  bool cookies = true;  // one cookie jar per job run, shared by its requests, empty at its start
+  bool http2 = true;    // offered through ALPN over TLS; false: HTTP/1.1 only
   std::optional<Follow> follow;
   std::vector<Field> extract;
   bool store_on_change = false;  // store: on_change (default: always)
@@ -157,6 +170,9 @@ struct Config {
 struct LoadResult {
   std::shared_ptr<const Config> config;  // null when errors is non-empty
   std::vector<Diagnostic> errors;
+  // Things that load but deserve a look (tls.verify: false); they never stop a load. Sorted
+  // like errors: by file, then line and column.
+  std::vector<Diagnostic> warnings;
 
   bool ok() const { return config != nullptr; }
 };

@@ -152,9 +152,20 @@ void setup_logging(const Args& args) {
   spdlog::set_level(level);
 }
 
-// Loads the config, printing its errors; null when it has any.
-std::shared_ptr<const config::Config> load_config(const std::string& path) {
+// Loads the config, printing its errors; null when it has any. Its warnings (which never stop
+// a load) are printed before the errors, as "FILE:LINE:COL: warning: ...", when `warnings` is
+// null; otherwise they are handed back there, for the caller to log or drop.
+std::shared_ptr<const config::Config> load_config(
+    const std::string& path, std::vector<config::Diagnostic>* warnings = nullptr) {
   auto loaded = config::load_file(path);
+  if (warnings) {
+    *warnings = std::move(loaded.warnings);
+  } else {
+    for (auto d : loaded.warnings) {
+      d.message = "warning: " + d.message;
+      std::cerr << d.str() << '\n';
+    }
+  }
   for (const auto& d : loaded.errors) std::cerr << d.str() << '\n';
   if (!loaded.ok())
     std::cerr << path << ": " << loaded.errors.size()
@@ -254,10 +265,12 @@ int cmd_run(const Args& args) {
     options.debug_loop = std::chrono::milliseconds(*ms);
   }
   options.config_path = args.get("--config").value_or(kDefaultConfig);
-  auto config = load_config(options.config_path);
+  std::vector<config::Diagnostic> warnings;
+  auto config = load_config(options.config_path, &warnings);
   if (!config) return 1;
   options.log_level_fixed = args.get("--log-level").has_value();
   if (!options.log_level_fixed) spdlog::set_level(spdlog::level::from_str(config->log.level));
+  for (const auto& w : warnings) spdlog::warn("{}", w.str());
   options.db_path = args.get("--db").value_or(config->storage.path);
   return run(config, options);
 }
@@ -295,7 +308,8 @@ std::optional<std::string> query_db(const Args& args) {
   if (auto db = args.get("--db")) return db;
   std::string path = args.get("--config").value_or(kDefaultConfig);
   if (!args.get("--config") && !std::filesystem::exists(path)) return std::string("scraperd.db");
-  auto config = load_config(path);
+  std::vector<config::Diagnostic> warnings;  // not for a query: `check` and `run` show them
+  auto config = load_config(path, &warnings);
   if (!config) return std::nullopt;
   return config->storage.path;
 }

@@ -1,7 +1,10 @@
 #include "config/config.h"
 
+#include <unistd.h>
 #include <catch2/catch.hpp>
+
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -160,6 +163,9 @@ jobs:
     max_redirects: 3
     user_agent: bot/2
     proxy: http://proxy.internal:3128
+    tls: {verify: true, ca_file: ""}
+    cookies: false
+    http2: false
     follow: {css: "a.next", same_host: false, max_depth: 2, max_pages: 50, allow: ["/p/"], deny: ["\\.pdf$"]}
     extract:
       title: h1
@@ -200,6 +206,9 @@ jobs:
   CHECK(j.max_body == 2u * 1024 * 1024);
   CHECK(j.max_redirects == 3);
   CHECK(j.proxy == "http://proxy.internal:3128");
+  CHECK(j.tls == scraperd::config::Tls{"", true});
+  CHECK_FALSE(j.cookies);
+  CHECK_FALSE(j.http2);
   REQUIRE(j.follow);
   CHECK(j.follow->xpath == "//a[contains(concat(' ', normalize-space(@class), ' '), ' next ')]");
   CHECK(j.follow->deny == std::vector<std::string>{"\\.pdf$"});
@@ -279,4 +288,318 @@ TEST_CASE("the examples in docs/configuration.md load without errors", "[config]
     ++examples;
   }
   CHECK(examples >= 3);
+}
+
+namespace {
+
+// A file the loader takes for a PEM bundle (it looks for the BEGIN line; curl reads the rest).
+constexpr const char* kPem =
+    "# test CA\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+// Every warning of `yaml`, as "line:col: message", after checking that it loaded.
+std::vector<std::string> warnings_of(const std::string& yaml) {
+  auto r = load_string(yaml, "t.yaml");
+  for (const auto& e : r.errors) FAIL(e.str());
+  std::vector<std::string> out;
+  for (const auto& d : r.warnings) {
+    REQUIRE(d.file == "t.yaml");
+    out.push_back(std::to_string(d.line) + ":" + std::to_string(d.column) + ": " + d.message);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tls, cookies and http2 default to on with the system's CAs", "[config][tls]") {
+  auto r = load_string("jobs:\n  - {name: a, url: 'https://x.example/', every: 1m}\n", "t.yaml");
+  REQUIRE(r.ok());
+  const auto& j = r.config->jobs[0];
+  CHECK(j.tls == scraperd::config::Tls{});
+  CHECK(j.tls.ca_file.empty());
+  CHECK(j.tls.verify);
+  CHECK(j.cookies);
+  CHECK(j.http2);
+  CHECK(j.proxy.empty());
+  CHECK(r.warnings.empty());
+}
+
+TEST_CASE("tls, cookies, http2 and proxy come from defaults and a job overrides them",
+          "[config][tls]") {
+  scraperd::test::TempDir dir;
+  std::filesystem::create_directory(dir.file("certs"));
+  dir.write("certs/lab.pem", kPem);
+  dir.write("certs/other.pem", kPem);
+  auto main = dir.write("jobs.yaml", R"(
+defaults:
+  tls: {ca_file: certs/lab.pem}
+  cookies: false
+  http2: no
+  proxy: socks5h://tor.internal
+jobs:
+  - {name: inherits, url: "https://a.example/", every: 1m}
+  - name: overrides
+    url: https://b.example/
+    every: 1m
+    tls: {ca_file: certs/other.pem, verify: true}
+    cookies: true
+    http2: yes
+    proxy: ""
+  - name: system-cas
+    url: https://c.example/
+    every: 1m
+    tls: {ca_file: ""}
+  - name: only-verify
+    url: https://d.example/
+    every: 1m
+    tls: {verify: false}
+)");
+  auto r = scraperd::config::load_file(main);
+  for (const auto& e : r.errors) FAIL(e.str());
+  REQUIRE(r.config->jobs.size() == 4);
+  const auto& inherits = r.config->jobs[0];
+  CHECK(inherits.tls.ca_file == dir.file("certs/lab.pem"));  // absolute, from the file's dir
+  CHECK(inherits.tls.verify);
+  CHECK_FALSE(inherits.cookies);
+  CHECK_FALSE(inherits.http2);
+  CHECK(inherits.proxy == "socks5h://tor.internal:1080");
+  const auto& overrides = r.config->jobs[1];
+  CHECK(overrides.tls.ca_file == dir.file("certs/other.pem"));
+  CHECK(overrides.tls.verify);
+  CHECK(overrides.cookies);
+  CHECK(overrides.http2);
+  CHECK(overrides.proxy.empty());
+  CHECK(r.config->jobs[2].tls.ca_file.empty());
+  const auto& only_verify = r.config->jobs[3];  // the other tls key still comes from defaults
+  CHECK(only_verify.tls.ca_file == dir.file("certs/lab.pem"));
+  CHECK_FALSE(only_verify.tls.verify);
+  CHECK_FALSE(only_verify.cookies);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0].str() ==
+        main +
+            ":23:19: tls.verify is false: certificates and host names are not checked (in job "
+            "'only-verify')");
+}
+
+TEST_CASE("a relative ca_file is read from the directory of the file that names it",
+          "[config][tls]") {
+  scraperd::test::TempDir dir;
+  std::filesystem::create_directory(dir.file("jobs.d"));
+  dir.write("jobs.d/ca.pem", kPem);
+  dir.write("jobs.d/lab.yaml",
+            "jobs:\n  - {name: lab, url: 'https://lab.internal/', every: 1m,"
+            " tls: {ca_file: ca.pem}}\n");
+  auto main = dir.write("jobs.yaml",
+                        "include: jobs.d\n"
+                        "jobs:\n  - {name: main, url: 'https://m.example/', every: 1m,"
+                        " tls: {ca_file: ca.pem}}\n");
+  auto r = scraperd::config::load_file(main);
+  REQUIRE(r.errors.size() == 1);  // jobs.yaml's ca.pem is looked for next to jobs.yaml
+  CHECK(r.errors[0].str() == main + ":3:71: 'tls.ca_file' 'ca.pem' does not exist (relative to " +
+                                 std::filesystem::path(main).parent_path().string() +
+                                 ") (in job 'main')");
+
+  dir.write("jobs.yaml", "include: jobs.d\njobs: []\n");
+  r = scraperd::config::load_file(main);
+  for (const auto& e : r.errors) FAIL(e.str());
+  REQUIRE(r.config->jobs.size() == 1);
+  CHECK(r.config->jobs[0].tls.ca_file == dir.file("jobs.d/ca.pem"));
+}
+
+TEST_CASE("a ca_file that is missing, a directory or not PEM is an error at its position",
+          "[config][tls]") {
+  scraperd::test::TempDir dir;
+  dir.write("cert.der", std::string("\x30\x82\x01\x0a", 4));
+  std::filesystem::create_directory(dir.file("certs"));
+  auto job = [](const std::string& ca) {
+    return "jobs:\n  - name: a\n    url: https://x.example/\n    every: 1m\n    tls:\n"
+           "      ca_file: " +
+           ca + "\n";
+  };
+  CHECK(errors_of(job(dir.file("missing.pem"))) ==
+        std::vector<std::string>{"6:16: 'tls.ca_file' '" + dir.file("missing.pem") +
+                                 "' does not exist (in job 'a')"});
+  CHECK(errors_of(job(dir.file("certs"))) ==
+        std::vector<std::string>{"6:16: 'tls.ca_file' '" + dir.file("certs") +
+                                 "' is a directory, not a PEM file (in job 'a')"});
+  CHECK(errors_of(job(dir.file("cert.der"))) ==
+        std::vector<std::string>{"6:16: 'tls.ca_file' '" + dir.file("cert.der") +
+                                 "' is not a PEM file of certificates (no -----BEGIN "
+                                 "CERTIFICATE----- line) (in job 'a')"});
+  // In defaults: the same message, without a job.
+  CHECK(errors_of("defaults:\n  tls: {ca_file: " + dir.file("missing.pem") +
+                  "}\njobs:\n  - {name: a, url: 'https://x.example/', every: 1m}\n") ==
+        std::vector<std::string>{"2:18: 'tls.ca_file' '" + dir.file("missing.pem") +
+                                 "' does not exist"});
+  if (::geteuid() != 0) {  // root reads anything
+    auto locked = dir.write("locked.pem", kPem);
+    std::filesystem::permissions(locked, std::filesystem::perms::none);
+    CHECK(errors_of(job(locked)) == std::vector<std::string>{"6:16: 'tls.ca_file' '" + locked +
+                                                             "' cannot be read (in job 'a')"});
+  }
+}
+
+TEST_CASE("tls, cookies and http2 of the wrong type are errors at their line and column",
+          "[config][tls]") {
+  SECTION("in a job") {
+    CHECK(errors_of("jobs:\n  - name: a\n    url: https://x.example/\n    every: 1m\n"
+                    "    tls: {verify: maybe, ca_file: [a.pem]}\n"
+                    "    cookies: {jar: true}\n"
+                    "    http2: sometimes\n") ==
+          std::vector<std::string>{
+              "5:19: 'tls.verify' must be true or false (in job 'a')",
+              "5:35: 'tls.ca_file' must be a string (in job 'a')",
+              "6:14: 'cookies' must be true or false (in job 'a')",
+              "7:12: 'http2' must be true or false (in job 'a')",
+          });
+  }
+  SECTION("in defaults") {
+    CHECK(errors_of("defaults:\n  tls: true\n  cookies: 2\n  http2: [h2]\n"
+                    "jobs:\n  - {name: a, url: 'https://x.example/', every: 1m}\n") ==
+          std::vector<std::string>{
+              "2:8: 'tls' must be a mapping of key: value",
+              "3:12: 'cookies' must be true or false",
+              "4:10: 'http2' must be true or false",
+          });
+  }
+  SECTION("an unknown key under tls, with a suggestion") {
+    CHECK(errors_of("defaults:\n  tls: {verfy: false}\n"
+                    "jobs:\n  - {name: a, url: 'https://x.example/', every: 1m,"
+                    " tls: {cafile: x.pem}}\n") ==
+          std::vector<std::string>{
+              "2:9: unknown key 'verfy' in 'tls' (did you mean 'verify'?)",
+              "4:59: unknown key 'cafile' in 'tls' (did you mean 'ca_file'?) (in job 'a')",
+          });
+  }
+}
+
+TEST_CASE("tls.verify: false loads, with a warning", "[config][tls]") {
+  SECTION("set in a job") {
+    auto r = load_string(
+        "jobs:\n"
+        "  - name: lab\n    url: https://10.0.0.5/\n    every: 1m\n    tls: {verify: false}\n"
+        "  - {name: safe, url: 'https://x.example/', every: 1m}\n",
+        "t.yaml");
+    REQUIRE(r.ok());
+    REQUIRE(r.errors.empty());
+    CHECK_FALSE(r.config->jobs[0].tls.verify);
+    CHECK(r.config->jobs[1].tls.verify);
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].str() ==
+          "t.yaml:5:19: tls.verify is false: certificates and host names are not checked (in job "
+          "'lab')");
+  }
+  SECTION("set in defaults: one warning there, naming the jobs that take it") {
+    CHECK(warnings_of("defaults:\n  tls: {verify: false}\njobs:\n"
+                      "  - {name: a, url: 'https://a.example/', every: 1m}\n"
+                      "  - {name: b, url: 'https://b.example/', every: 1m, tls: {verify: true}}\n"
+                      "  - {name: c, url: 'https://c.example/', every: 1m}\n") ==
+          std::vector<std::string>{
+              "2:17: tls.verify is false in 'defaults': certificates and host names are not "
+              "checked for 2 jobs ('a', 'c')"});
+    std::string many = "defaults:\n  tls: {verify: off}\njobs:\n";
+    for (int i = 0; i < 7; ++i)
+      many += "  - {name: j" + std::to_string(i) + ", url: 'https://x.example/', every: 1m}\n";
+    CHECK(warnings_of(many) ==
+          std::vector<std::string>{"2:17: tls.verify is false in 'defaults': certificates and "
+                                   "host names are not checked for 7 jobs ('j0', 'j1', 'j2', "
+                                   "'j3', 'j4' and 2 more)"});
+  }
+  SECTION("no warning when every job turns it back on, or with verify: true") {
+    CHECK(warnings_of("defaults:\n  tls: {verify: false}\njobs:\n"
+                      "  - {name: a, url: 'https://a.example/', every: 1m, tls: {verify: yes}}\n")
+              .empty());
+    CHECK(warnings_of("jobs:\n  - {name: a, url: 'https://a.example/', every: 1m,"
+                      " tls: {verify: true}}\n")
+              .empty());
+  }
+  SECTION("warnings come with errors too, and never make a load fail") {
+    auto r = load_string(
+        "jobs:\n"
+        "  - {name: lab, url: 'https://10.0.0.5/', every: 1m, tls: {verify: false}}\n"
+        "  - {name: bad, url: 'https://x.example/', every: soon}\n",
+        "t.yaml");
+    CHECK_FALSE(r.ok());
+    CHECK(r.errors.size() == 1);
+    CHECK(r.warnings.size() == 1);
+  }
+}
+
+TEST_CASE("proxy takes http, https, socks5 and socks5h URLs, with the port written out",
+          "[config][proxy]") {
+  auto proxy_of = [](const std::string& proxy) {
+    auto r = load_string(
+        "jobs:\n  - {name: a, url: 'https://x.example/', every: 1m, proxy: '" + proxy + "'}\n",
+        "t.yaml");
+    for (const auto& e : r.errors) FAIL(e.str());
+    return r.config->jobs[0].proxy;
+  };
+  CHECK(proxy_of("http://proxy.internal:3128") == "http://proxy.internal:3128");
+  CHECK(proxy_of("http://proxy.internal") == "http://proxy.internal:80");
+  CHECK(proxy_of("https://proxy.internal/") == "https://proxy.internal:443");
+  CHECK(proxy_of("socks5://127.0.0.1") == "socks5://127.0.0.1:1080");
+  CHECK(proxy_of("socks5h://tor.internal:9050") == "socks5h://tor.internal:9050");
+  CHECK(proxy_of("SOCKS5H://tor.internal") == "socks5h://tor.internal:1080");
+  CHECK(proxy_of("http://user:p%40ss@proxy.internal:8080") ==
+        "http://user:p%40ss@proxy.internal:8080");
+  CHECK(proxy_of("socks5://[::1]:1081") == "socks5://[::1]:1081");
+  CHECK(proxy_of("") == "");
+}
+
+TEST_CASE("a proxy with another scheme, no host, a bad port or a path is an error",
+          "[config][proxy]") {
+  auto error_of = [](const std::string& proxy) {
+    auto e = errors_of(
+        "jobs:\n  - name: a\n    url: https://x.example/\n    every: 1m\n"
+        "    proxy: '" +
+        proxy + "'\n");
+    REQUIRE(e.size() == 1);
+    return e[0];
+  };
+  CHECK(error_of("ftp://proxy.internal:21") ==
+        "5:12: 'proxy' 'ftp://proxy.internal:21' must start with http://, https://, socks5:// "
+        "or socks5h:// (in job 'a')");
+  CHECK(error_of("socks4://proxy.internal") ==
+        "5:12: 'proxy' 'socks4://proxy.internal' must start with http://, https://, socks5:// "
+        "or socks5h:// (in job 'a')");
+  CHECK(error_of("proxy.internal:3128") ==
+        "5:12: 'proxy' 'proxy.internal:3128' must start with http://, https://, socks5:// or "
+        "socks5h:// (in job 'a')");
+  CHECK(error_of("socks5h:///") ==
+        "5:12: 'proxy' 'socks5h:///' has no host (write socks5h://HOST:PORT) (in job 'a')");
+  CHECK(error_of("http://proxy.internal:99999") ==
+        "5:12: 'proxy' 'http://proxy.internal:99999' has a port that is not a number from 1 to "
+        "65535 (in job 'a')");
+  CHECK(error_of("http://proxy.internal:3128/squid?x=1") ==
+        "5:12: 'proxy' 'http://proxy.internal:3128/squid?x=1' has a path, query or fragment (a "
+        "proxy is written http://HOST:PORT) (in job 'a')");
+  CHECK(error_of("http://pro xy") ==
+        "5:12: 'proxy' 'http://pro xy' is not a URL like http://proxy.example:3128 (schemes: "
+        "http://, https://, socks5:// or socks5h://) (in job 'a')");
+  // In defaults, and of the wrong type.
+  CHECK(errors_of("defaults: {proxy: 'ftp://p.internal'}\n"
+                  "jobs:\n  - {name: a, url: 'https://x.example/', every: 1m, proxy: [x]}\n") ==
+        std::vector<std::string>{"1:19: 'proxy' 'ftp://p.internal' must start with http://, "
+                                 "https://, socks5:// or socks5h://",
+                                 "3:60: 'proxy' must be a string (in job 'a')"});
+}
+
+TEST_CASE("same_job sees tls, cookies, http2 and proxy", "[config][tls]") {
+  scraperd::test::TempDir dir;
+  auto ca = dir.write("ca.pem", kPem);
+  auto load = [&](const std::string& extra) {
+    auto r = load_string(
+        "jobs:\n  - {name: a, url: 'https://x.example/', every: 1m" + extra + "}\n", "t.yaml");
+    for (const auto& e : r.errors) FAIL(e.str());
+    return r.config->jobs.at(0);
+  };
+  auto base = load("");
+  CHECK(scraperd::config::same_job(base, load("")));
+  CHECK(scraperd::config::same_job(base, load(", tls: {verify: true}, cookies: yes")));
+  CHECK_FALSE(scraperd::config::same_job(base, load(", tls: {verify: false}")));
+  CHECK_FALSE(scraperd::config::same_job(base, load(", tls: {ca_file: '" + ca + "'}")));
+  CHECK_FALSE(scraperd::config::same_job(base, load(", cookies: false")));
+  CHECK_FALSE(scraperd::config::same_job(base, load(", http2: false")));
+  CHECK_FALSE(scraperd::config::same_job(base, load(", proxy: 'socks5h://p.internal'")));
+  CHECK(scraperd::config::same_job(load(", proxy: 'http://p.internal'"),
+                                   load(", proxy: 'http://p.internal:80'")));
 }
