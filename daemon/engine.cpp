@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
 
@@ -74,14 +75,14 @@ double seconds(Steady::duration d) {
 
 class Engine {
  public:
-  Engine(asio::io_context& io, asio::thread_pool& pool, asio::thread_pool& cpu_pool,
+  Engine(asio::io_context& io, Fetcher& fetcher, asio::thread_pool& cpu_pool,
          storage::Writer& writer, std::shared_ptr<const config::Config> config,
          const RunOptions& options, Metrics& metrics,
          std::map<std::string, storage::Clock::time_point> persisted_due,
          std::map<std::pair<std::string, std::string>, storage::UrlState> url_states,
          std::map<std::string, int> failing)
       : io_(io),
-        pool_(pool),
+        fetcher_(fetcher),
         cpu_pool_(cpu_pool),
         writer_(writer),
         config_(std::move(config)),
@@ -124,33 +125,16 @@ class Engine {
     frontier_.close();
   }
 
-  // Cuts a stop short: every request still in flight is recorded now as `cancelled`, every
-  // run still going as `cancelled`; their responses, if they come, are dropped. The caller
-  // stops the loop and exits without waiting for the fetch threads.
+  // Cuts a stop short: every request still in flight ends now as `cancelled` (its row says
+  // why), and so does every request a run would still send; the runs end as `cancelled`.
   void abandon(const std::string& why) {
     abandoned_ = true;
-    for (auto& [id, f] : in_flight_) {
-      ++f.run->cancelled;
-      writer_.push(
-          storage::ErrorRow{.run_id = f.run->run_id,
-                            .job = f.run->job.name,
-                            .url = f.url,
-                            .attempt = f.attempt,
-                            .kind = "cancelled",
-                            .status = std::nullopt,
-                            .message = "the daemon stopped before the response came (" + why + ")",
-                            .elapsed_ms = millis(Steady::now() - f.started),
-                            .fetched_at = f.at});
-    }
-    in_flight_.clear();
-    for (Run* run : runs_)
-      writer_.push(storage::RunFinished{run->run_id, std::chrono::system_clock::now(), "cancelled",
-                                        run->ok, run->failed + run->cancelled, run->urls()});
-    runs_.clear();
+    abandon_reason_ = why;
+    fetcher_.close();
   }
 
   bool abandoned() const { return abandoned_; }
-  std::size_t in_flight() const { return in_flight_.size(); }
+  std::size_t in_flight() const { return fetcher_.in_flight(); }
 
   // SIGHUP: reads the job files again. A file with errors changes nothing (every error is
   // logged); otherwise jobs are matched by name: unchanged ones keep their schedule and runs,
@@ -179,6 +163,7 @@ class Engine {
         spdlog::error("reload: {} error(s) in {}; every job keeps running as before",
                       loaded.errors.size(), path);
       } else {
+        for (const auto& w : loaded.warnings) spdlog::warn("reload: {}", w.str());
         co_await apply(loaded.config);
         last_reload_ok_ = true;
       }
@@ -212,7 +197,8 @@ class Engine {
 
   // For systemd's STATUS= and the logs.
   std::string status() const {
-    std::string s = fmt::format("{} jobs, {} requests in flight", slots_.size(), in_flight_.size());
+    std::string s =
+        fmt::format("{} jobs, {} requests in flight", slots_.size(), fetcher_.in_flight());
     if (!last_error_.empty()) s += "; last error: " + last_error_;
     return s;
   }
@@ -236,6 +222,7 @@ class Engine {
     std::unordered_set<std::string> seen;    // follow jobs: every URL of the run, its own too
     std::unique_ptr<LinkFinder> links;       // set for follow jobs
     std::unique_ptr<FieldExtractor> fields;  // set for jobs with `extract`
+    std::unique_ptr<CookieJar> cookies;      // set for jobs with `cookies: true`
     int urls() const { return static_cast<int>(links ? seen.size() : job.urls.size()); }
   };
 
@@ -508,6 +495,7 @@ class Engine {
     TaskGroup fetches(io_.get_executor(), "job '" + job.name + "'");
     run.fetches = &fetches;
     if (!job.extract.empty()) run.fields = std::make_unique<FieldExtractor>(job.extract);
+    if (job.cookies) run.cookies = std::make_unique<CookieJar>();
     if (job.follow) {
       run.links = std::make_unique<LinkFinder>(*job.follow);
       run.seen.insert(job.urls.begin(), job.urls.end());
@@ -604,13 +592,16 @@ class Engine {
         co_await cancelled(job, url, run, attempt, fetched_at, "the request was not sent");
         co_return;
       }
-      FetchRequest request = make_request(job, url);
-      auto flight = next_flight_++;
-      in_flight_.emplace(flight, InFlight{&run, url, attempt, fetched_at, Steady::now()});
-      metrics_.in_flight = static_cast<int>(in_flight_.size());
-      FetchResult r = co_await fetch(pool_, std::move(request));
-      in_flight_.erase(flight);
-      metrics_.in_flight = static_cast<int>(in_flight_.size());
+      FetchRequest request = make_request(run, url);
+      metrics_.in_flight = static_cast<int>(fetcher_.in_flight()) + 1;
+      FetchResult r = co_await fetcher_.fetch(std::move(request));
+      metrics_.in_flight = static_cast<int>(fetcher_.in_flight());
+      if (r.error_kind == "cancelled") {  // the daemon is stopping and cut the drain short
+        co_await cancelled(job, url, run, attempt, fetched_at,
+                           "the response did not come in time (" + abandon_reason_ + ")",
+                           r.elapsed);
+        co_return;
+      }
       metrics_.request(job.name, host,
                        !r.ok()           ? r.error_kind
                        : r.status >= 400 ? std::string("http")
@@ -705,11 +696,16 @@ class Engine {
     } done{entry};
     auto permit = co_await frontier_.acquire(host, job.per_host);
     if (!permit) co_return nullptr;
-    FetchRequest request{
-        origin + "/robots.txt", "GET",          {},        "", job.connect_timeout, job.timeout,
-        job.user_agent,         kMaxRobotsBody, job.proxy, 5};
-    FetchResult r = co_await fetch(pool_, std::move(request));
+    // The job's way to the site (timeouts, proxy, TLS), none of its headers or cookies.
+    FetchRequest request = request_for(job, origin + "/robots.txt");
+    request.method = "GET";
+    request.headers.clear();
+    request.body.clear();
+    request.max_body = kMaxRobotsBody;
+    request.max_redirects = 5;
+    FetchResult r = co_await fetcher_.fetch(std::move(request));
     permit = {};
+    if (r.error_kind == "cancelled") co_return nullptr;  // stopping: nothing learnt
     auto now = Steady::now();
     if (r.ok() && r.status >= 200 && r.status < 300) {
       entry.rules = Robots::parse(r.body);
@@ -744,18 +740,14 @@ class Engine {
       auto at = storage::Clock::now();
       auto permit = co_await frontier_.acquire(host, job.per_host);
       if (!permit) co_return;  // stopping: a notification is not worth holding the exit for
-      FetchRequest request{webhook,
-                           "POST",
-                           {{"Content-Type", "application/json"}},
-                           payload,
-                           job.connect_timeout,
-                           job.timeout,
-                           job.user_agent,
-                           1024 * 1024,
-                           job.proxy,
-                           job.max_redirects};
-      FetchResult r = co_await fetch(pool_, std::move(request));
+      FetchRequest request = request_for(job, webhook);
+      request.method = "POST";
+      request.headers = {{"Content-Type", "application/json"}};
+      request.body = payload;
+      request.max_body = 1024 * 1024;
+      FetchResult r = co_await fetcher_.fetch(std::move(request));
       permit = {};
+      if (r.error_kind == "cancelled") co_return;  // stopping
       if (r.ok() && r.status < 300) {
         spdlog::info("job '{}': notified {}", job.name, shown(webhook));
         co_return;
@@ -788,8 +780,11 @@ class Engine {
     }
   }
 
-  FetchRequest make_request(const config::Job& job, const std::string& url) const {
+  FetchRequest make_request(Run& run, const std::string& url) const {
+    const config::Job& job = run.job;
     FetchRequest request = request_for(job, url);
+    request.cookies = run.cookies.get();
+    request.group = static_cast<std::uint64_t>(run.run_id);
     // A conditional GET with what the last full response said, unless the job sets these.
     const Known* v = known(job.name, shown(url));
     if (v && job.method == "GET") {
@@ -939,7 +934,8 @@ class Engine {
   }
 
   awaitable<void> cancelled(const config::Job& job, const std::string& url, Run& run, int attempt,
-                            storage::Clock::time_point at, const char* what) {
+                            storage::Clock::time_point at, std::string what,
+                            Steady::duration elapsed = {}) {
     ++run.cancelled;
     storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                          .job = job.name,
@@ -947,8 +943,8 @@ class Engine {
                                          .attempt = attempt,
                                          .kind = "cancelled",
                                          .status = std::nullopt,
-                                         .message = std::string("the daemon is stopping; ") + what,
-                                         .elapsed_ms = 0,
+                                         .message = "the daemon is stopping; " + what,
+                                         .elapsed_ms = millis(elapsed),
                                          .fetched_at = at};
     co_await store(std::move(row));
   }
@@ -982,12 +978,14 @@ class Engine {
   awaitable<void> store(storage::Row row) {
     if (!secrets_.empty()) redact_row(row);
     if (writer_.try_push(row)) co_return;
-    co_await run_blocking(pool_, [this, &row] { writer_.push(std::move(row)); });
+    co_await run_blocking(cpu_pool_, [this, &row] { writer_.push(std::move(row)); });
   }
 
   asio::io_context& io_;
-  asio::thread_pool& pool_;      // fetches: blocking network calls, `concurrency` threads
-  asio::thread_pool& cpu_pool_;  // parsing pages and config files: one thread per core
+  Fetcher& fetcher_;  // every request, on the loop (libcurl's multi interface)
+  // Parsing pages and config files, and waiting for room in a full writer queue: one thread
+  // per core.
+  asio::thread_pool& cpu_pool_;
   storage::Writer& writer_;
   std::shared_ptr<const config::Config> config_;  // the current snapshot
   const RunOptions options_;
@@ -995,6 +993,7 @@ class Engine {
   const bool once_;
   bool stopping_ = false;
   bool abandoned_ = false;
+  std::string abandon_reason_;
   bool reloading_ = false;
   bool reload_again_ = false;
   bool last_reload_ok_ = true;
@@ -1002,19 +1001,9 @@ class Engine {
   std::string last_error_;
   TaskGroup jobs_;  // the scheduler and the runs going on
   std::map<std::string, std::unique_ptr<Slot>> slots_;
-  Queue queue_;                    // jobs waiting for their time
-  asio::system_timer wake_timer_;  // the scheduler's, set to the earliest time in queue_
-  std::set<Run*> runs_;            // runs going on
-  // Requests sent and not yet answered, so abandon() can record them.
-  struct InFlight {
-    Run* run;
-    std::string url;
-    int attempt;
-    storage::Clock::time_point at;
-    Steady::time_point started;
-  };
-  std::map<std::uint64_t, InFlight> in_flight_;
-  std::uint64_t next_flight_ = 0;
+  Queue queue_;                             // jobs waiting for their time
+  asio::system_timer wake_timer_;           // the scheduler's, set to the earliest time in queue_
+  std::set<Run*> runs_;                     // runs going on
   std::list<asio::steady_timer*> napping_;  // fetches waiting to retry
   Frontier frontier_;
   const int max_active_;  // fetch coroutines alive per run
@@ -1050,6 +1039,25 @@ class Engine {
   std::mt19937_64 random_;
 };
 
+// Every request in flight holds a socket (two through a proxy), the database and the API a
+// few more: the soft limit on open files is raised to the hard one, and a `concurrency` that
+// does not fit is said in the log.
+void raise_file_limit(int concurrency) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const rlim_t needed = 2 * static_cast<rlim_t>(concurrency) + 64;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed)
+    spdlog::warn(
+        "concurrency {} may need up to {} open files, and the limit is {}: requests beyond it "
+        "fail as 'connect' errors (raise LimitNOFILE= or lower concurrency)",
+        concurrency, needed, limit.rlim_cur);
+}
+
 // What run() handles: SIGINT and SIGTERM stop, SIGHUP reloads.
 const sigset_t& handled_signals() {
   static const sigset_t set = [] {
@@ -1077,13 +1085,12 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     spdlog::critical("{}", e.what());
     return 1;
   }
-  spdlog::info("scraperd: {} jobs from {}, database {}, {} fetch threads", config->jobs.size(),
+  spdlog::info("scraperd: {} jobs from {}, database {}, concurrency {}", config->jobs.size(),
                config->source, options.db_path, config->concurrency);
+  raise_file_limit(config->concurrency);
 
   asio::io_context io(1);
-  // Owned by a pointer: when a stop is cut short, fetch threads still blocked in the network
-  // are not joined (see below).
-  auto pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(config->concurrency));
+  Fetcher fetcher(io);
   // CPU work gets as many threads as there are cores: sixty-four fetch threads parsing at
   // once on two cores only switch between each other and spread their pages' trees over
   // more memory (docs/performance.md).
@@ -1100,7 +1107,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   }
   const auto shutdown_timeout = config->shutdown_timeout;
   Metrics metrics;
-  Engine engine(io, *pool, cpu_pool, *writer, config, options, metrics, std::move(persisted_due),
+  Engine engine(io, fetcher, cpu_pool, *writer, config, options, metrics, std::move(persisted_due),
                 std::move(url_states), std::move(failing));
 
   // The HTTP API, for a daemon (not for --once). Its handlers hand work to the loop and wait
@@ -1144,8 +1151,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     if (engine.abandoned()) return;
     spdlog::warn("{}: {} request(s) still in flight are recorded as cancelled; exiting", why,
                  engine.in_flight());
-    engine.abandon(why);
-    io.stop();
+    engine.abandon(why);  // the runs end at once, through their normal path
   };
   std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int signo) {
     if (ec) return;
@@ -1202,6 +1208,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
       }
     }
     running = false;
+    fetcher.close();  // nothing is in flight; curl's timer goes too
     signals.cancel();
     heartbeat.cancel();
     drain_limit.cancel();
@@ -1214,16 +1221,6 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   io.run();
   loop_watch::watch_this_thread(std::chrono::nanoseconds(0));
   api.reset();  // no request is served once the loop is gone
-  if (engine.abandoned()) {
-    // Fetch threads may be blocked in the network for up to their timeout, and coroutine
-    // frames still reference the engine: commit every row, then leave without unwinding.
-    writer->close();
-    spdlog::info("scraperd: stopped early, {} rows committed", writer->committed());
-    spdlog::shutdown();
-    std::fflush(nullptr);
-    std::_Exit(0);
-  }
-  pool->join();
   cpu_pool.join();
   writer->close();
   spdlog::info("scraperd: stopped, {} rows committed", writer->committed());

@@ -1,8 +1,9 @@
 // The engine: one event loop, one scheduler over every job's due time, a coroutine per run,
-// fetches on a thread pool, rows to one SQLite writer.
+// every request on the loop itself (libcurl's multi interface), rows to one SQLite writer.
 //
 //   scheduler ── a job is due ── run: fetch every URL concurrently (TaskGroup)
-//        fetch ── cpp-httplib on the fetch pool ── result or error row ── storage::Writer
+//        fetch ── Fetcher (curl's sockets waited on by the loop) ── result or error row
+//        ── storage::Writer
 #pragma once
 
 #include <chrono>
@@ -27,10 +28,10 @@ struct RunOptions {
 // the database cannot be opened. Blocks the calling thread, which becomes the event loop.
 // SIGHUP reloads `config_path`. Tells systemd READY / RELOADING / STOPPING and pings its
 // watchdog (systemd.h). When the drain after SIGTERM is cut short (a second signal, or
-// `shutdown_timeout`), requests still in flight are recorded as cancelled, every row is
-// committed, and the process exits at once with status 0 (_Exit): fetch threads blocked in
-// the network cannot be joined. SIGINT, SIGTERM and SIGHUP blocked by the caller (as
-// `scraperd run` does from its start) are unblocked on this thread once it handles them.
+// `shutdown_timeout`), requests still in flight are removed and recorded as cancelled, every
+// row is committed, every thread joined, and it returns 0. SIGINT, SIGTERM and SIGHUP blocked by
+// the caller (as `scraperd run` does from its start) are unblocked on this thread once it handles
+// them.
 int run(std::shared_ptr<const config::Config> config, const RunOptions& options);
 
 // Blocks SIGINT, SIGTERM and SIGHUP on the calling thread (and the threads it starts later),

@@ -1,362 +1,520 @@
 #include "daemon/fetch.h"
 
+#include <curl/curl.h>
 #include <fmt/format.h>
-#include <httplib.h>
-#include <netdb.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "config/text.h"
 #include "config/url.h"
 #include "daemon/blocking.h"
-#include "daemon/tcp_bytes.h"
 
 namespace scraperd::daemon {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One client per origin per pool thread: connections are kept alive and never shared.
-struct Kept {
-  std::unique_ptr<httplib::Client> client;
-  bool alive = false;  // its last exchange succeeded: the next one may reuse its connection
-};
-Kept& client_for(const std::string& origin) {
-  thread_local std::unordered_map<std::string, Kept> clients;
-  if (clients.size() > 256 && !clients.contains(origin)) clients.clear();  // bound idle state
-  auto& kept = clients[origin];
-  if (!kept.client) {
-    kept.client = std::make_unique<httplib::Client>(origin);
-    kept.client->set_keep_alive(true);
-    kept.client->set_follow_location(false);  // redirects are followed by fetch_blocking
-    kept.client->set_decompress(true);
-  }
-  return kept;
-}
-
-bool idempotent(const std::string& method) {
-  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
-         method == "OPTIONS";
-}
-
-bool resolves(const std::string& host) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
-  if (res) freeaddrinfo(res);
-  return rc == 0;
-}
-
-// Response headers larger than this end a request as `too_large`. cpp-httplib bounds each
-// header line (8 KB) but not their number, and keeps every header in memory: a server sending
-// header lines for the whole timeout would otherwise cost the daemon gigabytes. curl's
-// limit is of the same order.
-constexpr std::uint64_t kMaxHeaderBytes = 256 * 1024;
 // A body's buffer is reserved for its Content-Length up to this; beyond, it grows as it comes.
 constexpr std::uint64_t kReserve = 1024 * 1024;
 
-// How far a request's response headers have come, for the watchdog. Written by the fetch
-// thread without the watchdog's lock: cpp-httplib calls its socket hook holding its own
-// lock, and the watchdog calls Client::stop(), which takes that one, holding its lock.
-struct HeaderProgress {
-  std::atomic<int> fd{-1};             // the connection being read; -1: none yet, or done
-  std::atomic<int> port{-1};           // fd's local port (fd may be closed and reused): -1
-                                       // until known
-  std::atomic<std::uint64_t> base{0};  // tcp_bytes_read(fd) when the headers started
-
-  // The request goes out on the kept connection `fd` (`connected`), or on a new socket that
-  // is about to connect: every byte that one reads is this response's. fd last: the
-  // watchdog reads it first.
-  void on(int socket, bool connected) {
-    base.store(connected ? tcp_bytes_read(socket) : 0);
-    port.store(connected ? tcp_local_port(socket) : -1);
-    fd.store(socket);
-  }
-  void done() { fd.store(-1); }
-
-  // What the connection has read since the headers started; 0 when there is no connection
-  // or fd is no longer it.
-  std::uint64_t bytes() {
-    int f = fd.load();
-    if (f < 0) return 0;
-    int now = tcp_local_port(f);
-    if (now <= 0) return 0;  // not connected yet
-    int expected = -1;
-    port.compare_exchange_strong(expected, now);  // a new connection, now connected
-    if (port.load() != now) return 0;
-    auto read = tcp_bytes_read(f);
-    return read > base.load() ? read - base.load() : 0;
-  }
-};
-
-// Stops requests that overrun: at their deadline, and when their headers exceed
-// kMaxHeaderBytes. cpp-httplib's timeouts apply to each read and write, so a server sending a
-// header byte a second would otherwise hold a request (and a pool thread) for hours. One
-// thread for the process; Client::stop() is the thread-safe way to abort a request in flight
-// (it shuts its socket down, the request fails).
-class Watchdog {
- public:
-  enum class Stop { kNone, kDeadline, kHeaders };
-
-  static Watchdog& instance() {
-    static Watchdog watchdog;
-    return watchdog;
-  }
-
-  // `headers` must outlive unwatch(id).
-  std::uint64_t watch(httplib::Client* client, Clock::time_point deadline,
-                      HeaderProgress* headers) {
-    std::lock_guard lock(mu_);
-    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
-    auto id = ++next_id_;
-    watched_.emplace(id, Entry{client, deadline, headers});
-    // Woken only when it sleeps longer than a new request needs (no request in flight):
-    // thousands of requests per second need no wake-up at all.
-    if (deadline < asleep_until_) wake_.notify_one();
-    return id;
-  }
-
-  // After this returns, the client is not touched any more for this request. Says why the
-  // watchdog stopped it, if it did.
-  Stop unwatch(std::uint64_t id) {
-    std::lock_guard lock(mu_);
-    auto it = watched_.find(id);
-    if (it == watched_.end()) return Stop::kNone;
-    auto why = it->second.stopped;
-    watched_.erase(it);
-    return why;
-  }
-
-  ~Watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  struct Entry {
-    httplib::Client* client;
-    Clock::time_point deadline;
-    HeaderProgress* headers;
-    Stop stopped = Stop::kNone;
-  };
-
-  void loop() {
-    std::unique_lock lock(mu_);
-    while (!stopping_) {
-      auto next = Clock::time_point::max();
-      auto now = Clock::now();
-      for (auto& [id, e] : watched_) {
-        if (e.stopped != Stop::kNone) continue;
-        if (e.deadline <= now || e.headers->bytes() > kMaxHeaderBytes) {
-          e.client->stop();
-          e.stopped = e.deadline <= now ? Stop::kDeadline : Stop::kHeaders;
-        } else {
-          next = std::min(next, e.deadline);
-        }
-      }
-      // While requests are in flight their headers are looked at ten times a second: one
-      // with endless headers ends within ~100 ms having cost ~10 MB (cpp-httplib's header
-      // map), not gigabytes.
-      if (next != Clock::time_point::max())
-        next = std::min(next, now + std::chrono::milliseconds(100));
-      asleep_until_ = next;
-      if (next == Clock::time_point::max())
-        wake_.wait(lock);
-      else
-        wake_.wait_until(lock, next);
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::unordered_map<std::uint64_t, Entry> watched_;           // GUARDED_BY(mu_)
-  std::uint64_t next_id_ = 0;                                  // GUARDED_BY(mu_)
-  bool stopping_ = false;                                      // GUARDED_BY(mu_)
-  Clock::time_point asleep_until_ = Clock::time_point::min();  // GUARDED_BY(mu_)
-  std::thread thread_;
-};
+void global_init() {
+  static const bool done = [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return true;
+  }();
+  (void)done;
+}
 
 std::string seconds(std::chrono::milliseconds ms) {
   return fmt::format("{:.3g}s", static_cast<double>(ms.count()) / 1000.0);
 }
 
+bool same_name(std::string_view a, std::string_view b) {
+  return config::lower(a) == config::lower(b);
+}
+
+CURLM* new_multi() {
+  global_init();
+  return curl_multi_init();
+}
+
+// The value of response header `name` of the last response of `easy`; empty when absent.
+std::string header(CURL* easy, const char* name) {
+  curl_header* h = nullptr;
+  if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h) return {};
+  return h->value;
+}
+
 }  // namespace
 
-namespace {
+CookieJar::CookieJar() {
+  global_init();
+  CURLSH* share = curl_share_init();
+  curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+  share_ = share;
+}
 
-// One request, no redirect following. Fills `result` (status, body, or an error); returns
-// the Location header of a redirect response, empty otherwise.
-std::string exchange(const FetchRequest& request, const config::Url& url, const std::string& method,
-                     const std::string& body, Clock::time_point start, Clock::time_point deadline,
-                     FetchResult& result) {
-  Kept& kept = client_for(url.origin());
-  httplib::Client& client = *kept.client;
-  auto split = [](Clock::duration d) {
-    auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
-    return std::pair<time_t, time_t>(
-        secs.count(), std::chrono::duration_cast<std::chrono::microseconds>(d - secs).count());
+CookieJar::~CookieJar() {
+  if (share_) curl_share_cleanup(static_cast<CURLSH*>(share_));
+}
+
+CookieJar::CookieJar(CookieJar&& other) noexcept : share_(std::exchange(other.share_, nullptr)) {}
+
+CookieJar& CookieJar::operator=(CookieJar&& other) noexcept {
+  if (this != &other) {
+    if (share_) curl_share_cleanup(static_cast<CURLSH*>(share_));
+    share_ = std::exchange(other.share_, nullptr);
+  }
+  return *this;
+}
+
+// The multi handle and what the loop watches for it: curl's sockets and curl's one timer.
+struct Fetcher::State {
+  // A socket curl asked the loop to watch. The descriptor never owns the socket: curl closes
+  // it, after telling the loop to forget it (CURL_POLL_REMOVE).
+  struct Socket {
+    Socket(asio::io_context& io, curl_socket_t s) : fd(io, s), native(s) {}
+    asio::posix::stream_descriptor fd;
+    curl_socket_t native;
+    int want = 0;  // CURL_POLL_IN, _OUT or _INOUT
+    bool reading = false;
+    bool writing = false;
+    bool gone = false;
   };
-  auto remaining = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(1));
-  auto [connect_s, connect_us] =
-      split(std::min<Clock::duration>(request.connect_timeout, remaining));
-  auto [total_s, total_us] = split(remaining);
-  client.set_connection_timeout(connect_s, connect_us);
-  client.set_read_timeout(total_s, total_us);
-  client.set_write_timeout(total_s, total_us);
-  if (auto proxy = config::parse_url(request.proxy))
-    client.set_proxy(proxy->host, proxy->port);
-  else
-    client.set_proxy("", -1);
 
-  bool too_large = false;
-  bool too_slow = false;
-  httplib::Request req;
-  req.method = method;
-  req.path = url.target;
-  req.headers = {{"User-Agent", request.user_agent}};
-  for (const auto& [name, value] : request.headers) req.headers.emplace(name, value);
-  req.body = body;
-  bool got_response = false;
-  HeaderProgress headers;  // before `watched`: outlives its watch
-  req.response_handler = [&](const httplib::Response& r) {
-    got_response = true;
-    headers.done();
-    if (auto len = r.get_header_value("Content-Length"); !len.empty()) {
-      const std::uint64_t announced = std::strtoull(len.c_str(), nullptr, 10);
-      if (announced > request.max_body) {
-        too_large = true;
-        return false;
+  // One exchange in the multi handle. Lives in the awaiting coroutine's frame.
+  struct Transfer {
+    Transfer(State& s, std::uint64_t g, std::uint64_t max, FetchResult& r)
+        : state(s), easy(curl_easy_init()), wake(s.io), group(g), max_body(max), result(r) {}
+    ~Transfer() {
+      if (added) state.remove(*this);
+      curl_easy_cleanup(easy);
+      curl_slist_free_all(headers);
+    }
+    Transfer(const Transfer&) = delete;
+    Transfer& operator=(const Transfer&) = delete;
+
+    State& state;
+    CURL* easy;
+    curl_slist* headers = nullptr;
+    asio::steady_timer wake;  // cancelled when the transfer is done
+    const std::uint64_t group;
+    const std::uint64_t max_body;
+    FetchResult& result;  // the body is written here as it comes
+    std::uint64_t header_bytes = 0;
+    bool reserved = false;
+    bool body_too_large = false;
+    bool headers_too_large = false;
+    bool added = false;  // in the multi handle
+    bool done = false;
+    bool cancelled = false;
+    CURLcode code = CURLE_OK;
+    char error[CURL_ERROR_SIZE] = {};
+  };
+
+  explicit State(asio::io_context& context) : io(context), timer(context), multi(new_multi()) {
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &State::on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &State::on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+  }
+
+  ~State() {
+    close();
+    curl_multi_cleanup(multi);
+    for (auto& [s, socket] : sockets) forget(*socket);
+  }
+
+  // curl: watch `s` for `what`, or stop watching it.
+  static int on_socket(CURL*, curl_socket_t s, int what, void* self, void*) {
+    auto& state = *static_cast<State*>(self);
+    auto it = state.sockets.find(s);
+    if (what == CURL_POLL_REMOVE) {
+      if (it != state.sockets.end()) {
+        forget(*it->second);
+        state.sockets.erase(it);
       }
-      // One allocation for the body instead of doublings; up to a bound, as the length is
-      // only the server's word until the bytes come.
-      result.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(announced, kReserve)));
+      return 0;
     }
-    return true;
-  };
-  result.body.clear();
-  req.content_receiver = [&](const char* data, size_t n, std::uint64_t, std::uint64_t) {
-    if (result.body.size() + n > request.max_body) {
-      too_large = true;
-      return false;
+    const bool known = it != state.sockets.end();
+    if (!known) it = state.sockets.emplace(s, std::make_shared<Socket>(state.io, s)).first;
+    auto socket = it->second;
+    const int added = what & ~socket->want;
+    socket->want = what;
+    state.watch(socket);
+    // Asio's epoll reactor is edge-triggered: readiness that came while curl did not want it
+    // was reported then and will not be again. So a direction curl wants anew on a socket it
+    // already had is tried once at once (a new socket's registration reports it by itself).
+    if (known && added) {
+      asio::post(state.io, [&state, socket, added] {
+        if (socket->gone || !(socket->want & added)) return;  // forgotten: `state` may be gone
+        state.act(socket->native, ((added & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) |
+                                      ((added & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0));
+      });
     }
-    if (Clock::now() > deadline) {
-      too_slow = true;
-      return false;
-    }
-    result.body.append(data, n);
-    return true;
-  };
-  auto& watchdog = Watchdog::instance();
-  struct Unwatch {
-    Watchdog& watchdog;
-    std::uint64_t id;
-    Watchdog::Stop done() { return watchdog.unwatch(std::exchange(id, 0)); }
-    ~Unwatch() {
-      if (id) watchdog.unwatch(id);
-    }
-  } watched{watchdog, watchdog.watch(&client, deadline, &headers)};
-  // The headers are counted on the connection the request goes out on: a kept one now, a
-  // new one when cpp-httplib connects (it calls the socket options with the new socket).
-  client.set_socket_options([&headers](socket_t fd) { headers.on(fd, false); });
-  if (client.is_socket_open()) headers.on(client.socket(), true);
-  auto res = client.send(req);
-  // A server may close a kept-alive connection just as the next request goes out on it. Like
-  // curl and browsers, an idempotent request that got no response on a reused connection is
-  // sent once more, on a new one (RFC 9112, 9.3.1).
-  if (!res && kept.alive && !got_response && idempotent(method) &&
-      (res.error() == httplib::Error::Read || res.error() == httplib::Error::Write) && !too_slow &&
-      Clock::now() < deadline)
-    res = client.send(req);
-  kept.alive = static_cast<bool>(res);
-  result.elapsed = Clock::now() - start;
-  const auto stopped = watched.done();
+    return 0;
+  }
 
-  if (stopped == Watchdog::Stop::kHeaders) {
-    result.error_kind = "too_large";
-    result.error_message =
-        fmt::format("response headers larger than {} KB", kMaxHeaderBytes / 1024);
-  } else if (too_large) {
-    result.error_kind = "too_large";
-    result.error_message = fmt::format("body larger than max_body ({} bytes)", request.max_body);
-  } else if (too_slow) {
-    result.error_kind = "timeout";
-    result.error_message = "response not complete within " + seconds(request.timeout);
-  } else if (!res && Clock::now() + std::chrono::milliseconds(50) >= deadline) {
-    // Stopped by the watchdog, or a read timeout (set to the time left, which poll() may end a
-    // hair early): a failure at the deadline is the deadline's.
-    result.error_kind = "timeout";
-    result.error_message = "response not complete within " + seconds(request.timeout);
-  } else if (res) {
-    result.status = res->status;
-    result.retry_after = res->get_header_value("Retry-After");
-    result.etag = res->get_header_value("ETag");
-    result.last_modified = res->get_header_value("Last-Modified");
-    result.content_type = res->get_header_value("Content-Type");
-    bool redirect = res->status == 301 || res->status == 302 || res->status == 303 ||
-                    res->status == 307 || res->status == 308;
-    return redirect ? res->get_header_value("Location") : std::string();
-  } else {
-    using E = httplib::Error;
-    switch (res.error()) {
-      case E::Connection:
-        if (!resolves(url.host)) {
-          result.error_kind = "dns";
-          result.error_message = "cannot resolve host '" + url.host + "'";
-        } else {
-          result.error_kind = "connect";
-          result.error_message = "cannot connect to " + url.origin();
-        }
-        break;
-      case E::ConnectionTimeout:
-        result.error_kind = "timeout";
-        result.error_message =
-            "connect to " + url.origin() + " timed out after " + seconds(request.connect_timeout);
-        break;
-      case E::SSLConnection:
-      case E::SSLLoadingCerts:
-      case E::SSLServerVerification:
-        result.error_kind = "tls";
-        result.error_message = "TLS: " + httplib::to_string(res.error());
-        break;
-      case E::Compression:
-        result.error_kind = "parse";
-        result.error_message = "cannot decompress the body";
-        break;
-      default:
-        result.error_kind = "read";
-        result.error_message =
-            "the connection failed during the exchange (" + httplib::to_string(res.error()) + ")";
-        break;
+  // curl: call back in `ms` (0: as soon as possible, never from within this callback), or
+  // never (-1).
+  static int on_timer(CURLM*, long ms, void* self) {
+    auto& state = *static_cast<State*>(self);
+    if (ms < 0) {
+      state.timer.cancel();
+      return 0;
+    }
+    state.timer.expires_after(std::chrono::milliseconds(ms));
+    state.timer.async_wait([&state](std::error_code ec) {
+      if (!ec) state.act(CURL_SOCKET_TIMEOUT, 0);
+    });
+    return 0;
+  }
+
+  static void forget(Socket& socket) {
+    socket.gone = true;
+    socket.fd.release();  // pending waits end with operation_aborted; the socket stays open
+  }
+
+  // Waits for what curl wants of `socket` that is not waited for yet.
+  void watch(const std::shared_ptr<Socket>& socket) {
+    if ((socket->want & CURL_POLL_IN) && !socket->reading) {
+      socket->reading = true;
+      socket->fd.async_wait(asio::posix::stream_descriptor::wait_read,
+                            [this, socket](std::error_code ec) { ready(ec, socket, true); });
+    }
+    if ((socket->want & CURL_POLL_OUT) && !socket->writing) {
+      socket->writing = true;
+      socket->fd.async_wait(asio::posix::stream_descriptor::wait_write,
+                            [this, socket](std::error_code ec) { ready(ec, socket, false); });
     }
   }
-  result.body.clear();
-  return {};
+
+  void ready(std::error_code ec, const std::shared_ptr<Socket>& socket, bool in) {
+    (in ? socket->reading : socket->writing) = false;
+    if (ec || socket->gone) return;  // forgotten: `this` may be gone too
+    if (!(socket->want & (in ? CURL_POLL_IN : CURL_POLL_OUT))) return;  // no longer wanted
+    act(socket->native, in ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
+    if (!socket->gone) watch(socket);
+  }
+
+  // Lets curl act on `s` (or on its timer), then ends the transfers it finished.
+  void act(curl_socket_t s, int events) {
+    int running = 0;
+    curl_multi_socket_action(multi, s, events, &running);
+    int left = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+      if (m->msg != CURLMSG_DONE) continue;
+      Transfer* t = nullptr;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
+      const CURLcode code = m->data.result;  // `m` is freed by the removal
+      finish(*t, code);
+    }
+  }
+
+  void remove(Transfer& t) {
+    curl_multi_remove_handle(multi, t.easy);
+    t.added = false;
+    transfers.erase(&t);
+  }
+
+  // Ends `t`: the coroutine awaiting it resumes (from the loop, never from here).
+  void finish(Transfer& t, CURLcode code) {
+    remove(t);
+    t.code = code;
+    t.done = true;
+    t.wake.cancel();
+  }
+
+  void cancel(std::uint64_t group, bool all) {
+    std::vector<Transfer*> ending;
+    for (Transfer* t : transfers)
+      if (all || t->group == group) ending.push_back(t);
+    for (Transfer* t : ending) {
+      t->cancelled = true;
+      finish(*t, CURLE_ABORTED_BY_CALLBACK);
+    }
+  }
+
+  void close() {
+    closed = true;
+    cancel(0, true);
+    timer.cancel();
+  }
+
+  // curl: response header bytes, a line at a time (every response's: 1xx, a proxy's CONNECT).
+  static size_t on_header(char*, size_t size, size_t n, void* self) {
+    auto& t = *static_cast<Transfer*>(self);
+    t.header_bytes += size * n;
+    if (t.header_bytes > kMaxHeaderBytes) {
+      t.headers_too_large = true;
+      return 0;  // curl ends the transfer (CURLE_WRITE_ERROR)
+    }
+    return size * n;
+  }
+
+  // curl: body bytes, decoded.
+  static size_t on_body(char* data, size_t size, size_t n, void* self) {
+    auto& t = *static_cast<Transfer*>(self);
+    std::string& body = t.result.body;
+    if (!t.reserved) {
+      // One allocation instead of doublings; up to a bound, as the length is only the
+      // server's word until the bytes come.
+      t.reserved = true;
+      curl_off_t length = -1;
+      curl_easy_getinfo(t.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+      if (length > 0)
+        body.reserve(static_cast<std::size_t>(
+            std::min<std::uint64_t>(static_cast<std::uint64_t>(length), kReserve)));
+    }
+    const std::size_t bytes = size * n;
+    if (body.size() + bytes > t.max_body) {
+      t.body_too_large = true;
+      return 0;  // curl ends the transfer (CURLE_WRITE_ERROR)
+    }
+    body.append(data, bytes);
+    return bytes;
+  }
+
+  void configure(Transfer& t, const FetchRequest& request, const std::string& url,
+                 const std::string& method, const std::string& body, bool same_origin,
+                 Clock::time_point deadline) {
+    CURL* e = t.easy;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    // Every encoding this libcurl decodes is offered (gzip, deflate, br, zstd).
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &State::on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &State::on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.max_body));
+
+    // The total deadline spans redirects: each hop gets what is left.
+    auto left = std::max<long>(
+        1, static_cast<long>(
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())
+                   .count()));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     std::min<long>(left, static_cast<long>(request.connect_timeout.count())));
+
+    // The job's headers (a User-Agent among them replaces user_agent). Credentials go to the
+    // origin of the job's URL only, never to another one a redirect leads to.
+    curl_easy_setopt(e, CURLOPT_USERAGENT, request.user_agent.c_str());
+    for (const auto& [name, value] : request.headers) {
+      if (!same_origin && (same_name(name, "Authorization") || same_name(name, "Cookie"))) continue;
+      // "Name;" sends an empty header; "Name:" would remove it.
+      std::string line = value.empty() ? name + ";" : name + ": " + value;
+      t.headers = curl_slist_append(t.headers, line.c_str());
+    }
+    t.headers = curl_slist_append(t.headers, "Expect:");  // no 100-continue round trip
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
+
+    if (method == "GET") {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (method == "HEAD") {
+      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+      if (method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+      if (method != "DELETE" || !body.empty()) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body.c_str());
+      }
+    }
+
+    // An empty proxy also turns off the *_proxy environment variables: `proxy:` is the one
+    // place that says.
+    curl_easy_setopt(e, CURLOPT_PROXY, request.proxy.c_str());
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     request.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+    // Over TLS, a request to a host being connected to waits for the handshake's answer (ALPN)
+    // and multiplexes on HTTP/2 rather than dial another connection. Never over plain HTTP:
+    // there the answer is only known from the first response, and requests would queue.
+    if (request.http2 && url.rfind("https:", 0) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    // The TLS settings hold for the site and for an https:// proxy alike.
+    // ca_file replaces the system's CAs: Debian's libcurl also reads /etc/ssl/certs (CAPATH)
+    // unless told not to. An edited file is read again within a minute (curl caches a CA
+    // store for a day by default).
+    if (!request.ca_file.empty()) {
+      curl_easy_setopt(e, CURLOPT_CAINFO, request.ca_file.c_str());
+      curl_easy_setopt(e, CURLOPT_CAPATH, nullptr);
+      curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, request.ca_file.c_str());
+      curl_easy_setopt(e, CURLOPT_PROXY_CAPATH, nullptr);
+      curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 60L);
+    }
+    if (!request.verify_tls) {
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+      curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYHOST, 0L);
+    }
+    if (request.cookies) {
+      curl_easy_setopt(e, CURLOPT_SHARE, static_cast<CURLSH*>(request.cookies->handle()));
+      curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  // the cookie engine on, reading no file
+    }
+  }
+
+  // One exchange, no redirect following. Fills `result` (status, body, headers, or an error);
+  // returns the Location of a redirect response, empty otherwise.
+  asio::awaitable<std::string> exchange(const FetchRequest& request, const std::string& text,
+                                        const config::Url& url, const std::string& method,
+                                        const std::string& body, bool same_origin,
+                                        Clock::time_point start, Clock::time_point deadline,
+                                        FetchResult& result, std::source_location at) {
+    result.body.clear();
+    if (closed) {
+      result.error_kind = "cancelled";
+      result.error_message = "the request was not sent: the fetcher is closed";
+      co_return std::string();
+    }
+    Transfer t(*this, request.group, request.max_body, result);
+    configure(t, request, text, method, body, same_origin, deadline);
+    if (CURLMcode rc = curl_multi_add_handle(multi, t.easy); rc != CURLM_OK) {
+      result.error_kind = "read";
+      result.error_message = std::string("cannot start the request: ") + curl_multi_strerror(rc);
+      co_return std::string();
+    }
+    t.added = true;
+    transfers.insert(&t);
+    while (!t.done) {
+      t.wake.expires_at(Clock::time_point::max());
+      co_await t.wake.async_wait(asio::experimental::as_tuple(here(at)));
+    }
+    result.elapsed = Clock::now() - start;
+    co_return classify(t, request, url, result);
+  }
+
+  std::string classify(Transfer& t, const FetchRequest& request, const config::Url& url,
+                       FetchResult& result) {
+    CURL* e = t.easy;
+    const std::string detail = t.error[0] ? t.error : curl_easy_strerror(t.code);
+    auto fail = [&](const char* kind, std::string message) {
+      result.error_kind = kind;
+      result.error_message = std::move(message);
+      result.body.clear();
+      return std::string();
+    };
+    if (t.cancelled) return fail("cancelled", "the request was cancelled before the response came");
+    if (t.headers_too_large)
+      return fail("too_large",
+                  fmt::format("response headers larger than {} KB", kMaxHeaderBytes / 1024));
+    if (t.body_too_large || t.code == CURLE_FILESIZE_EXCEEDED)
+      return fail("too_large",
+                  fmt::format("body larger than max_body ({} bytes)", request.max_body));
+    // How far it came: a TCP connection (0 for a reused one), the request about to go out.
+    curl_off_t connected = 0, sending = 0;
+    curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connected);
+    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &sending);
+    const bool tls = url.scheme == "https";
+    switch (t.code) {
+      case CURLE_OK: break;
+      case CURLE_COULDNT_RESOLVE_HOST: return fail("dns", "cannot resolve host '" + url.host + "'");
+      case CURLE_COULDNT_RESOLVE_PROXY:
+        return fail("dns", "cannot resolve the proxy's host (" + detail + ")");
+      case CURLE_COULDNT_CONNECT:
+        return fail("connect", request.proxy.empty()
+                                   ? "cannot connect to " + url.origin()
+                                   : "cannot connect through the proxy (" + detail + ")");
+      case CURLE_OPERATION_TIMEDOUT:
+        // curl records no connect time when the TLS handshake is what stalled; its message
+        // says so ("SSL connection timeout").
+        if (sending == 0 && tls && (connected > 0 || detail.find("SSL") != std::string::npos))
+          return fail("tls", "TLS: the handshake with " + url.origin() + " did not complete (" +
+                                 detail + ")");
+        if (sending == 0)
+          return fail("timeout", "connect to " + url.origin() + " timed out after " +
+                                     seconds(std::min(request.connect_timeout, request.timeout)));
+        return fail("timeout", "response not complete within " + seconds(request.timeout));
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_ISSUER_ERROR:
+      case CURLE_SSL_ENGINE_NOTFOUND:
+      case CURLE_SSL_ENGINE_SETFAILED:
+      case CURLE_SSL_ENGINE_INITFAILED:
+      case CURLE_SSL_CRL_BADFILE:
+      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      case CURLE_SSL_INVALIDCERTSTATUS:
+      case CURLE_USE_SSL_FAILED: return fail("tls", "TLS: " + detail);
+      case CURLE_OUT_OF_MEMORY:
+        // What curl 7.88 answers for one response header line over its 100 KB limit (its
+        // error buffer stays empty).
+        return fail("too_large",
+                    "a response header line longer than 100 KB (curl: " + detail + ")");
+      case CURLE_URL_MALFORMAT: return fail("parse", "curl cannot use this URL (" + detail + ")");
+      case CURLE_BAD_CONTENT_ENCODING:
+        return fail("parse", "cannot decode the body (" + detail + ")");
+      default:
+        // Before the handshake finished, a failure on a TLS connection is the handshake's.
+        if (tls && connected > 0 && sending == 0 &&
+            (t.code == CURLE_RECV_ERROR || t.code == CURLE_SEND_ERROR))
+          return fail("tls", "TLS: " + detail);
+        // A short body, a bad chunk, a reset, not HTTP: never a result.
+        return fail("read", "the connection failed during the exchange (" + detail + ")");
+    }
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    long version = 0;
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+    result.status = static_cast<int>(status);
+    result.http_version = version == CURL_HTTP_VERSION_2_0   ? "2"
+                          : version == CURL_HTTP_VERSION_3   ? "3"
+                          : version == CURL_HTTP_VERSION_1_0 ? "1.0"
+                                                             : "1.1";
+    result.retry_after = header(e, "Retry-After");
+    result.etag = header(e, "ETag");
+    result.last_modified = header(e, "Last-Modified");
+    result.content_type = header(e, "Content-Type");
+    bool redirect =
+        status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+    return redirect ? header(e, "Location") : std::string();
+  }
+
+  asio::io_context& io;
+  asio::steady_timer timer;  // curl's
+  CURLM* multi;
+  std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets;
+  std::unordered_set<Transfer*> transfers;  // in the multi handle
+  bool closed = false;
+};
+
+Fetcher::Fetcher(asio::io_context& io) : state_(std::make_unique<State>(io)) {}
+
+Fetcher::~Fetcher() = default;
+
+void Fetcher::cancel(std::uint64_t group) {
+  state_->cancel(group, false);
 }
 
-}  // namespace
-
-FetchRequest request_for(const config::Job& job, const std::string& url) {
-  return {url,         job.method,     job.headers,  job.body,  job.connect_timeout,
-          job.timeout, job.user_agent, job.max_body, job.proxy, job.max_redirects};
+void Fetcher::close() {
+  state_->close();
 }
 
-FetchResult fetch_blocking(const FetchRequest& request) {
+std::size_t Fetcher::in_flight() const {
+  return state_->transfers.size();
+}
+
+asio::awaitable<FetchResult> Fetcher::fetch(FetchRequest request, std::source_location at) {
   FetchResult result;
-  auto start = Clock::now();
-  auto deadline = start + request.timeout;
+  const auto start = Clock::now();
+  const auto deadline = start + request.timeout;
+  const auto first = config::parse_url(request.url);
   std::string current = request.url;
   std::string method = request.method;
   std::string body = request.body;
@@ -366,12 +524,14 @@ FetchResult fetch_blocking(const FetchRequest& request) {
     if (!url) {
       result.error_kind = "parse";
       result.error_message = "not an absolute http(s) URL: " + current;
-      return result;
+      co_return result;
     }
-    std::string location = exchange(request, *url, method, body, start, deadline, result);
+    const bool same_origin = first && url->origin() == first->origin();
+    std::string location = co_await state_->exchange(request, current, *url, method, body,
+                                                     same_origin, start, deadline, result, at);
     if (!result.ok() || location.empty()) {
       if (hop > 0 && result.ok()) result.final_url = current;
-      return result;
+      co_return result;
     }
     // A redirect: follow it, within bounds, never in circles.
     auto next = config::resolve_url(current, location);
@@ -379,7 +539,7 @@ FetchResult fetch_blocking(const FetchRequest& request) {
       result.error_kind = "http";
       result.error_message = "redirect to a URL that is not http(s): '" + location + "'";
       result.body.clear();
-      return result;
+      co_return result;
     }
     if (std::find(visited.begin(), visited.end(), *next) != visited.end()) {
       std::string chain;
@@ -387,14 +547,14 @@ FetchResult fetch_blocking(const FetchRequest& request) {
       result.error_kind = "redirect_loop";
       result.error_message = "redirect loop: " + chain + *next;
       result.body.clear();
-      return result;
+      co_return result;
     }
     if (hop >= request.max_redirects) {
       result.error_kind = "redirect_loop";
       result.error_message =
           fmt::format("more than {} redirects (the last to {})", request.max_redirects, *next);
       result.body.clear();
-      return result;
+      co_return result;
     }
     // 303, and 301/302 after a POST, continue as a GET without the body (what browsers do).
     if (result.status == 303 ||
@@ -407,12 +567,43 @@ FetchResult fetch_blocking(const FetchRequest& request) {
   }
 }
 
-asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request,
-                                   std::source_location at) {
-  // A named callable, not a temporary: GCC 12 destroys temporaries with non-trivial
-  // destructors inside a co_await expression twice.
-  auto call = [request = std::move(request)] { return fetch_blocking(request); };
-  co_return co_await run_blocking(pool, std::move(call), at);
+FetchRequest request_for(const config::Job& job, const std::string& url) {
+  FetchRequest r;
+  r.url = url;
+  r.method = job.method;
+  r.headers = job.headers;
+  r.body = job.body;
+  r.connect_timeout = job.connect_timeout;
+  r.timeout = job.timeout;
+  r.user_agent = job.user_agent;
+  r.max_body = job.max_body;
+  r.proxy = job.proxy;
+  r.max_redirects = job.max_redirects;
+  r.ca_file = job.tls.ca_file;
+  r.verify_tls = job.tls.verify;
+  r.http2 = job.http2;
+  return r;
+}
+
+namespace {
+asio::awaitable<void> fetch_into(Fetcher& fetcher, FetchRequest request, FetchResult& out) {
+  out = co_await fetcher.fetch(std::move(request));
+}
+}  // namespace
+
+FetchResult fetch_blocking(const FetchRequest& request) {
+  asio::io_context io(1);
+  FetchResult out;
+  std::exception_ptr failed;
+  Fetcher fetcher(io);
+  // Stops the loop when the fetch is done: curl may keep a timer for its idle connections.
+  asio::co_spawn(io, fetch_into(fetcher, request, out), [&](std::exception_ptr e) {
+    failed = e;
+    io.stop();
+  });
+  io.run();
+  if (failed) std::rethrow_exception(failed);
+  return out;
 }
 
 }  // namespace scraperd::daemon

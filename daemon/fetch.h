@@ -1,14 +1,22 @@
-// Fetching one URL with cpp-httplib, bounded in time and size, every failure classified.
+// Fetching URLs on the event loop with libcurl's multi_socket interface, bounded in time and
+// size, every failure classified.
 //
-// fetch_blocking() is the blocking call and must run off the event loop; coroutines use
-// fetch(), which runs it on the fetch pool. Each pool thread keeps one keep-alive client per
-// origin, so consecutive requests to a host reuse their connection.
+//   Fetcher fetcher(io);                       // one per event loop
+//   FetchResult r = co_await fetcher.fetch(request_for(job, url));
+//
+// There is no fetch thread: curl says which sockets to watch and when its timer is due, the
+// loop waits on them (asio) and hands the events back to curl; a finished transfer resumes
+// the coroutine that awaits it. Connections (HTTP/1.1 keep-alive and HTTP/2), TLS sessions
+// and DNS answers are cached in the Fetcher and shared by every request on its loop.
+// Every bound is kept by curl or by curl's callbacks: the total deadline, the connect
+// timeout, max_body (announced or counted, after decoding), 256 KB of response headers.
 #pragma once
 
 #include <asio/awaitable.hpp>
-#include <asio/thread_pool.hpp>
+#include <asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <source_location>
 #include <string>
 #include <utility>
@@ -18,47 +26,98 @@
 
 namespace scraperd::daemon {
 
+// Cookies kept between the requests that share it: one per job run (`cookies: true`), so a
+// cookie set by one response (a redirect's too) goes with the next request to its site. Starts
+// empty; loop-thread only. Movable, not copyable.
+class CookieJar {
+ public:
+  CookieJar();
+  ~CookieJar();
+  CookieJar(CookieJar&& other) noexcept;
+  CookieJar& operator=(CookieJar&& other) noexcept;
+  CookieJar(const CookieJar&) = delete;
+  CookieJar& operator=(const CookieJar&) = delete;
+
+  void* handle() const { return share_; }  // the CURLSH*
+
+ private:
+  void* share_ = nullptr;
+};
+
 struct FetchRequest {
   std::string url;  // absolute http(s) URL
   std::string method = "GET";
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> headers;  // a User-Agent here wins
   std::string body;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds timeout{30'000};  // the whole exchange, connect to last byte
   std::string user_agent;
   std::uint64_t max_body = 10 * 1024 * 1024;
-  std::string proxy;      // http://host:port, or empty
-  int max_redirects = 5;  // more, or a loop, is an error of kind redirect_loop
+  std::string proxy;       // http://, https://, socks5:// or socks5h://host:port; empty: none
+  int max_redirects = 5;   // more, or a loop, is an error of kind redirect_loop
+  std::string ca_file;     // PEM file of the CAs to trust instead of the system's; empty: system
+  bool verify_tls = true;  // false: any certificate, any name
+  bool http2 = true;       // offered through ALPN over TLS; false: HTTP/1.1 only
+  CookieJar* cookies = nullptr;  // null: no cookies kept (a Cookie in `headers` is still sent)
+  std::uint64_t group = 0;       // for Fetcher::cancel(group): the run it belongs to
 };
 
 struct FetchResult {
   // Empty when a response arrived (whatever its status); otherwise one of dns, connect, tls,
-  // timeout, read, too_large, redirect_loop, parse, or http (a redirect that cannot be
-  // followed; `status` holds it), and a message for people.
+  // timeout, read, too_large, redirect_loop, parse, cancelled, or http (a redirect that cannot
+  // be followed; `status` holds it), and a message for people.
   std::string error_kind;
   std::string error_message;
   int status = 0;         // HTTP status, 0 when no response arrived
   std::string final_url;  // where redirects led; empty when there were none
-  std::string body;
+  std::string body;       // decoded (gzip, deflate, brotli, zstd)
   // Headers of the final response that the engine acts on; empty when absent.
   std::string retry_after;  // a pause asked for by a 429 or 503
   std::string etag;         // validators for the next conditional GET
   std::string last_modified;
   std::string content_type;  // of the body, e.g. "text/html; charset=utf-8"
+  std::string http_version;  // of the final response: "1.0", "1.1" or "2"
   std::chrono::steady_clock::duration elapsed{};
 
   bool ok() const { return error_kind.empty(); }
 };
 
-// The request `job` makes for `url`: its method, headers, body, timeouts, limits, proxy.
+// The request `job` makes for `url`: its method, headers, body, timeouts, limits, proxy, TLS.
 FetchRequest request_for(const config::Job& job, const std::string& url);
 
-// Blocking: performs the request on the calling thread. Never throws for network failures.
-FetchResult fetch_blocking(const FetchRequest& request);
+// Response headers larger than this in all end a request as `too_large`.
+inline constexpr std::uint64_t kMaxHeaderBytes = 256 * 1024;
 
-// Runs fetch_blocking on `pool` and resumes the caller on its own executor. `at` names the
-// caller for --debug-loop.
-asio::awaitable<FetchResult> fetch(asio::thread_pool& pool, FetchRequest request,
-                                   std::source_location at = std::source_location::current());
+// All the fetches of one event loop. Loop-thread only: construct, call and destroy it on the
+// thread that runs `io`.
+class Fetcher {
+ public:
+  explicit Fetcher(asio::io_context& io);
+  ~Fetcher();  // ends whatever is still in flight as `cancelled`
+  Fetcher(const Fetcher&) = delete;
+  Fetcher& operator=(const Fetcher&) = delete;
+
+  // Performs `request`, following redirects. Never throws for network failures. `at` names
+  // the caller for --debug-loop.
+  asio::awaitable<FetchResult> fetch(FetchRequest request,
+                                     std::source_location at = std::source_location::current());
+
+  // Every transfer of `group` in flight ends now as `cancelled` (its connection is dropped).
+  void cancel(std::uint64_t group);
+
+  // Every transfer in flight ends now as `cancelled`, and so does every later fetch().
+  void close();
+
+  // Transfers in flight.
+  std::size_t in_flight() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Blocking: performs `request` on a loop of its own on the calling thread (`scraperd try`,
+// tests). Never throws for network failures.
+FetchResult fetch_blocking(const FetchRequest& request);
 
 }  // namespace scraperd::daemon
