@@ -1090,7 +1090,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   raise_file_limit(config->concurrency);
 
   asio::io_context io(1);
-  Fetcher fetcher(io);
+  Fetcher fetcher(io, static_cast<std::size_t>(std::max(64, config->concurrency)));
   // CPU work gets as many threads as there are cores: sixty-four fetch threads parsing at
   // once on two cores only switch between each other and spread their pages' trees over
   // more memory (docs/performance.md).

@@ -92,7 +92,9 @@ inline constexpr std::uint64_t kMaxHeaderBytes = 256 * 1024;
 // thread that runs `io`.
 class Fetcher {
  public:
-  explicit Fetcher(asio::io_context& io);
+  // `max_connections`: connections curl keeps (busy and idle, every host); beyond it the
+  // oldest idle one is closed. At least the requests in flight, or keep-alive is lost.
+  explicit Fetcher(asio::io_context& io, std::size_t max_connections = 64);
   ~Fetcher();  // ends whatever is still in flight as `cancelled`
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;
