@@ -87,9 +87,10 @@ struct Fetcher::State {
     Socket(asio::io_context& io, curl_socket_t s) : fd(io, s), native(s) {}
     asio::posix::stream_descriptor fd;
     curl_socket_t native;
-    int want = 0;  // CURL_POLL_IN, _OUT or _INOUT
-    bool reading = false;
-    bool writing = false;
+    int want = 0;           // CURL_POLL_IN, _OUT or _INOUT
+    bool reading = false;   // a read wait is queued
+    bool writing = false;   // a write wait is queued
+    bool readable = false;  // it became readable while curl did not want to read
     bool gone = false;
   };
 
@@ -156,17 +157,20 @@ struct Fetcher::State {
     const bool known = it != state.sockets.end();
     if (!known) it = state.sockets.emplace(s, std::make_shared<Socket>(state.io, s)).first;
     auto socket = it->second;
-    const int added = what & ~socket->want;
+    // Asio's epoll reactor is edge-triggered and its waits are never speculative: readiness
+    // reported while no wait was queued is not reported again. A read wait is always queued,
+    // and one that came while curl did not want to read is kept (`readable`) and handed over
+    // when it does. Write waits are queued only while curl writes (a socket is writable nearly
+    // always), so when curl writes anew on a socket it already had, it is let try at once.
+    int now = 0;
+    if ((what & CURL_POLL_IN) && socket->readable) now |= CURL_CSELECT_IN;
+    if (known && (what & CURL_POLL_OUT) && !(socket->want & CURL_POLL_OUT)) now |= CURL_CSELECT_OUT;
+    socket->readable = false;
     socket->want = what;
     state.watch(socket);
-    // Asio's epoll reactor is edge-triggered: readiness that came while curl did not want it
-    // was reported then and will not be again. So a direction curl wants anew on a socket it
-    // already had is tried once at once (a new socket's registration reports it by itself).
-    if (known && added) {
-      asio::post(state.io, [&state, socket, added] {
-        if (socket->gone || !(socket->want & added)) return;  // forgotten: `state` may be gone
-        state.act(socket->native, ((added & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) |
-                                      ((added & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0));
+    if (now) {
+      asio::post(state.io, [&state, socket, now] {
+        if (!socket->gone) state.act(socket->native, now);  // forgotten: `state` may be gone
       });
     }
     return 0;
@@ -218,9 +222,10 @@ struct Fetcher::State {
     socket.fd.release();  // pending waits end with operation_aborted; the socket stays open
   }
 
-  // Waits for what curl wants of `socket` that is not waited for yet.
+  // Queues the waits `socket` lacks: always one for reading (unless a readiness is kept),
+  // one for writing while curl wants to write.
   void watch(const std::shared_ptr<Socket>& socket) {
-    if ((socket->want & CURL_POLL_IN) && !socket->reading) {
+    if (!socket->reading && !socket->readable) {
       socket->reading = true;
       socket->fd.async_wait(asio::posix::stream_descriptor::wait_read,
                             [this, socket](std::error_code ec) { ready(ec, socket, true); });
@@ -235,7 +240,10 @@ struct Fetcher::State {
   void ready(std::error_code ec, const std::shared_ptr<Socket>& socket, bool in) {
     (in ? socket->reading : socket->writing) = false;
     if (ec || socket->gone) return;  // forgotten: `this` may be gone too
-    if (!(socket->want & (in ? CURL_POLL_IN : CURL_POLL_OUT))) return;  // no longer wanted
+    if (!(socket->want & (in ? CURL_POLL_IN : CURL_POLL_OUT))) {
+      if (in) socket->readable = true;  // for when curl wants to read (on_socket)
+      return;
+    }
     act(socket->native, in ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
     if (!socket->gone) watch(socket);
   }
