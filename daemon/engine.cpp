@@ -1050,11 +1050,12 @@ void raise_file_limit(int concurrency) {
     ::setrlimit(RLIMIT_NOFILE, &limit);
     ::getrlimit(RLIMIT_NOFILE, &limit);
   }
-  const rlim_t needed = 2 * static_cast<rlim_t>(concurrency) + 64;
+  const rlim_t needed = static_cast<rlim_t>(concurrency) + 64;
   if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed)
     spdlog::warn(
-        "concurrency {} may need up to {} open files, and the limit is {}: requests beyond it "
-        "fail as 'connect' errors (raise LimitNOFILE= or lower concurrency)",
+        "concurrency {} may need {} open files (twice as many through a proxy), and the limit "
+        "is {}: requests beyond it fail as 'connect' errors (raise LimitNOFILE= or lower "
+        "concurrency)",
         concurrency, needed, limit.rlim_cur);
 }
 
