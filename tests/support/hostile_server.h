@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/http_server.h"
+
 namespace scraperd::test {
 
 // `data` gzipped (RFC 1952), as servers send a Content-Encoding: gzip body.
@@ -38,18 +40,7 @@ inline std::string gzip(const std::string& data) {
 class HostileServer {
  public:
   HostileServer() {
-    listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(listen_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_, 1024) != 0)
-      throw std::runtime_error("hostile server: cannot listen");
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_ = listen_loopback(port_);
     gzip_bomb();  // made now, not while a test measures the client's memory
     acceptor_ = std::thread([this] { accept_loop(); });
   }

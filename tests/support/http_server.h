@@ -60,6 +60,25 @@ class BasicHttpServer {
 using HttpServer = BasicHttpServer<httplib::Server>;
 using TlsHttpServer = BasicHttpServer<httplib::SSLServer>;
 
+// A listening TCP socket on 127.0.0.1, port chosen by the kernel; throws when it cannot.
+inline int listen_loopback(int& port, int backlog = 1024) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, backlog) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("test server: cannot listen on 127.0.0.1");
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 // A loopback port where nothing listens: bound once, then closed.
 inline int refused_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -38,7 +38,10 @@
 #include <string>
 #include <string_view>
 #include <thread>
+
 #include <vector>
+
+#include "tests/support/http_server.h"
 
 namespace scraperd::test {
 
@@ -58,21 +61,12 @@ class ProxyServer {
         throw std::runtime_error("proxy: cannot load " + cert + " / " + key);
       }
     }
-    listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(listen_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_, 128) != 0) {
-      ::close(listen_);
+    try {
+      listen_ = listen_loopback(port_);
+    } catch (...) {
       SSL_CTX_free(ctx_);
-      throw std::runtime_error("proxy: cannot listen on 127.0.0.1");
+      throw;
     }
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
 
