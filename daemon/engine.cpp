@@ -28,7 +28,6 @@
 #include <list>
 #include <map>
 #include <random>
-#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -485,7 +484,6 @@ class Engine {
     auto start = Steady::now();
     Run run(job);
     run.run_id = writer_.new_run_id();
-    runs_.insert(&run);
     metrics_.run_started(
         std::chrono::duration<double>(std::chrono::system_clock::now() - due).count());
     storage::Row started =
@@ -502,7 +500,6 @@ class Engine {
     }
     pump(run);
     co_await fetches.wait();
-    runs_.erase(&run);
     const char* status = run.cancelled > 0 ? "cancelled"
                          : run.failed == 0 ? "ok"
                          : run.ok == 0     ? "failed"
@@ -1003,7 +1000,6 @@ class Engine {
   std::map<std::string, std::unique_ptr<Slot>> slots_;
   Queue queue_;                             // jobs waiting for their time
   asio::system_timer wake_timer_;           // the scheduler's, set to the earliest time in queue_
-  std::set<Run*> runs_;                     // runs going on
   std::list<asio::steady_timer*> napping_;  // fetches waiting to retry
   Frontier frontier_;
   const int max_active_;  // fetch coroutines alive per run

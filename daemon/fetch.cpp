@@ -84,9 +84,8 @@ struct Fetcher::State {
   // A socket curl asked the loop to watch. The descriptor never owns the socket: curl closes
   // it, after telling the loop to forget it (CURL_POLL_REMOVE).
   struct Socket {
-    Socket(asio::io_context& io, curl_socket_t s) : fd(io, s), native(s) {}
+    Socket(asio::io_context& io, curl_socket_t s) : fd(io, s) {}
     asio::posix::stream_descriptor fd;
-    curl_socket_t native;
     int want = 0;           // CURL_POLL_IN, _OUT or _INOUT
     bool reading = false;   // a read wait is queued
     bool writing = false;   // a write wait is queued
@@ -170,7 +169,8 @@ struct Fetcher::State {
     state.watch(socket);
     if (now) {
       asio::post(state.io, [&state, socket, now] {
-        if (!socket->gone) state.act(socket->native, now);  // forgotten: `state` may be gone
+        if (!socket->gone)
+          state.act(socket->fd.native_handle(), now);  // forgotten: `state` may be gone
       });
     }
     return 0;
@@ -244,7 +244,7 @@ struct Fetcher::State {
       if (in) socket->readable = true;  // for when curl wants to read (on_socket)
       return;
     }
-    act(socket->native, in ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
+    act(socket->fd.native_handle(), in ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
     if (!socket->gone) watch(socket);
   }
 
@@ -442,7 +442,6 @@ struct Fetcher::State {
   std::string classify(Transfer& t, const FetchRequest& request, const config::Url& url,
                        FetchResult& result) {
     CURL* e = t.easy;
-    const std::string detail = t.error[0] ? t.error : curl_easy_strerror(t.code);
     auto fail = [&](const char* kind, std::string message) {
       result.error_kind = kind;
       result.error_message = std::move(message);
@@ -456,13 +455,14 @@ struct Fetcher::State {
     if (t.body_too_large || t.code == CURLE_FILESIZE_EXCEEDED)
       return fail("too_large",
                   fmt::format("body larger than max_body ({} bytes)", request.max_body));
+    if (t.code == CURLE_OK) return response(e, result);
+    const std::string detail = t.error[0] ? t.error : curl_easy_strerror(t.code);
     // How far it came: a TCP connection (0 for a reused one), the request about to go out.
     curl_off_t connected = 0, sending = 0;
     curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connected);
     curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &sending);
     const bool tls = url.scheme == "https";
     switch (t.code) {
-      case CURLE_OK: break;
       case CURLE_COULDNT_RESOLVE_HOST: return fail("dns", "cannot resolve host '" + url.host + "'");
       case CURLE_COULDNT_RESOLVE_PROXY:
         return fail("dns", "cannot resolve the proxy's host (" + detail + ")");
@@ -509,6 +509,11 @@ struct Fetcher::State {
         // A short body, a bad chunk, a reset, not HTTP: never a result.
         return fail("read", "the connection failed during the exchange (" + detail + ")");
     }
+  }
+
+  // A response came: its status, version and the headers the engine acts on; the Location of
+  // a redirect, empty otherwise.
+  static std::string response(CURL* e, FetchResult& result) {
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     long version = 0;
@@ -560,7 +565,7 @@ asio::awaitable<FetchResult> Fetcher::fetch(FetchRequest request, std::source_lo
   FetchResult result;
   const auto start = Clock::now();
   const auto deadline = start + request.timeout;
-  const auto first = config::parse_url(request.url);
+  std::string origin;  // of the request's own URL: credentials go there only
   std::string current = request.url;
   std::string method = request.method;
   std::string body = request.body;
@@ -572,7 +577,8 @@ asio::awaitable<FetchResult> Fetcher::fetch(FetchRequest request, std::source_lo
       result.error_message = "not an absolute http(s) URL: " + current;
       co_return result;
     }
-    const bool same_origin = first && url->origin() == first->origin();
+    if (hop == 0) origin = url->origin();
+    const bool same_origin = hop == 0 || url->origin() == origin;
     std::string location = co_await state_->exchange(request, current, *url, method, body,
                                                      same_origin, start, deadline, result, at);
     if (!result.ok() || location.empty()) {
