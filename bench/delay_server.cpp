@@ -6,14 +6,22 @@
 //
 //   delay_server [PORT]     prints "listening on PORT" (PORT 0 = any free port), runs until
 //                           SIGTERM/SIGINT
+//   delay_server 0 --ports N [--log FILE]
+//                           listens on N free ports (N origins: W3) and prints "listening on
+//                           P1 P2 ... PN"; with --log, writes "PORT MS" for every request it
+//                           answered (MS: milliseconds since it started) to FILE when stopped
 #include <sys/resource.h>
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
+#include <list>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -27,6 +35,10 @@ int delay_of(std::string_view head) {  // "GET /delay/1000/7 HTTP/1.1..." -> 100
   auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), ms);
   return ec == std::errc() && end != rest.data() ? ms : -1;
 }
+
+// Every answered request: (local port, ms since start), when --log asks for them.
+std::vector<std::pair<unsigned short, long>>* access_log = nullptr;
+const auto started = std::chrono::steady_clock::now();
 
 asio::awaitable<void> serve(tcp::socket socket) {
   static const std::string ok_body =
@@ -53,6 +65,11 @@ asio::awaitable<void> serve(tcp::socket socket) {
       }
       timer.expires_after(std::chrono::milliseconds(ms));
       co_await timer.async_wait(asio::use_awaitable);
+      if (access_log) {
+        auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - started);
+        access_log->emplace_back(socket.local_endpoint().port(), static_cast<long>(since.count()));
+      }
       co_await asio::async_write(socket, asio::buffer(ok), asio::use_awaitable);
       if (close) co_return;
     }
@@ -89,18 +106,38 @@ int main(int argc, char** argv) {
   files.rlim_cur = files.rlim_max;
   setrlimit(RLIMIT_NOFILE, &files);
 
+  int ports = 1;
+  const char* log_file = nullptr;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    if (std::string_view(argv[i]) == "--ports") ports = std::atoi(argv[i + 1]);
+    if (std::string_view(argv[i]) == "--log") log_file = argv[i + 1];
+  }
+  std::vector<std::pair<unsigned short, long>> log;
+  if (log_file) access_log = &log;
+
   asio::io_context io(1);
-  tcp::acceptor acceptor(io);
-  tcp::endpoint at(asio::ip::make_address("127.0.0.1"),
-                   static_cast<unsigned short>(argc > 1 ? std::atoi(argv[1]) : 0));
-  acceptor.open(at.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
-  acceptor.bind(at);
-  acceptor.listen(8192);
-  std::printf("listening on %u\n", acceptor.local_endpoint().port());
+  std::list<tcp::acceptor> acceptors;
+  std::string said = "listening on";
+  for (int i = 0; i < ports; ++i) {
+    auto& acceptor = acceptors.emplace_back(io);
+    tcp::endpoint at(asio::ip::make_address("127.0.0.1"),
+                     static_cast<unsigned short>(argc > 1 ? std::atoi(argv[1]) : 0));
+    acceptor.open(at.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(at);
+    acceptor.listen(8192);
+    said += " " + std::to_string(acceptor.local_endpoint().port());
+    asio::co_spawn(io, accept(acceptor), asio::detached);
+  }
+  std::printf("%s\n", said.c_str());
   std::fflush(stdout);
   asio::signal_set stop(io, SIGTERM, SIGINT);
   stop.async_wait([&](auto, int) { io.stop(); });
-  asio::co_spawn(io, accept(acceptor), asio::detached);
   io.run();
+  if (log_file) {
+    std::FILE* f = std::fopen(log_file, "w");
+    if (!f) return 1;
+    for (const auto& [port, ms] : log) std::fprintf(f, "%u %ld\n", port, ms);
+    std::fclose(f);
+  }
 }

@@ -21,13 +21,16 @@ void TokenBucket::refill(Steady::time_point now) {
 }
 
 Steady::duration TokenBucket::take(Steady::time_point now) {
+  auto wait = ready_in(now);
+  if (wait == Steady::duration::zero()) tokens_ -= 1.0;
+  return wait;
+}
+
+Steady::duration TokenBucket::ready_in(Steady::time_point now) {
   refill(now);
-  if (tokens_ >= 1.0) {
-    tokens_ -= 1.0;
-    return Steady::duration::zero();
-  }
-  auto wait = std::chrono::duration<double>((1.0 - tokens_) / rate_);
-  return std::chrono::ceil<Steady::duration>(wait);
+  if (tokens_ >= 1.0) return Steady::duration::zero();
+  return std::chrono::ceil<Steady::duration>(
+      std::chrono::duration<double>((1.0 - tokens_) / rate_));
 }
 
 bool TokenBucket::full(Steady::time_point now) {
@@ -69,54 +72,80 @@ asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::Per
   }
   // While users > 0 the host's state is not freed, so this pointer stays valid.
   Host* host = slot.get();
-  struct Use {
+  Waiter me{asio::steady_timer(executor_)};
+  host->line.push_back(&me);
+  auto sleeping = sleeping_.insert(sleeping_.end(), &me);
+  struct Leave {  // however acquire() ends: returned, closed, cancelled
     Frontier* frontier;
     const std::string& key;
     Host* host;
-    ~Use() {
+    Waiter* me;
+    std::list<Waiter*>::iterator sleeping;
+    ~Leave() {
+      frontier->sleeping_.erase(sleeping);
+      if (me->in_global) {
+        auto& w = frontier->waiting_;
+        w.erase(std::find(w.begin(), w.end(), me));
+      }
+      auto& line = host->line;
+      if (auto it = std::find(line.begin(), line.end(), me); it != line.end()) {
+        const bool head = it == line.begin();
+        line.erase(it);
+        if (head && !line.empty()) line.front()->timer.cancel();  // the next one's turn
+      }
       --host->users;
       frontier->forget_if_idle(key);
+      frontier->wake_global();  // a slot handed to us and left unused goes on
     }
-  } use{this, key, host};
+  } leave{this, key, host, &me, sleeping};
   ++host->users;
 
-  asio::steady_timer timer(executor_);
-  auto sleep = [&](std::deque<asio::steady_timer*>* queue, Steady::time_point until) {
-    if (queue) queue->push_back(&timer);
-    sleeping_.push_front(&timer);
-    timer.expires_at(until);
-    return timer.async_wait(asio::experimental::as_tuple(here()));
-  };
+  bool woken_for_slot = false;  // release() took us off waiting_: a global slot is ours to use
   for (;;) {
-    std::deque<asio::steady_timer*>* queue = nullptr;
-    Steady::time_point until = Steady::time_point::max();
+    if (closed_) co_return Permit();
+    Steady::time_point until = Steady::time_point::max();  // max: until woken
+    bool global = false;
     auto now = Steady::now();
-    if (host->in_flight >= host->concurrency) {
-      queue = &host->waiting;  // until release() wakes us
-    } else if (in_flight_ >= global_concurrency_) {
-      queue = &waiting_;
+    if (host->line.front() != &me || host->in_flight >= host->concurrency) {
+      // not our turn yet, or the host is full: the one ahead, or release(), wakes us
     } else if (auto p = paused_.find(key); p != paused_.end() && now < p->second) {
       until = p->second;
     } else if (now < host->next_start) {
       until = host->next_start;
-    } else if (auto wait = host->bucket.take(now); wait > Steady::duration::zero()) {
+    } else if (auto wait = host->bucket.ready_in(now); wait > Steady::duration::zero()) {
       until = now + wait;
+    } else if (in_flight_ >= global_concurrency_) {
+      global = true;
     } else {
+      host->bucket.take(now);
       ++host->in_flight;
       ++in_flight_;
       host->next_start = now + host->delay;
-      co_return Permit(this, key);
+      co_return Permit(this, key);  // `leave` hands the line to the next waiter
     }
-    co_await sleep(queue, until);
-    sleeping_.remove(&timer);
-    if (queue) {  // a wake-up by cancellation rather than release() leaves us queued
-      if (auto it = std::find(queue->begin(), queue->end(), &timer); it != queue->end())
-        queue->erase(it);
+    // A slot handed to us that we cannot use goes to the next in the global queue.
+    if (woken_for_slot && !global) wake_global();
+    if (global && !me.in_global) {
+      me.in_global = true;
+      waiting_.push_back(&me);
+    } else if (!global && me.in_global) {  // no longer ready (a pause came): out of the queue
+      me.in_global = false;
+      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), &me));
     }
+    me.timer.expires_at(until);
+    co_await me.timer.async_wait(asio::experimental::as_tuple(here()));
+    woken_for_slot = global && !me.in_global;
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
       throw std::system_error(asio::error::operation_aborted);
-    if (closed_) co_return Permit();
   }
+}
+
+void Frontier::wake_global() {
+  if (in_flight_ >= global_concurrency_ || waiting_.empty()) return;
+  Waiter* next = waiting_.front();
+  waiting_.pop_front();
+  next->in_global = false;
+  next->timer.cancel();
 }
 
 void Frontier::pause(const std::string& key, Steady::time_point until) {
@@ -126,23 +155,17 @@ void Frontier::pause(const std::string& key, Steady::time_point until) {
 
 void Frontier::close() {
   closed_ = true;
-  for (auto* timer : sleeping_) timer->cancel();
+  for (auto* waiter : sleeping_) waiter->timer.cancel();
 }
 
 void Frontier::release(const std::string& key) {
   --in_flight_;
-  if (!waiting_.empty()) {
-    waiting_.front()->cancel();
-    waiting_.pop_front();
-  }
+  wake_global();
   auto it = hosts_.find(key);
   if (it == hosts_.end()) return;
   Host& host = *it->second;
   --host.in_flight;
-  if (!host.waiting.empty()) {
-    host.waiting.front()->cancel();
-    host.waiting.pop_front();
-  }
+  if (!host.line.empty()) host.line.front()->timer.cancel();  // its host has room again
   forget_if_idle(key);
 }
 

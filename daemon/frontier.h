@@ -5,8 +5,12 @@
 //
 // Per host (host:port): a token bucket (rate, burst), a cap on requests in flight and an
 // optional minimum gap between request starts; across all hosts, a cap on requests in flight.
-// Waiters are served first come, first served. When jobs that share a host ask for different
-// limits, the strictest of each applies. State of an idle host is freed. Loop-thread only.
+// Each host's waiters form a line, served first come, first served; only the one at its head
+// waits for the host (its rate, gap, pause or cap), and only a head whose host is ready queues
+// for the global cap, so a slot freed anywhere goes to a request that can start now, never
+// to one that would hold it while its own host makes it wait. When jobs that share a host ask
+// for different limits, the strictest of each applies. State of an idle host is freed.
+// Loop-thread only.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -33,6 +37,9 @@ class TokenBucket {
   // Takes a token and returns zero if one is available at `now`; otherwise takes nothing and
   // returns how long until one will be.
   Steady::duration take(Steady::time_point now);
+
+  // How long until a token is available (zero: now), taking nothing.
+  Steady::duration ready_in(Steady::time_point now);
 
   // True when the bucket is full at `now` (forgetting it changes nothing).
   bool full(Steady::time_point now);
@@ -70,27 +77,33 @@ class Frontier {
   std::size_t hosts() const { return hosts_.size(); }  // hosts with state (busy or recent)
 
  private:
+  // An acquire() under way (in its coroutine frame).
+  struct Waiter {
+    asio::steady_timer timer;  // its sleep; cancelled to wake it early
+    bool in_global = false;    // queued in waiting_
+  };
   struct Host {
     Host(const config::PerHost& limits, Steady::time_point now);
     TokenBucket bucket;
     int concurrency;
     Steady::duration delay;
     int in_flight = 0;
-    int users = 0;                            // acquire() calls under way for this host
-    Steady::time_point next_start{};          // last start + delay
-    std::deque<asio::steady_timer*> waiting;  // woken when a slot frees
+    int users = 0;                    // acquire() calls under way for this host
+    Steady::time_point next_start{};  // last start + delay
+    std::deque<Waiter*> line;         // acquire() calls in arrival order; the head goes next
   };
 
   void release(const std::string& host);
   void forget_if_idle(const std::string& host);
+  void wake_global();  // the first of waiting_, if a global slot is free
 
   asio::any_io_executor executor_;
   int global_concurrency_;
   int in_flight_ = 0;
-  std::deque<asio::steady_timer*> waiting_;  // for the global cap
+  std::deque<Waiter*> waiting_;  // heads of lines whose host is ready, for the global cap
   std::unordered_map<std::string, std::unique_ptr<Host>> hosts_;
   std::unordered_map<std::string, Steady::time_point> paused_;  // host → paused until
-  std::list<asio::steady_timer*> sleeping_;  // every waiting acquire(), for close()
+  std::list<Waiter*> sleeping_;  // every acquire() under way, for close()
   bool closed_ = false;
   Steady::time_point last_sweep_ = Steady::now();
 };
