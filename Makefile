@@ -42,9 +42,10 @@ bench: build
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSCRAPERD_FUZZ=ON \
 	  -DSCRAPERD_TESTS=OFF -DSCRAPERD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build build-fuzz -j $(JOBS) --target config_fuzz extract_fuzz
-	mkdir -p build-fuzz/corpus/config build-fuzz/corpus/extract
+	cmake --build build-fuzz -j $(JOBS) --target config_fuzz extract_fuzz robots_fuzz
+	mkdir -p build-fuzz/corpus/config build-fuzz/corpus/extract build-fuzz/corpus/robots
 	cp tests/config/bad/*.yaml examples/jobs.yaml build-fuzz/corpus/config/
+	cp tests/data/robots/* build-fuzz/corpus/robots/
 	for f in tests/pages/*; do \
 	  { echo 'div > a[href]:not(.x), h1 + p::text, li:nth-child(2n+1)'; cat $$f; } \
 	    > build-fuzz/corpus/extract/$$(basename $$f); done
@@ -52,6 +53,8 @@ fuzz: deps
 	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/config
 	build-fuzz/tests/fuzz/extract_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/extract
+	build-fuzz/tests/fuzz/robots_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/robots
 
 clean:
 	rm -rf $(BUILD) build-fuzz

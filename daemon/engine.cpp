@@ -58,8 +58,8 @@ double millis(Steady::duration d) {
 // A robots.txt Crawl-delay raises the host's delay up to this; more would let one file stall
 // a job for hours.
 constexpr std::chrono::milliseconds kMaxCrawlDelay = std::chrono::minutes(1);
-// robots.txt bodies are read up to this (Robots parses the first 512 KiB).
-constexpr std::uint64_t kMaxRobotsBody = 2 * 1024 * 1024;
+// Redirects followed to a robots.txt; more make it unavailable (RFC 9309 2.3.1.2).
+constexpr int kMaxRobotsRedirects = 5;
 
 // "2026-11-27T17:50:00.123Z"
 std::string iso_time(std::chrono::system_clock::time_point t) {
@@ -561,7 +561,9 @@ class Engine {
       }
       if (!refusal.empty()) {
         ++run.failed;
-        spdlog::warn("job '{}': {}: {}: {}", job.name, shown(url), kind, shown(refusal));
+        // An unreachable robots.txt was logged once for its origin (robots_for).
+        spdlog::log(robots->rules ? spdlog::level::warn : spdlog::level::debug,
+                    "job '{}': {}: {}: {}", job.name, shown(url), kind, shown(refusal));
         storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                              .job = job.name,
                                              .url = url,
@@ -670,9 +672,9 @@ class Engine {
   // robots.txt of one origin: fetched once (concurrent askers wait for the first), kept for a
   // day, or for a few minutes when it could not be read. Null when the engine is stopping.
   struct RobotsEntry {
-    std::optional<Robots> rules;  // nullopt: unreadable (5xx, network): nothing is allowed
-    std::string problem;          // why it is unreadable
-    std::string problem_kind;     // robots (a 5xx), or the network failure's kind
+    std::optional<Robots> rules;  // nullopt: unreachable (5xx, 429, network): nothing allowed
+    std::string problem;          // why it is unreachable
+    std::string problem_kind;     // robots (a status), or the network failure's kind
     Steady::time_point expires{};
     bool loading = false;
   };
@@ -691,35 +693,58 @@ class Engine {
       RobotsEntry& e;
       ~Done() { e.loading = false; }
     } done{entry};
-    auto permit = co_await frontier_.acquire(host, job.per_host);
-    if (!permit) co_return nullptr;
-    // The job's way to the site (timeouts, proxy, TLS), none of its headers or cookies.
-    FetchRequest request = request_for(job, origin + "/robots.txt");
-    request.method = "GET";
-    request.headers.clear();
-    request.body.clear();
-    request.max_body = kMaxRobotsBody;
-    request.max_redirects = 5;
-    FetchResult r = co_await fetcher_.fetch(std::move(request));
-    permit = {};
-    if (r.error_kind == "cancelled") co_return nullptr;  // stopping: nothing learnt
+    // The job's way to the site (timeouts, proxy, TLS, retries), none of its headers or
+    // cookies. One byte over Robots::kMaxBytes tells the parser that the body was cut.
+    FetchResult r;
+    for (int attempt = 1;; ++attempt) {
+      auto permit = co_await frontier_.acquire(host, job.per_host);
+      if (!permit) co_return nullptr;
+      FetchRequest request = request_for(job, origin + "/robots.txt");
+      request.method = "GET";
+      request.headers.clear();
+      request.body.clear();
+      request.max_body = Robots::kMaxBytes + 1;
+      request.cut_body = true;
+      request.max_redirects = kMaxRobotsRedirects;
+      r = co_await fetcher_.fetch(std::move(request));
+      permit = {};
+      if (r.error_kind == "cancelled") co_return nullptr;  // stopping: nothing learnt
+      if (attempt > job.retries.max || !retryable(job.retries, r.error_kind, r.status)) break;
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      auto wait = backoff(job.retries, attempt, u(random_));
+      spdlog::debug("{}/robots.txt: {}; retry {} of {} in {:.1f}s", origin,
+                    r.ok() ? "HTTP status " + std::to_string(r.status) : r.error_message, attempt,
+                    job.retries.max, seconds(wait));
+      if (!co_await nap(wait)) co_return nullptr;
+    }
     auto now = Steady::now();
+    // RFC 9309 2.3.1: a 2xx is the rules; "unavailable" (a 4xx, or a redirect chain longer
+    // than kMaxRobotsRedirects or that cannot be followed) allows everything; "unreachable"
+    // (a 5xx, the network) disallows everything for a while. A 429 is unreachable, as Google
+    // reads it: a site that asks to slow down is not inviting a full crawl.
+    const bool redirects = r.error_kind == "redirect_loop" || r.error_kind == "http" ||
+                           (r.ok() && r.status >= 300 && r.status < 400);
     if (r.ok() && r.status >= 200 && r.status < 300) {
       entry.rules = Robots::parse(r.body);
       entry.expires = now + std::chrono::hours(24);
-    } else if (r.ok() && r.status >= 400 && r.status < 500) {
-      entry.rules = Robots::allow_all();  // RFC 9309: no robots.txt, no restriction
+      const Robots::Summary& s = entry.rules->summary();
+      spdlog::debug("{}/robots.txt: {} bytes{}, {} directives, {} unknown lines", origin, s.bytes,
+                    s.cut ? fmt::format(" (cut at {} KiB)", Robots::kMaxBytes / 1024) : "",
+                    s.directives, s.unknown);
+    } else if (redirects || (r.ok() && r.status >= 400 && r.status < 500 && r.status != 429)) {
+      entry.rules = Robots::allow_all();
       entry.expires = now + std::chrono::hours(24);
+      spdlog::debug("{}/robots.txt: unavailable ({}): everything allowed", origin,
+                    r.ok() ? "HTTP status " + std::to_string(r.status) : r.error_message);
     } else {
       entry.rules.reset();
       entry.problem = r.ok() ? "HTTP status " + std::to_string(r.status) : r.error_message;
       entry.problem_kind = r.ok() ? "robots" : r.error_kind;
       entry.expires = now + std::chrono::minutes(5);
+      // Once per origin and 5 minutes; each refused URL is an error row and a debug line.
+      spdlog::warn("{}/robots.txt is unreachable ({}): its URLs count as disallowed for 5 min",
+                   origin, entry.problem);
     }
-    spdlog::debug("{}/robots.txt: {}", origin,
-                  !entry.rules     ? "unreadable, " + entry.problem
-                  : r.status < 300 ? "read, " + std::to_string(r.body.size()) + " bytes"
-                                   : "none (HTTP " + std::to_string(r.status) + ")");
     if (robots_.size() > 10'000)  // origins met once, long ago: bounded memory
       std::erase_if(robots_, [&](const auto& kv) {
         return !kv.second.loading && kv.second.expires < now && &kv.second != &entry;

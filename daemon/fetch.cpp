@@ -95,8 +95,14 @@ struct Fetcher::State {
 
   // One exchange in the multi handle. Lives in the awaiting coroutine's frame.
   struct Transfer {
-    Transfer(State& s, std::uint64_t g, std::uint64_t max, FetchResult& r)
-        : state(s), easy(curl_easy_init()), wake(s.io), group(g), max_body(max), result(r) {}
+    Transfer(State& s, std::uint64_t g, std::uint64_t max, bool cut, FetchResult& r)
+        : state(s),
+          easy(curl_easy_init()),
+          wake(s.io),
+          group(g),
+          max_body(max),
+          cut_body(cut),
+          result(r) {}
     ~Transfer() {
       if (added) state.remove(*this);
       curl_easy_cleanup(easy);
@@ -111,6 +117,7 @@ struct Fetcher::State {
     asio::steady_timer wake;  // cancelled when the transfer is done
     const std::uint64_t group;
     const std::uint64_t max_body;
+    const bool cut_body;  // keep the first max_body bytes of a longer body
     FetchResult& result;  // the body is written here as it comes
     std::uint64_t header_bytes = 0;
     bool reserved = false;
@@ -320,6 +327,7 @@ struct Fetcher::State {
     }
     const std::size_t bytes = size * n;
     if (body.size() + bytes > t.max_body) {
+      if (t.cut_body) body.append(data, static_cast<std::size_t>(t.max_body - body.size()));
       t.body_too_large = true;
       return 0;  // curl ends the transfer (CURLE_WRITE_ERROR)
     }
@@ -342,7 +350,8 @@ struct Fetcher::State {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &State::on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.max_body));
+    if (!request.cut_body)
+      curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.max_body));
 
     // The total deadline spans redirects: each hop gets what is left.
     auto left = std::max<long>(
@@ -422,7 +431,7 @@ struct Fetcher::State {
       result.error_message = "the request was not sent: the fetcher is closed";
       co_return std::string();
     }
-    Transfer t(*this, request.group, request.max_body, result);
+    Transfer t(*this, request.group, request.max_body, request.cut_body, result);
     configure(t, request, text, method, body, same_origin, deadline);
     if (CURLMcode rc = curl_multi_add_handle(multi, t.easy); rc != CURLM_OK) {
       result.error_kind = "read";
@@ -452,6 +461,7 @@ struct Fetcher::State {
     if (t.headers_too_large)
       return fail("too_large",
                   fmt::format("response headers larger than {} KB", kMaxHeaderBytes / 1024));
+    if (t.body_too_large && t.cut_body) return response(e, result);  // cut, as asked
     if (t.body_too_large || t.code == CURLE_FILESIZE_EXCEEDED)
       return fail("too_large",
                   fmt::format("body larger than max_body ({} bytes)", request.max_body));

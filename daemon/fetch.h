@@ -53,6 +53,7 @@ struct FetchRequest {
   std::chrono::milliseconds timeout{30'000};  // the whole exchange, connect to last byte
   std::string user_agent;
   std::uint64_t max_body = 10 * 1024 * 1024;
+  bool cut_body = false;   // true: a longer body is cut at max_body and kept, not too_large
   std::string proxy;       // http://, https://, socks5:// or socks5h://host:port; empty: none
   int max_redirects = 5;   // more, or a loop, is an error of kind redirect_loop
   std::string ca_file;     // PEM file of the CAs to trust instead of the system's; empty: system

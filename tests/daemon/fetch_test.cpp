@@ -170,6 +170,17 @@ TEST_CASE("fetch_blocking returns status and body, and classifies failures", "[f
       CHECK(r.body.empty());
     }
   }
+  SECTION("with cut_body, a body over max_body is cut there and the response kept") {
+    req.max_body = 50'000;
+    req.cut_body = true;
+    for (auto [path, c] : {std::pair{"/big", 'x'}, std::pair{"/chunked-big", 'y'}}) {
+      req.url = srv.url(path);
+      auto r = daemon::fetch_blocking(req);
+      CHECK(r.ok());
+      CHECK(r.status == 200);
+      CHECK(r.body == std::string(50'000, c));
+    }
+  }
   SECTION("a dripping body hits the total deadline") {
     req.url = srv.url("/drip");
     req.timeout = 1s;
