@@ -293,6 +293,27 @@ TEST_CASE("extract: a thread that read broken pages ends cleanly", "[extract]") 
   CHECK(title == "t");
 }
 
+// The translation once compared a UTF-8 byte count with XPath's string-length(), which counts
+// characters: every [a$=v] with a non-ASCII v matched nothing.
+TEST_CASE("extract: attribute selectors with non-ASCII values match", "[extract]") {
+  auto f = fields(
+      "      euro: {css: 'span[aria-label$=\"€\"]', all: true}\n"
+      "      jp: {css: 'a[title$=\"日本語\"]::attr(href)'}\n"
+      "      starts: {css: 'span[aria-label^=\"é\"]'}\n"
+      "      has: {css: 'span[aria-label*=\"à\"]', all: true}\n"
+      "      word: {css: 'span[aria-label~=\"été\"]'}\n");
+  auto j = run(f,
+               "<span aria-label='prix 12 €'>a</span><span aria-label='€'>b</span>"
+               "<span aria-label='12 €x'>no</span><span aria-label='été à "
+               "Paris'>c</span><a title='日本語' href='/ja'>ja</a>",
+               "text/html; charset=utf-8");
+  CHECK(j["euro"] == nlohmann::json({"a", "b"}));
+  CHECK(j["jp"] == "/ja");
+  CHECK(j["starts"] == "c");
+  CHECK(j["has"] == nlohmann::json({"c"}));
+  CHECK(j["word"] == "c");
+}
+
 TEST_CASE("extract: an XML response is read as XML, with its names and namespaces", "[extract]") {
   const std::string xml =
       "<?xml version='1.0'?>\n"
@@ -345,8 +366,9 @@ TEST_CASE("extract: the job's namespaces apply to every field, a field's own win
   CHECK(j["swapped"] == "2");
 }
 
-TEST_CASE("extract: malformed XML is read leniently; no root element is a parse problem",
-          "[extract]") {
+TEST_CASE(
+    "extract: malformed XML is read leniently, a body without a root element is a parse problem",
+    "[extract]") {
   auto f = fields("      titles: {css: 'item title', all: true}\n");
   // An unescaped '&', a missing end tag, a truncated end: what could be read is kept.
   auto j = run(f, "<rss><item><title>A & B</title></item><item><title>C</title><item><title>D",
