@@ -46,6 +46,7 @@ std::vector<Case> cases(const std::string& name) {
     std::getline(cols, c.flag, '\t');
     INFO(name << ":" << n);
     REQUIRE((c.flag.empty() || c.flag == "html-only" || c.flag == "error" || c.flag == "refused"));
+    REQUIRE_FALSE(c.expected.empty());
     out.push_back(c);
   }
   return out;
@@ -158,5 +159,17 @@ TEST_CASE("cssselect's :lang() cases on an XML document", "[extract][cssselect]"
   for (const auto& c : cases("xmllang_ids.cases")) {
     INFO("xmllang_ids.cases:" << c.line << ": " << c.selector);
     CHECK(ids(c.selector, page, "application/xml") == c.expected);
+  }
+}
+
+TEST_CASE("cssselect's parse errors are refused, with what is wrong", "[extract][cssselect]") {
+  auto all = cases("parse_errors.cases");
+  REQUIRE(all.size() >= 35);
+  for (const auto& c : all) {
+    INFO("parse_errors.cases:" << c.line << ": '" << c.selector << "'");
+    REQUIRE((c.expected == "refused" || c.expected == "accepted"));
+    auto t = config::css_to_xpath(c.selector);
+    INFO(t.error);
+    CHECK(t.error.empty() == (c.expected == "accepted"));
   }
 }
