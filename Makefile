@@ -46,13 +46,17 @@ fuzz: deps
 	mkdir -p build-fuzz/corpus/config build-fuzz/corpus/extract build-fuzz/corpus/robots
 	cp tests/config/bad/*.yaml examples/jobs.yaml build-fuzz/corpus/config/
 	cp tests/data/robots/* build-fuzz/corpus/robots/
-	for f in tests/pages/*; do \
+	for f in tests/pages/*.* tests/pages/cssselect/*.html tests/pages/cssselect/*.xml; do \
 	  { echo 'div > a[href]:not(.x), h1 + p::text, li:nth-child(2n+1)'; cat $$f; } \
 	    > build-fuzz/corpus/extract/$$(basename $$f); done
+	n=0; while IFS= read -r s; do n=$$((n + 1)); \
+	  { echo "$$s"; cat tests/pages/cssselect/html_ids.html; } > build-fuzz/corpus/extract/css-$$n; \
+	  { echo "$$s"; cat examples/site/feed.xml; } > build-fuzz/corpus/extract/feed-$$n; \
+	  done < tests/fuzz/selectors.txt
 	build-fuzz/tests/fuzz/config_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/config
 	build-fuzz/tests/fuzz/extract_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/extract
+	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -dict=tests/fuzz/css.dict build-fuzz/corpus/extract
 	build-fuzz/tests/fuzz/robots_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus/robots
 

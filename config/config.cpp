@@ -20,6 +20,7 @@
 
 #include "config/css.h"
 #include "config/duration.h"
+#include "config/text.h"
 #include "config/url.h"
 
 namespace scraperd::config {
@@ -44,7 +45,7 @@ constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
 #define SCRAPERD_COMMON_KEYS                                                                      \
   "method", "headers", "body", "every", "cron", "timezone", "jitter", "timeout", "retries",       \
       "per_host", "robots", "max_body", "max_redirects", "user_agent", "proxy", "tls", "cookies", \
-      "http2", "follow", "extract", "store", "notify", "paused"
+      "http2", "follow", "namespaces", "extract", "store", "notify", "paused"
 constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
 constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
 #undef SCRAPERD_COMMON_KEYS
@@ -57,7 +58,8 @@ constexpr std::string_view kRetryKeys[] = {"max", "backoff", "max_backoff", "max
 constexpr std::string_view kPerHostKeys[] = {"rate", "burst", "concurrency", "delay"};
 constexpr std::string_view kFollowKeys[] = {"css",       "xpath", "same_host", "max_depth",
                                             "max_pages", "allow", "deny"};
-constexpr std::string_view kFieldKeys[] = {"css", "xpath", "json", "regex", "attr", "all", "type"};
+constexpr std::string_view kFieldKeys[] = {"css",  "xpath", "json", "regex",
+                                           "attr", "all",   "type", "namespaces"};
 constexpr std::string_view kNotifyKeys[] = {"webhook", "on_change", "failing_streak"};
 constexpr std::string_view kTlsKeys[] = {"ca_file", "verify"};
 constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
@@ -748,6 +750,47 @@ class Loader {
     return std::pair{*text, t.xpath};
   }
 
+  // `namespaces`: prefix → URI for the names of XPath and CSS selectors, in the order written.
+  std::optional<std::vector<std::pair<std::string, std::string>>> namespaces(
+      const Yaml& node, const std::string& what) {
+    if (!node.IsMap()) {
+      error(node,
+            what + " must be a mapping of prefix: URI, like {atom: http://www.w3.org/2005/Atom}");
+      return std::nullopt;
+    }
+    std::vector<std::pair<std::string, std::string>> out;
+    bool ok = true;
+    for (const auto& kv : node.entries) {
+      auto prefix = string(kv.first, what + " prefix");
+      auto uri = string(kv.second, what + " URI of '" + kv.first.Scalar() + "'");
+      if (!prefix || !uri) {
+        ok = false;
+        continue;
+      }
+      bool name = !prefix->empty() &&
+                  (std::isalpha(static_cast<unsigned char>((*prefix)[0])) || (*prefix)[0] == '_');
+      for (char c : *prefix)
+        name = name &&
+               (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+      if (!name || lower(*prefix).starts_with("xml")) {
+        error(kv.first,
+              what + ": '" + kv.first.Scalar() +
+                  "' is not a usable prefix (letters, digits, '_', '-', '.'; not xml...)");
+        ok = false;
+      } else if (uri->empty()) {
+        error(kv.second, what + ": the URI of '" + *prefix + "' is empty");
+        ok = false;
+      } else if (std::any_of(out.begin(), out.end(), [&](auto& p) { return p.first == *prefix; })) {
+        error(kv.first, what + ": duplicate prefix '" + *prefix + "'");
+        ok = false;
+      } else {
+        out.emplace_back(*prefix, *uri);
+      }
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
   // A selector from a `css:` or `xpath:` key of `node`, as {as written, XPath to evaluate};
   // two empty strings when there is neither.
   std::optional<std::pair<std::string, std::string>> selector(const Yaml& node,
@@ -977,6 +1020,8 @@ class Loader {
     if (const auto& h = node["http2"]; h)
       if (auto v = boolean(h, "'http2'")) job.http2 = *v;
     if (const auto& f = node["follow"]; f && map(f, "'follow'")) read_follow(f, job);
+    if (const auto& n = node["namespaces"]; n)
+      if (auto v = namespaces(n, "'namespaces'")) job.namespaces = *v;
     if (const auto& e = node["extract"]; e && map(e, "'extract'")) read_extract(e, job);
     if (const auto& s = node["store"]; s)
       if (auto v = one_of(s, "'store'", {"always", "on_change"}))
@@ -1078,6 +1123,8 @@ class Loader {
       }
       if (const auto& a = spec["all"]; a)
         if (auto v = boolean(a, what + " all")) field.all = *v;
+      if (const auto& n = spec["namespaces"]; n)
+        if (auto v = namespaces(n, what + " namespaces")) field.namespaces = *v;
       if (const auto& t = spec["type"]; t) {
         if (auto v = one_of(t, what + " type", {"string", "int", "number", "bool"})) {
           field.type = *v == "int"      ? Field::Type::kInt
@@ -1116,6 +1163,28 @@ class Loader {
     job.notify = std::move(notify);
   }
 
+  // Each field takes the job's namespaces for the prefixes it does not set itself; a prefix a
+  // selector uses must be declared (`xml` always is).
+  void resolve_namespaces(const Yaml& node, Job& job) {
+    for (auto& field : job.extract) {
+      for (const auto& ns : job.namespaces)
+        if (std::none_of(field.namespaces.begin(), field.namespaces.end(),
+                         [&](auto& p) { return p.first == ns.first; }))
+          field.namespaces.push_back(ns);
+      for (const auto& prefix : xpath_prefixes(field.xpath)) {
+        if (prefix == "xml" || std::any_of(field.namespaces.begin(), field.namespaces.end(),
+                                           [&](auto& p) { return p.first == prefix; }))
+          continue;
+        const Yaml& spec = node["extract"][field.name];
+        const Yaml& at = spec && spec.IsMap() ? (spec["css"] ? spec["css"] : spec["xpath"])
+                         : spec               ? spec
+                                              : node;
+        error(at, "field '" + field.name + "' uses the namespace prefix '" + prefix +
+                      "', which 'namespaces' does not declare");
+      }
+    }
+  }
+
   bool read_job(const Yaml& node, Job& job) {
     size_t errors_before = errors_.size();
     job_.clear();
@@ -1132,6 +1201,7 @@ class Loader {
     }
     check_keys(node, kJobKeys, "in a job");
     read_common(node, job);
+    resolve_namespaces(node, job);
 
     const auto& u = node["url"];
     const auto& us = node["urls"];

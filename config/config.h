@@ -83,6 +83,9 @@ struct Field {
   std::string attr;   // take this attribute of the selected elements instead of their text
   bool all = false;   // a list of every match instead of the first
   Type type = Type::kString;
+  // (prefix, URI) for the selector's names (`atom:entry`, CSS `atom|entry`): the field's own
+  // `namespaces`, then the job's for the prefixes the field does not set.
+  std::vector<std::pair<std::string, std::string>> namespaces;
 
   bool operator==(const Field&) const = default;
 };
@@ -125,6 +128,7 @@ struct Job {
   bool cookies = true;  // one cookie jar per job run, shared by its requests, empty at its start
   bool http2 = true;    // offered through ALPN over TLS; false: HTTP/1.1 only
   std::optional<Follow> follow;
+  std::vector<std::pair<std::string, std::string>> namespaces;  // (prefix, URI) for every field
   std::vector<Field> extract;
   bool store_on_change = false;  // store: on_change (default: always)
   std::optional<Notify> notify;

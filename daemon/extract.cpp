@@ -2,8 +2,10 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
 #include <pcre2.h>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +24,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "config/css.h"
 #include "config/text.h"
 #include "config/url.h"
 
@@ -232,15 +235,23 @@ std::string collapse(std::string_view s) {
   return out;
 }
 
-// The nodes `xpath` selects in `doc`, each turned into a string by `value`; an XPath that
-// yields a string, number or boolean gives that one value.
+using Namespaces = std::vector<std::pair<std::string, std::string>>;
+
+// The nodes `xpath` selects in `doc` (the context node: the document, with `namespaces`
+// registered), each turned into a string by `value`; an XPath that yields a string, number or
+// boolean gives that one value.
 template <typename Value>
-std::vector<std::string> select(xmlDoc* doc, const std::string& xpath, Value value) {
+std::vector<std::string> select(xmlDoc* doc, const std::string& xpath, Value value,
+                                const Namespaces& namespaces = {}) {
   std::vector<std::string> out;
   auto* expr = compiled(xpath);
   if (!expr) return out;
   std::unique_ptr<xmlXPathContext, ContextFree> ctx(xmlXPathNewContext(doc));
   if (!ctx) return out;
+  ctx->node = reinterpret_cast<xmlNode*>(doc);
+  for (const auto& [prefix, uri] : namespaces)
+    xmlXPathRegisterNs(ctx.get(), reinterpret_cast<const xmlChar*>(prefix.c_str()),
+                       reinterpret_cast<const xmlChar*>(uri.c_str()));
   std::unique_ptr<xmlXPathObject, ObjectFree> result(xmlXPathCompiledEval(expr, ctx.get()));
   if (!result) return out;
   if (result->type == XPATH_NODESET && result->nodesetval) {
@@ -270,6 +281,39 @@ Doc parse_html(std::string_view html, std::string_view content_type, const char*
                             charset.empty() ? nullptr : charset.c_str(),
                             HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
                                 HTML_PARSE_NONET | HTML_PARSE_COMPACT));
+}
+
+struct ParserContextFree {
+  void operator()(xmlParserCtxt* c) const { xmlFreeParserCtxt(c); }
+};
+
+// libxml2's XML parser, recovering: a document that is not well-formed yields what could be
+// read of it (as parsel's XML parser does). No network, no DTD loading, no XInclude; entity
+// declarations are ignored (their references are left empty), so no entity can expand to
+// gigabytes or read a local file. The charset comes from the Content-Type header, else from
+// the document's own declaration. `problem` is set when not even a root element was found.
+Doc parse_xml(std::string_view xml, std::string_view content_type, std::string& problem) {
+  quiet_libxml_on_this_thread();
+  if (trim(xml).empty()) return nullptr;
+  std::unique_ptr<xmlParserCtxt, ParserContextFree> ctxt(xmlNewParserCtxt());
+  if (!ctxt) return nullptr;
+  ctxt->sax->entityDecl = nullptr;
+  ctxt->sax->externalSubset = nullptr;
+  std::string charset = charset_of(content_type);
+  Doc doc(xmlCtxtReadMemory(ctxt.get(), xml.data(),
+                            static_cast<int>(std::min<std::size_t>(xml.size(), INT_MAX)), nullptr,
+                            charset.empty() ? nullptr : charset.c_str(),
+                            XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                XML_PARSE_NOWARNING | XML_PARSE_NOCDATA | XML_PARSE_COMPACT));
+  if (!doc || !xmlDocGetRootElement(doc.get())) {
+    const xmlError& e = ctxt->lastError;
+    problem = "the body is not XML";
+    if (e.message) {
+      problem += " (line " + std::to_string(e.line) + ": " + std::string(trim(e.message)) + ")";
+    }
+    return nullptr;
+  }
+  return doc;
 }
 
 struct Regex {
@@ -319,6 +363,13 @@ struct LinkFinder::Patterns {
 bool is_html(std::string_view content_type) {
   std::string type = lower(trim(content_type.substr(0, content_type.find(';'))));
   return type.empty() || type == "text/html" || type == "application/xhtml+xml";
+}
+
+bool is_xml(std::string_view content_type) {
+  std::string type = lower(trim(content_type.substr(0, content_type.find(';'))));
+  if (type == "application/xml" || type == "text/xml") return true;
+  return type.ends_with("+xml") && type != "application/xhtml+xml" &&
+         type.find('/') != std::string::npos;
 }
 
 std::string charset_of(std::string_view content_type) {
@@ -383,6 +434,7 @@ std::vector<std::string> LinkFinder::find(std::string_view html, std::string_vie
 
 struct FieldExtractor::Compiled {
   std::vector<std::optional<Regex>> regex;  // per field
+  std::vector<std::string> xml_xpath;       // per field: what is evaluated on an XML document
 };
 
 FieldExtractor::FieldExtractor(const std::vector<config::Field>& fields)
@@ -392,6 +444,13 @@ FieldExtractor::FieldExtractor(const std::vector<config::Field>& fields)
       compiled_->regex.emplace_back();
     else
       compiled_->regex.emplace_back(std::in_place, f.regex);
+    // CSS reads XML case-sensitively (config keeps the HTML translation); it translated once
+    // already, so it translates again.
+    std::string xml = f.xpath;
+    if (!f.css.empty())
+      if (auto t = config::css_to_xpath(f.css, config::Markup::kXml); t.error.empty())
+        xml = t.xpath;
+    compiled_->xml_xpath.push_back(std::move(xml));
   }
 }
 
@@ -440,7 +499,8 @@ Extracted FieldExtractor::extract(std::string_view body, std::string_view conten
   nlohmann::ordered_json data = nlohmann::ordered_json::object();
   ArenaScope arena;  // before the document: outlives it
   Doc doc;
-  bool html_tried = false;
+  const bool xml = is_xml(content_type);
+  bool markup_tried = false;
   nlohmann::json json;
   bool json_tried = false;
   for (std::size_t i = 0; i < fields_.size(); ++i) {
@@ -449,19 +509,25 @@ Extracted FieldExtractor::extract(std::string_view body, std::string_view conten
     std::vector<std::string> raw;
     std::vector<nlohmann::json> json_values;  // kept typed when no regex or type applies
     if (!f.xpath.empty()) {
-      if (!html_tried) {
-        html_tried = true;
-        doc = parse_html(body, content_type, nullptr);  // null for an empty body: no nodes
+      if (!markup_tried) {
+        markup_tried = true;
+        // null for an empty body: no nodes
+        doc = xml ? parse_xml(body, content_type, out.problem)
+                  : parse_html(body, content_type, nullptr);
       }
       if (doc) {
-        raw = select(doc.get(), f.xpath, [&f](xmlNode* node) {
-          std::unique_ptr<xmlChar, XmlFree> text;
-          if (node->type == XML_ELEMENT_NODE && !f.attr.empty())
-            text.reset(xmlGetProp(node, reinterpret_cast<const xmlChar*>(f.attr.c_str())));
-          else
-            text.reset(xmlNodeGetContent(node));
-          return text ? std::string(reinterpret_cast<const char*>(text.get())) : std::string();
-        });
+        const std::string& xpath = xml ? compiled_->xml_xpath[i] : f.xpath;
+        raw = select(
+            doc.get(), xpath,
+            [&f](xmlNode* node) {
+              std::unique_ptr<xmlChar, XmlFree> text;
+              if (node->type == XML_ELEMENT_NODE && !f.attr.empty())
+                text.reset(xmlGetProp(node, reinterpret_cast<const xmlChar*>(f.attr.c_str())));
+              else
+                text.reset(xmlNodeGetContent(node));
+              return text ? std::string(reinterpret_cast<const char*>(text.get())) : std::string();
+            },
+            f.namespaces);
       }
     } else if (!f.json.empty()) {
       if (!json_tried) {

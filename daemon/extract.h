@@ -6,10 +6,11 @@
 //   LinkFinder finder(*job.follow);
 //   auto links = finder.find(body, content_type, url, limit);
 //
-// HTML is parsed with libxml2's recovering parser (no network access, the charset from the
-// Content-Type header, else from the document's own <meta>); the follow selector is an XPath
-// 1.0 expression (CSS is translated at load time), compiled once per thread. Parsing is CPU
-// work: call find() through run_blocking, never on the loop.
+// HTML is parsed with libxml2's recovering HTML parser (no network access, the charset from the
+// Content-Type header, else from the document's own <meta>); an XML response (is_xml) with its
+// recovering XML parser, so XPath sees its real names and namespaces. Selectors are XPath 1.0
+// expressions (CSS is translated at load time), compiled once per thread. Parsing is CPU work:
+// call extract() and find() through run_blocking, never on the loop.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +25,10 @@ namespace scraperd::daemon {
 
 // True for HTML (text/html, application/xhtml+xml) and for a missing Content-Type.
 bool is_html(std::string_view content_type);
+
+// True for XML: application/xml, text/xml and any */*+xml (RSS, Atom, SVG...) but XHTML,
+// which is read as HTML.
+bool is_xml(std::string_view content_type);
 
 // The charset parameter of a Content-Type ("text/html; charset=Shift_JIS" → "Shift_JIS").
 std::string charset_of(std::string_view content_type);
@@ -43,8 +48,10 @@ class FieldExtractor {
   FieldExtractor(const FieldExtractor&) = delete;
   FieldExtractor& operator=(const FieldExtractor&) = delete;
 
-  // Selector fields (xpath / css) read the body as HTML, `json` fields as JSON; a field with
-  // only a `regex` reads the body as text. Each value: the text of an element (whitespace
+  // Selector fields (xpath / css) read the body as XML when `content_type` is XML (is_xml),
+  // as HTML otherwise, with the field's namespaces registered; `json` fields read it as JSON;
+  // a field with only a `regex` reads the body as text. An XML body without a root element
+  // sets `problem`. Each value: the text of an element (whitespace
   // collapsed) or its `attr`, the value of an attribute or text node, then the regex's first
   // capture group (or whole match), then `type`: string, int, number (a JSON number) or bool
   // (true/yes/on/1, false/no/off/0). A value that does not convert is null. Safe to call

@@ -210,11 +210,12 @@ jobs:
   CHECK_FALSE(j.cookies);
   CHECK_FALSE(j.http2);
   REQUIRE(j.follow);
-  CHECK(j.follow->xpath == "//a[contains(concat(' ', normalize-space(@class), ' '), ' next ')]");
+  CHECK(j.follow->xpath ==
+        "descendant-or-self::a[contains(concat(' ', normalize-space(@class), ' '), ' next ')]");
   CHECK(j.follow->deny == std::vector<std::string>{"\\.pdf$"});
   REQUIRE(j.extract.size() == 4);
   CHECK(j.extract[0].name == "title");
-  CHECK(j.extract[0].xpath == "//h1");
+  CHECK(j.extract[0].xpath == "descendant-or-self::h1");
   CHECK(j.extract[1].type == scraperd::config::Field::Type::kNumber);
   CHECK(j.extract[2].attr == "href");
   CHECK(j.extract[2].all);

@@ -8,6 +8,10 @@
 #include <thread>
 
 #include "config/css.h"
+#include "daemon/engine.h"
+#include "tests/support/http_server.h"
+#include "tests/support/sql.h"
+#include "tests/support/temp_dir.h"
 
 using namespace scraperd;
 
@@ -33,6 +37,12 @@ TEST_CASE("content types: what is HTML, and its charset", "[extract]") {
   CHECK(daemon::charset_of("text/html; charset=Shift_JIS") == "Shift_JIS");
   CHECK(daemon::charset_of("text/html;Charset=\"windows-1251\"; x=y") == "windows-1251");
   CHECK(daemon::charset_of("text/html").empty());
+  for (const char* xml : {"application/xml", "text/xml; charset=utf-8", "application/rss+xml",
+                          "application/atom+xml", "image/svg+xml", "Application/XML"})
+    CHECK(daemon::is_xml(xml));
+  for (const char* other : {"text/html", "application/xhtml+xml", "", "application/json",
+                            "text/plain", "+xml", "application/xml-dtd"})
+    CHECK_FALSE(daemon::is_xml(other));
 }
 
 TEST_CASE("links are resolved, filtered, deduplicated, in document order", "[extract]") {
@@ -281,4 +291,163 @@ TEST_CASE("extract: a thread that read broken pages ends cleanly", "[extract]") 
   });
   reader.join();
   CHECK(title == "t");
+}
+
+// The translation once compared a UTF-8 byte count with XPath's string-length(), which counts
+// characters: every [a$=v] with a non-ASCII v matched nothing.
+TEST_CASE("extract: attribute selectors with non-ASCII values match", "[extract]") {
+  auto f = fields(
+      "      euro: {css: 'span[aria-label$=\"€\"]', all: true}\n"
+      "      jp: {css: 'a[title$=\"日本語\"]::attr(href)'}\n"
+      "      starts: {css: 'span[aria-label^=\"é\"]'}\n"
+      "      has: {css: 'span[aria-label*=\"à\"]', all: true}\n"
+      "      word: {css: 'span[aria-label~=\"été\"]'}\n");
+  auto j = run(f,
+               "<span aria-label='prix 12 €'>a</span><span aria-label='€'>b</span>"
+               "<span aria-label='12 €x'>no</span><span aria-label='été à "
+               "Paris'>c</span><a title='日本語' href='/ja'>ja</a>",
+               "text/html; charset=utf-8");
+  CHECK(j["euro"] == nlohmann::json({"a", "b"}));
+  CHECK(j["jp"] == "/ja");
+  CHECK(j["starts"] == "c");
+  CHECK(j["has"] == nlohmann::json({"c"}));
+  CHECK(j["word"] == "c");
+}
+
+TEST_CASE("extract: an XML response is read as XML, with its names and namespaces", "[extract]") {
+  const std::string xml =
+      "<?xml version='1.0'?>\n"
+      "<slideshow author='Yours Truly' title='Sample'>"
+      "<slide type='all'><title>Wake up to WonderWidgets!</title></slide>"
+      "<slide type='all'><Title>Overview</Title><item>Why <em>WonderWidgets</em> are great</item>"
+      "</slide>"
+      "<a:note xmlns:a='urn:a'>namespaced</a:note></slideshow>";
+  auto f = fields(
+      "      author: {xpath: /slideshow/@author}\n"
+      "      titles: {css: 'slide > title', all: true}\n"
+      "      upper: {css: 'slide > Title'}\n"
+      "      first_slide: {xpath: '/slideshow/slide[1]/title'}\n"
+      "      note: {xpath: '//n:note', namespaces: {n: 'urn:a'}}\n"
+      "      note_css: {css: 'n|note', namespaces: {n: 'urn:a'}}\n"
+      "      any_ns: {css: '*|note'}\n"
+      "      wrong_uri: {xpath: '//n:note', namespaces: {n: 'urn:b'}}\n");
+  auto j = run(f, xml, "application/xml");
+  CHECK(j["author"] == "Yours Truly");
+  CHECK(j["titles"] == nlohmann::json({"Wake up to WonderWidgets!"}));  // case-sensitive
+  CHECK(j["upper"] == "Overview");
+  CHECK(j["first_slide"] == "Wake up to WonderWidgets!");
+  CHECK(j["note"] == "namespaced");
+  CHECK(j["note_css"] == "namespaced");
+  CHECK(j["any_ns"] == "namespaced");
+  CHECK(j["wrong_uri"].is_null());
+  // The same bytes as HTML: the HTML parser folds names and drops the namespace.
+  auto h = run(f, xml, "text/html");
+  CHECK(h["titles"] == nlohmann::json({"Wake up to WonderWidgets!", "Overview"}));
+  CHECK(h["note"].is_null());
+}
+
+TEST_CASE("extract: the job's namespaces apply to every field, a field's own win", "[extract]") {
+  auto r = config::load_string(
+      "jobs:\n  - name: t\n    url: http://x.example/\n    every: 1h\n"
+      "    namespaces: {a: 'urn:one', b: 'urn:two'}\n"
+      "    extract:\n"
+      "      one: {xpath: '//a:x'}\n"
+      "      two: {xpath: '//b:x'}\n"
+      "      swapped: {xpath: '//a:x', namespaces: {a: 'urn:two'}}\n",
+      "test.yaml");
+  for (const auto& e : r.errors) FAIL(e.str());
+  const auto& f = r.config->jobs[0].extract;
+  CHECK(f[2].namespaces ==
+        std::vector<std::pair<std::string, std::string>>{{"a", "urn:two"}, {"b", "urn:two"}});
+  auto j =
+      run(f, "<r xmlns:p='urn:one' xmlns:q='urn:two'><p:x>1</p:x><q:x>2</q:x></r>", "text/xml");
+  CHECK(j["one"] == "1");
+  CHECK(j["two"] == "2");
+  CHECK(j["swapped"] == "2");
+}
+
+TEST_CASE(
+    "extract: malformed XML is read leniently, a body without a root element is a parse problem",
+    "[extract]") {
+  auto f = fields("      titles: {css: 'item title', all: true}\n");
+  // An unescaped '&', a missing end tag, a truncated end: what could be read is kept.
+  auto j = run(f, "<rss><item><title>A & B</title></item><item><title>C</title><item><title>D",
+               "application/rss+xml");
+  CHECK(j["titles"] == nlohmann::json({"A B", "C", "D"}));
+  daemon::FieldExtractor extractor(f);
+  for (const char* body : {"not xml at all", "<", "\x01\x02\x03", "<?xml version='1.0'?>"}) {
+    INFO(body);
+    auto e = extractor.extract(body, "application/xml");
+    CHECK_THAT(e.problem, Catch::StartsWith("the body is not XML"));
+    CHECK(nlohmann::json::parse(e.data)["titles"] == nlohmann::json::array());
+  }
+  CHECK(extractor.extract("", "application/xml").problem.empty());  // no body: nothing missing
+  CHECK(extractor.extract(std::string(5000, '\0'), "application/xml").problem.size() > 0);
+}
+
+TEST_CASE("extract: XML entities neither expand nor read files", "[extract]") {
+  auto f =
+      fields("      v: {xpath: 'string(/r)'}\n      n: {xpath: 'string-length(/r)', type: int}\n");
+  // &j; would be 10^10 characters: entity declarations are ignored, the reference stays empty.
+  std::string lol = "<?xml version='1.0'?><!DOCTYPE r [<!ENTITY a 'aaaaaaaaaa'>";
+  for (char c = 'b'; c <= 'j'; ++c) {
+    lol += std::string("<!ENTITY ") + c + " '";
+    for (int i = 0; i < 10; ++i) lol += std::string("&") + static_cast<char>(c - 1) + ";";
+    lol += "'>";
+  }
+  lol += "]><r>x&j;y</r>";
+  auto j = run(f, lol, "application/xml");
+  CHECK(j["v"] == "xy");
+  CHECK(j["n"] == 2);
+  auto xxe = run(f,
+                 "<?xml version='1.0'?><!DOCTYPE r [<!ENTITY s SYSTEM 'file:///etc/passwd'>]>"
+                 "<r>[&s;]</r>",
+                 "application/xml");
+  CHECK(xxe["v"] == "[]");
+}
+
+// examples/jobs.yaml's feed jobs, through the real engine, against a server serving
+// examples/site's feeds with feed content types.
+TEST_CASE("feeds: an RSS and an Atom feed's titles and links, through the engine", "[extract]") {
+  test::HttpServer srv;
+  for (auto [path, type] : {std::pair{"/feed.xml", "application/rss+xml; charset=utf-8"},
+                            std::pair{"/atom.xml", "application/atom+xml"}}) {
+    std::ifstream in(std::string(SCRAPERD_SOURCE_DIR) + "/examples/site" + path);
+    std::stringstream body;
+    body << in.rdbuf();
+    srv.server().Get(path, [content = body.str(), type = std::string(type)](
+                               const httplib::Request&, httplib::Response& res) {
+      res.set_content(content, type);
+    });
+  }
+  srv.start();
+  auto loaded = config::load_file(std::string(SCRAPERD_SOURCE_DIR) + "/examples/jobs.yaml");
+  for (const auto& e : loaded.errors) FAIL(e.str());
+  auto cfg = std::make_shared<config::Config>(*loaded.config);
+  std::vector<config::Job> feeds;
+  for (auto job : cfg->jobs) {
+    if (job.name != "feed" && job.name != "releases") continue;
+    job.urls = {srv.url(job.name == "feed" ? "/feed.xml" : "/atom.xml")};
+    feeds.push_back(job);
+  }
+  REQUIRE(feeds.size() == 2);
+  cfg->jobs = feeds;
+  test::TempDir dir;
+  REQUIRE(daemon::run(cfg, {.db_path = dir.file("out.db"), .once = true}) == 0);
+  auto rows = test::sql(dir.file("out.db"), "SELECT job, data FROM results ORDER BY job");
+  REQUIRE(rows.size() == 2);
+  auto rss = nlohmann::json::parse(rows[0]["data"]);
+  CHECK(rows[0]["job"] == "feed");
+  CHECK(rss["titles"] == nlohmann::json({"Blue Widget is back in stock",
+                                         "Gadgets & gizmos: 20% off", "Prix en €, enfin"}));
+  CHECK(rss["links"] == nlohmann::json({"http://127.0.0.1:8089/products/1.html",
+                                        "http://127.0.0.1:8089/products/2.html",
+                                        "http://127.0.0.1:8089/products/3.html"}));
+  CHECK(rss["authors"] == nlohmann::json({"Ada", "Grace", "Ada"}));
+  auto atom = nlohmann::json::parse(rows[1]["data"]);
+  CHECK(rows[1]["job"] == "releases");
+  CHECK(atom["titles"] == nlohmann::json({"Widget 2.0", "Gizmo <Pro>"}));
+  CHECK(atom["links"] == nlohmann::json({"http://127.0.0.1:8089/products/4.html",
+                                         "http://127.0.0.1:8089/products/5.html"}));
+  CHECK(test::sql1(dir.file("out.db"), "SELECT count(*) FROM errors") == "0");
 }

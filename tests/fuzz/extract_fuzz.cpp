@@ -1,6 +1,8 @@
 // libFuzzer target: a CSS selector (the first line) and a page (the rest) through the CSS
-// translator, the field extractor and the link finder: never a crash, a hang or a sanitizer
-// report, and the fields are always one valid JSON object.
+// translator (HTML and XML readings), the field extractor (the page read as HTML and as XML,
+// with a namespace registered) and the link finder: never a crash, a hang or a sanitizer
+// report, and the fields are always one valid JSON object. Seeds: `make fuzz` pairs the pages
+// of tests/pages with tests/fuzz/selectors.txt; tests/fuzz/css.dict holds the grammar's tokens.
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -19,9 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   auto t = config::css_to_xpath(css);
   if (t.error.empty() == t.xpath.empty()) __builtin_trap();  // exactly one of the two
+  auto x = config::css_to_xpath(css, config::Markup::kXml);
+  if (x.error.empty() != t.error.empty()) __builtin_trap();  // the readings accept the same
   if (!t.error.empty()) return 0;
 
   std::vector<config::Field> fields(4);
+  for (auto& f : fields) f.namespaces = {{"ns", "urn:fuzz"}};
+  fields[0].css = std::string(css);
   fields[0].name = "text";
   fields[0].xpath = t.xpath;
   fields[1].name = "numbers";
@@ -37,9 +43,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fields[3].all = true;
   fields[3].type = config::Field::Type::kInt;
   daemon::FieldExtractor extractor(fields);
-  auto e = extractor.extract(page, "text/html");
-  auto j = nlohmann::json::parse(e.data, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.size() != fields.size()) __builtin_trap();
+  for (const char* type : {"text/html", "application/xml"}) {
+    auto e = extractor.extract(page, type);
+    auto j = nlohmann::json::parse(e.data, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.size() != fields.size()) __builtin_trap();
+  }
 
   config::Follow follow;
   follow.xpath = t.xpath;
