@@ -161,6 +161,14 @@ TEST_CASE("HTTP API: token, health, jobs, results, errors, metrics, run now, rel
   CHECK(samples["scraperd_requests_total{job=\"a\",host=\"127.0.0.1:" +
                 std::to_string(site.port()) + "\",outcome=\"ok\"}"] >= 1);
   CHECK(samples["scraperd_config_last_reload_successful"] == 1);
+  CHECK(samples["scraperd_build_info{version=\"" SCRAPERD_VERSION "\"}"] == 1);
+  CHECK(samples["scraperd_runs_total{job=\"a\",status=\"ok\"}"] >= 1);
+  CHECK(samples["process_open_fds"] >= 3);
+  CHECK(samples["process_resident_memory_bytes"] > 0);
+  CHECK(eventually([&] {
+    return parse_metrics(client.Get("/metrics")
+                             ->body)["scraperd_runs_total{job=\"gone\",status=\"failed\"}"] == 1;
+  }));
 
   // Reload through the API: a bad file is refused with its errors and changes nothing.
   dir.write("jobs.yaml", good + "  - {name: broken, every: 1h}\n");
@@ -179,4 +187,26 @@ TEST_CASE("HTTP API: token, health, jobs, results, errors, metrics, run now, rel
 
   kill(pid, SIGTERM);
   CHECK(test::wait_exit(pid) == 0);
+}
+
+TEST_CASE("HTTP API: without api.token, the token is the systemd credential api-token", "[api]") {
+  test::TempDir dir, credentials;
+  credentials.write("api-token", "from-systemd\n");
+  auto cfg = dir.write("jobs.yaml", "api: {listen: '127.0.0.1:0'}\njobs: []\n");
+  pid_t pid = test::spawn({"run", "--config", cfg, "--db", dir.file("c.db")}, dir.file("o"),
+                          dir.file("e"), {"CREDENTIALS_DIRECTORY=" + credentials.file("")});
+  test::Reaper reaper(pid);
+  int port = 0;
+  REQUIRE(eventually([&] {
+    std::smatch m;
+    std::string log = test::slurp(dir.file("e"));
+    static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+) \(token)");
+    if (!std::regex_search(log, m, listening)) return false;
+    port = std::stoi(m[1]);
+    return true;
+  }));
+  httplib::Client anonymous("127.0.0.1", port), client("127.0.0.1", port);
+  client.set_bearer_token_auth("from-systemd");
+  CHECK(anonymous.Get("/metrics")->status == 401);
+  CHECK(client.Get("/metrics")->status == 200);
 }
