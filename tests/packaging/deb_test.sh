@@ -45,6 +45,10 @@ links=$(grep -o '](\([^)#:]*\))' "$doc/README.md" | sed 's/^](\(.*\))$/\1/' | so
 for link in $links; do
   [ -e "$doc/$link" ] || { echo "FAIL: README links $link, not installed beside it"; fail=1; }
 done
+# The shipped job file names the shipped schema for editors.
+schema=$(sed -n 's/^# yaml-language-server: \$schema=//p' "$tmp/deb/etc/scraperd/jobs.yaml")
+[ -n "$schema" ] && [ -s "$tmp/deb$schema" ] ||
+  { echo "FAIL: /etc/scraperd/jobs.yaml names no schema of the package ('$schema')"; fail=1; }
 echo "files: ${#files[@]} listed in operations.md, checked in the .deb and a cmake --install"
 # The man pages are found by man under the installed tree.
 MANPATH="$tmp/deb/usr/share/man" man -w scraperd.yaml >/dev/null 2>&1 ||
