@@ -110,12 +110,57 @@ expect "job names of a file with errors" "$(printf 'nightly\nprice-history\npric
 expect "--log-level values" "$(printf 'debug\nerror\ninfo\ntrace\nwarn')" \
   "$(complete_words scraperd run --log-level "")"
 
-# zsh: the completion function parses.
-if command -v zsh >/dev/null; then
-  zsh -n "$zsh_file" || { echo "FAIL: zsh -n $zsh_file"; fail=1; }
-else
+# zsh: the completion function parses, and run with zsh's completion helpers replaced by
+# functions that print what they are given, it offers the same commands, options, values and
+# job names.
+if ! command -v zsh >/dev/null; then
   echo "FAIL: zsh is not installed (scripts/install-deps)"
-  fail=1
+  exit 1
 fi
+zsh -n "$zsh_file" || { echo "FAIL: zsh -n $zsh_file"; fail=1; }
+# zsh_complete WORDS...: what _scraperd hands _describe, _arguments or compadd for the last word.
+zsh_complete() {
+  zsh -f -c '
+    _describe() { shift $(( $# - 1 )); print -rl -- ${(P)1} }
+    _arguments() { print -rl -- "$@" }
+    compadd() { shift; print -rl -- "$@" }
+    _files() { }
+    words=(scraperd) CURRENT=1
+    source "$1"
+    shift
+    words=("$@") CURRENT=$#
+    _scraperd' zsh "$zsh_file" "$@"
+}
+zsh_jobs() {  # zsh_jobs WORDS...: the job names _scraperd_jobs offers
+  zsh -f -c '
+    _describe() { shift $(( $# - 1 )); print -rl -- ${(P)1} }
+    words=(scraperd) CURRENT=1
+    source "$1"
+    shift
+    scraperd_bin=scraperd words=("$@") CURRENT=$#
+    _scraperd_jobs' zsh "$zsh_file" "$@"
+}
+zsh_commands=$(zsh_complete scraperd "" | sed 's/:.*//' | sort)
+for c in $("$bin" --help | sed -n '/^commands:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p'); do
+  contains "zsh command" "$c" "$zsh_commands"
+done
+expect "zsh: options before a command" "$(printf -- '--help\n--version')" \
+  "$(zsh_complete scraperd -- | sort)"
+for command in run check try results errors runs jobs; do
+  bash_options=$(complete_words scraperd "$command" -- | tr '\n' ' ')
+  zsh_options=$(zsh_complete scraperd "$command" -- | sed -n 's/^\(--[a-z-]*\).*/\1/p' | sort |
+                tr '\n' ' ')
+  expect "zsh options of $command (as bash)" "$bash_options" "$zsh_options"
+done
+zsh_kinds=$(zsh_complete scraperd errors --kind "" | sed -n 's/^--kind=.*:kind:(\(.*\))$/\1/p' |
+            tr ' ' '\n' | sort)
+expect "zsh --kind values" "$kinds" "$zsh_kinds"
+zsh_formats=$(zsh_complete scraperd runs --format "" |
+              sed -n 's/^--format=.*:format:(\(.*\))$/\1/p' | tr ' ' '\n' | sort)
+expect "zsh --format values" "$formats" "$zsh_formats"
+expect "zsh job names" "$(printf 'nightly\nprice-history\nprices')" \
+  "$(zsh_jobs results --config "$tmp/jobs.yaml" "" | sort)"
+expect "zsh job names of a file with errors" "$(printf 'nightly\nprice-history\nprices')" \
+  "$(zsh_jobs errors --config="$tmp/broken.yaml" "" | sort)"
 [ $fail -eq 0 ] && echo "completion ok"
 exit $fail
