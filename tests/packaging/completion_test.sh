@@ -2,7 +2,8 @@
 # Drives the bash completion the way bash does (COMP_WORDS, COMP_CWORD, the function that
 # `complete -p scraperd` names) and checks what it offers against the binary: every command
 # of `scraperd --help`, options each command accepts, job names from the job file (through
-# --config), and the --kind and --format values the binary accepts. Then zsh parses _scraperd.
+# --config), and the --kind and --format values the binary accepts; then that the zsh
+# completion parses and offers the same.
 # Usage: completion_test.sh SCRAPERD_BINARY BASH_COMPLETION ZSH_COMPLETION
 set -uo pipefail
 bin=$1 bash_file=$2 zsh_file=$3
