@@ -1297,7 +1297,23 @@ LoadResult load_text(const std::string& text, const std::string& name) {
   return result;
 }
 
+constexpr KeyTable kKeyTables[] = {
+    {"top", kTopKeys},          {"included", kIncludedKeys}, {"defaults", kDefaultKeys},
+    {"job", kJobKeys},          {"storage", kStorageKeys},   {"api", kApiKeys},
+    {"log", kLogKeys},          {"timeout", kTimeoutKeys},   {"retries", kRetryKeys},
+    {"per_host", kPerHostKeys}, {"follow", kFollowKeys},     {"field", kFieldKeys},
+    {"notify", kNotifyKeys},    {"tls", kTlsKeys},
+};
+
 }  // namespace
+
+std::span<const KeyTable> key_tables() {
+  return kKeyTables;
+}
+
+std::span<const std::string_view> http_methods() {
+  return kMethods;
+}
 
 LoadResult load_file(const std::string& path) {
   std::error_code ec;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -194,6 +195,18 @@ LoadResult load_file(const std::string& path);
 // Validates YAML text; `name` is used as the file name in diagnostics and `include:` paths
 // are relative to the working directory.
 LoadResult load_string(std::string_view yaml, const std::string& name);
+
+// The keys the loader accepts in each place of a job file ("top", "included", "defaults",
+// "job", "storage", "api", "log", "timeout", "retries", "per_host", "follow", "field",
+// "notify", "tls"), from the tables it checks keys against: config/schema.cpp builds the JSON
+// Schema of job files from them.
+struct KeyTable {
+  std::string_view where;
+  std::span<const std::string_view> keys;
+};
+std::span<const KeyTable> key_tables();
+// The HTTP methods 'method' accepts (in any case).
+std::span<const std::string_view> http_methods();
 
 // Limits on input, so a hostile or broken file cannot exhaust memory or stack.
 inline constexpr std::size_t kMaxFileBytes = 8 * 1024 * 1024;

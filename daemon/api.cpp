@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -14,6 +16,16 @@
 
 namespace scraperd::daemon {
 namespace {
+
+// The token of the systemd credential "api-token" (LoadCredential=api-token:FILE), or "".
+std::string credential_token() {
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  if (!dir || !*dir) return "";
+  std::ifstream in(std::string(dir) + "/api-token", std::ios::binary);
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  return token;
+}
 
 void reply_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
@@ -108,8 +120,9 @@ struct Api::Impl {
       res.set_content("ok\n", "text/plain");
     });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics.render(writer.queued(), writer.committed()),
-                      "text/plain; version=0.0.4; charset=utf-8");
+      res.set_content(
+          metrics.render({writer.queued(), writer.committed(), writer.commit_failures()}),
+          "text/plain; version=0.0.4; charset=utf-8");
     });
     server.Get("/api/jobs", [this](const httplib::Request&, httplib::Response& res) {
       query(res, [&] { reply_json(res, 200, to_json(storage::query_jobs(db_path))); });
@@ -182,7 +195,10 @@ struct Api::Impl {
 Api::Api(config::Api settings, std::string db_path, Metrics& metrics, const storage::Writer& writer,
          ApiHooks hooks)
     : impl_(std::make_unique<Impl>(std::move(settings), std::move(db_path), metrics, writer,
-                                   std::move(hooks))) {}
+                                   std::move(hooks))) {
+  // No api.token in the file: the systemd credential, if the unit passes one.
+  if (impl_->settings.token.empty()) impl_->settings.token = credential_token();
+}
 
 Api::~Api() {
   impl_->server.stop();

@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "config/duration.h"
+#include "config/schema.h"
 #include "config/url.h"
 #include "daemon/engine.h"
 #include "daemon/extract.h"
@@ -47,6 +48,7 @@ commands:
   errors [JOB]            stored errors, newest first    [--since T] [--kind K] [--limit N]
   runs [JOB]              job runs, newest first          [--since T] [--limit N]
   jobs                    every job: schedule, last run, last status, success over 24 h
+  schema                  print the JSON Schema of job files (for editors and validators)
 
 options:
   --config FILE      job file (default /etc/scraperd/jobs.yaml)
@@ -363,6 +365,12 @@ int main(int argc, char** argv) {
   }
   if (command == "--version") {
     std::cout << "scraperd " << SCRAPERD_VERSION << '\n';
+    return 0;
+  }
+
+  if (command == "schema") {
+    if (argc > 2) return usage_error("schema takes no arguments");
+    std::cout << config::job_schema();
     return 0;
   }
 

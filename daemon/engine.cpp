@@ -444,6 +444,7 @@ class Engine {
             "job '{}': {} due time(s) passed while it ran or the daemon was down; "
             "skipped them",
             job.name, next.skipped);
+        metrics_.run_ended(job.name, "skipped", next.skipped);
         co_await store_skipped(job, due, next.skipped);
       }
       slot.due = next.due;
@@ -504,6 +505,7 @@ class Engine {
                          : run.failed == 0 ? "ok"
                          : run.ok == 0     ? "failed"
                                            : "partial";
+    metrics_.run_ended(job.name, status);
     storage::Row finished =
         storage::RunFinished{run.run_id, std::chrono::system_clock::now(), status,
                              run.ok,     run.failed + run.cancelled,       run.urls()};
@@ -771,6 +773,7 @@ class Engine {
       permit = {};
       if (r.error_kind == "cancelled") co_return;  // stopping
       if (r.ok() && r.status < 300) {
+        metrics_.webhook(job.name, "ok");
         spdlog::info("job '{}': notified {}", job.name, shown(webhook));
         co_return;
       }
@@ -793,6 +796,7 @@ class Engine {
           .elapsed_ms = millis(r.elapsed),
           .fetched_at = at};
       if (r.status > 0) e.status = r.status;
+      metrics_.webhook(job.name, again ? "retried" : "failed");
       spdlog::warn("job '{}': {}: {}", job.name, e.kind, shown(e.message));
       storage::Row row = std::move(e);
       co_await store(std::move(row));
@@ -882,6 +886,7 @@ class Engine {
     std::string hash = full ? content_hash(run.fields ? page.extracted.data : r.body)
                             : state.content_hash;  // 304: the content is the one we have
     const bool changed = full && hash != state.content_hash;
+    if (changed && !state.content_hash.empty()) metrics_.changed(job.name);
     // A change of content seen before (the first fetch of a URL is not news).
     if (changed && !state.content_hash.empty() && job.notify && job.notify->on_change) {
       nlohmann::ordered_json event = {

@@ -1,6 +1,12 @@
 #include "daemon/metrics.h"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace scraperd::daemon {
 namespace {
@@ -20,6 +26,50 @@ std::string label(const std::string& v) {
     }
     out += c;
   }
+  return out;
+}
+
+// The standard process_* metrics of Prometheus' client libraries, from /proc.
+std::string process_metrics() {
+  std::string out;
+  auto gauge = [&](const char* name, const char* type, const char* help, double value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses and may hold spaces: field 3 on.
+  std::vector<std::string> fields;
+  if (auto close = stat.rfind(')'); close != std::string::npos) {
+    std::istringstream rest(stat.substr(close + 1));
+    for (std::string f; rest >> f;) fields.push_back(f);
+  }
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  auto field = [&](std::size_t n) {  // n: the 1-based field number of proc(5)
+    return n >= 3 && n - 3 < fields.size() ? std::strtod(fields[n - 3].c_str(), nullptr) : 0.0;
+  };
+  if (fields.size() >= 22) {
+    gauge("process_cpu_seconds_total", "counter", "Total user and system CPU time in seconds.",
+          (field(14) + field(15)) / ticks);
+    gauge("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", field(23));
+    gauge("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+          field(24) * page);
+    double boot = 0;
+    std::ifstream proc_stat("/proc/stat");
+    for (std::string line; std::getline(proc_stat, line);)
+      if (line.starts_with("btime ")) boot = std::strtod(line.c_str() + 6, nullptr);
+    gauge("process_start_time_seconds", "gauge",
+          "Start time of the process since unix epoch in seconds.", boot + field(22) / ticks);
+  }
+  std::error_code ec;
+  std::size_t fds = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+       it.increment(ec))
+    ++fds;
+  if (!ec) gauge("process_open_fds", "gauge", "Number of open file descriptors.", double(fds));
+  if (rlimit limit{}; getrlimit(RLIMIT_NOFILE, &limit) == 0)
+    gauge("process_max_fds", "gauge", "Maximum number of open file descriptors.",
+          double(limit.rlim_cur));
   return out;
 }
 
@@ -65,7 +115,22 @@ void Metrics::reloaded(bool ok) {
   ++reloads_;
 }
 
-std::string Metrics::render(std::size_t rows_queued, std::uint64_t rows_committed) const {
+void Metrics::run_ended(const std::string& job, const std::string& status, int count) {
+  std::lock_guard lock(mu_);
+  runs_[{job, status}] += static_cast<std::uint64_t>(count);
+}
+
+void Metrics::changed(const std::string& job) {
+  std::lock_guard lock(mu_);
+  ++changes_[job];
+}
+
+void Metrics::webhook(const std::string& job, const std::string& outcome) {
+  std::lock_guard lock(mu_);
+  ++webhooks_[{job, outcome}];
+}
+
+std::string Metrics::render(const WriterFigures& writer) const {
   std::lock_guard lock(mu_);
   std::string out;
   auto header = [&](const char* name, const char* type, const char* help) {
@@ -82,6 +147,8 @@ std::string Metrics::render(std::size_t rows_queued, std::uint64_t rows_committe
                        h.sum, name, h.count);
   };
 
+  header("scraperd_build_info", "gauge", "Always 1; the version of scraperd in its label.");
+  out += fmt::format("scraperd_build_info{{version=\"{}\"}} 1\n", label(SCRAPERD_VERSION));
   header("scraperd_requests_total", "counter", "Requests by job, host and outcome (ok or kind).");
   for (const auto& [key, n] : requests_) {
     const auto& [job, host, outcome] = key;
@@ -101,9 +168,26 @@ std::string Metrics::render(std::size_t rows_queued, std::uint64_t rows_committe
   header("scraperd_rate_limit_wait_seconds_total", "counter", "Time spent waiting on limits.");
   out += fmt::format("scraperd_rate_limit_wait_seconds_total {}\n", wait_seconds_);
   header("scraperd_writer_queue_rows", "gauge", "Rows waiting to be committed.");
-  out += fmt::format("scraperd_writer_queue_rows {}\n", rows_queued);
+  out += fmt::format("scraperd_writer_queue_rows {}\n", writer.rows_queued);
   header("scraperd_writer_committed_rows_total", "counter", "Rows committed to the database.");
-  out += fmt::format("scraperd_writer_committed_rows_total {}\n", rows_committed);
+  out += fmt::format("scraperd_writer_committed_rows_total {}\n", writer.rows_committed);
+  header("scraperd_writer_commit_failures_total", "counter",
+         "Commits that failed (busy or full disk); the rows are kept and retried.");
+  out += fmt::format("scraperd_writer_commit_failures_total {}\n", writer.commit_failures);
+  header("scraperd_runs_total", "counter",
+         "Job runs ended, by job and status (ok, partial, failed, cancelled, skipped).");
+  for (const auto& [key, n] : runs_)
+    out += fmt::format("scraperd_runs_total{{job=\"{}\",status=\"{}\"}} {}\n", label(key.first),
+                       label(key.second), n);
+  header("scraperd_changes_total", "counter",
+         "Fetches whose content differed from the last one stored for the URL, by job.");
+  for (const auto& [job, n] : changes_)
+    out += fmt::format("scraperd_changes_total{{job=\"{}\"}} {}\n", label(job), n);
+  header("scraperd_webhook_deliveries_total", "counter",
+         "Webhook attempts by job and outcome (ok, retried, failed).");
+  for (const auto& [key, n] : webhooks_)
+    out += fmt::format("scraperd_webhook_deliveries_total{{job=\"{}\",outcome=\"{}\"}} {}\n",
+                       label(key.first), label(key.second), n);
   header("scraperd_last_success_timestamp_seconds", "gauge",
          "When each job last stored a result (unix time).");
   for (const auto& [job, at] : last_success_)
@@ -117,6 +201,7 @@ std::string Metrics::render(std::size_t rows_queued, std::uint64_t rows_committe
   out += fmt::format("scraperd_config_last_reload_timestamp_seconds {:.3f}\n", last_reload_at_);
   header("scraperd_config_reloads_total", "counter", "Reloads attempted.");
   out += fmt::format("scraperd_config_reloads_total {}\n", reloads_);
+  out += process_metrics();
   return out;
 }
 

@@ -26,12 +26,24 @@ class Metrics {
   // A request waited `seconds` for its host's rate limit or concurrency cap.
   void waited(double seconds);
   void reloaded(bool ok);
+  // `count` runs of `job` ended with `status` (ok, partial, failed, cancelled, skipped).
+  void run_ended(const std::string& job, const std::string& status, int count = 1);
+  // A fetch of `job` saw content different from the last one stored for its URL.
+  void changed(const std::string& job);
+  // A webhook attempt of `job` ended: "ok", "retried" (failed, tried again) or "failed".
+  void webhook(const std::string& job, const std::string& outcome);
 
   std::atomic<int> in_flight{0};  // requests sent, not yet answered
   std::atomic<int> jobs{0};       // jobs scheduled
 
-  // Everything, plus the writer's figures handed in by the caller.
-  std::string render(std::size_t rows_queued, std::uint64_t rows_committed) const;
+  // The writer's figures, handed to render() by the caller.
+  struct WriterFigures {
+    std::size_t rows_queued = 0;
+    std::uint64_t rows_committed = 0;
+    std::uint64_t commit_failures = 0;
+  };
+  // Everything, the writer's figures, build_info and the standard process_* metrics.
+  std::string render(const WriterFigures& writer) const;
 
  private:
   struct Histogram {
@@ -53,6 +65,9 @@ class Metrics {
   bool last_reload_ok_ = true;
   double last_reload_at_ = 0;  // unix seconds, 0: never
   std::uint64_t reloads_ = 0;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> runs_;      // job, status
+  std::map<std::string, std::uint64_t> changes_;                           // job
+  std::map<std::pair<std::string, std::string>, std::uint64_t> webhooks_;  // job, outcome
 };
 
 }  // namespace scraperd::daemon

@@ -194,6 +194,11 @@ std::size_t Writer::queued() const {
   return queue_.size();
 }
 
+std::uint64_t Writer::commit_failures() const {
+  std::lock_guard lock(mu_);
+  return commit_failures_;
+}
+
 std::string Writer::last_error() const {
   std::lock_guard lock(mu_);
   return last_error_;
@@ -253,6 +258,7 @@ void Writer::run() {
         std::lock_guard lock(mu_);
         closing = closing_;
         last_error_ = e.what();
+        ++commit_failures_;
       }
       pruning = false;
       // While running, keep the rows and retry for as long as it takes; at shutdown, give up

@@ -59,6 +59,9 @@ class Writer {
   // Rows waiting to be committed.
   std::size_t queued() const;
 
+  // Commits that failed (each retried batch counts once per attempt).
+  std::uint64_t commit_failures() const;
+
   // The last commit failure, or "" once commits succeed again.
   std::string last_error() const;
 
@@ -79,6 +82,8 @@ class Writer {
   bool closing_ = false;         // GUARDED_BY(mu_)
   std::uint64_t committed_ = 0;  // GUARDED_BY(mu_)
   std::string last_error_;       // GUARDED_BY(mu_)
+
+  std::uint64_t commit_failures_ = 0;  // GUARDED_BY(mu_)
 
   std::atomic<std::int64_t> next_run_id_{1};
   std::thread thread_;

@@ -161,6 +161,14 @@ TEST_CASE("HTTP API: token, health, jobs, results, errors, metrics, run now, rel
   CHECK(samples["scraperd_requests_total{job=\"a\",host=\"127.0.0.1:" +
                 std::to_string(site.port()) + "\",outcome=\"ok\"}"] >= 1);
   CHECK(samples["scraperd_config_last_reload_successful"] == 1);
+  CHECK(samples["scraperd_build_info{version=\"" SCRAPERD_VERSION "\"}"] == 1);
+  CHECK(samples["scraperd_runs_total{job=\"a\",status=\"ok\"}"] >= 1);
+  CHECK(samples["process_open_fds"] >= 3);
+  CHECK(samples["process_resident_memory_bytes"] > 0);
+  CHECK(eventually([&] {
+    return parse_metrics(client.Get("/metrics")
+                             ->body)["scraperd_runs_total{job=\"gone\",status=\"failed\"}"] == 1;
+  }));
 
   // Reload through the API: a bad file is refused with its errors and changes nothing.
   dir.write("jobs.yaml", good + "  - {name: broken, every: 1h}\n");
@@ -179,4 +187,88 @@ TEST_CASE("HTTP API: token, health, jobs, results, errors, metrics, run now, rel
 
   kill(pid, SIGTERM);
   CHECK(test::wait_exit(pid) == 0);
+}
+
+TEST_CASE("HTTP API: without api.token, the token is the systemd credential api-token", "[api]") {
+  test::TempDir dir, credentials;
+  credentials.write("api-token", "from-systemd\n");
+  auto cfg = dir.write("jobs.yaml", "api: {listen: '127.0.0.1:0'}\njobs: []\n");
+  pid_t pid = test::spawn({"run", "--config", cfg, "--db", dir.file("c.db")}, dir.file("o"),
+                          dir.file("e"), {"CREDENTIALS_DIRECTORY=" + credentials.file("")});
+  test::Reaper reaper(pid);
+  int port = 0;
+  REQUIRE(eventually([&] {
+    std::smatch m;
+    std::string log = test::slurp(dir.file("e"));
+    static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+) \(token)");
+    if (!std::regex_search(log, m, listening)) return false;
+    port = std::stoi(m[1]);
+    return true;
+  }));
+  httplib::Client anonymous("127.0.0.1", port), client("127.0.0.1", port);
+  client.set_bearer_token_auth("from-systemd");
+  CHECK(anonymous.Get("/metrics")->status == 401);
+  CHECK(client.Get("/metrics")->status == 200);
+}
+
+TEST_CASE("HTTP API: /metrics counts the engine's runs, changes and webhook deliveries",
+          "[api][metrics]") {
+  std::atomic<int> version{1};
+  test::HttpServer site, hooks;
+  site.server().Get("/item", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p class=price>" + std::to_string(version.load()) + "</p>", "text/html");
+  });
+  hooks.server().Post("/hook",
+                      [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  hooks.server().Post("/broken",
+                      [](const httplib::Request&, httplib::Response& res) { res.status = 500; });
+  site.start();
+  hooks.start();
+  test::TempDir dir;
+  // Yearly: no run but the ones the test asks for.
+  auto cfg = dir.write("jobs.yaml",
+                       "api: {listen: '127.0.0.1:0'}\n"
+                       "defaults: {robots: ignore, cron: '0 0 1 1 *', retries: {max: 0}}\njobs:\n"
+                       "  - {name: watch, url: '" +
+                           site.url("/item") + "', extract: {price: .price}, notify: '" +
+                           hooks.url("/hook") +
+                           "'}\n"
+                           "  - {name: unheard, url: '" +
+                           site.url("/item") + "', extract: {price: .price}, notify: '" +
+                           hooks.url("/broken") + "'}\n");
+  pid_t pid =
+      test::spawn({"run", "--config", cfg, "--db", dir.file("m.db")}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
+  int port = 0;
+  REQUIRE(eventually([&] {
+    std::smatch m;
+    std::string log = test::slurp(dir.file("e"));
+    static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+))");
+    if (!std::regex_search(log, m, listening)) return false;
+    port = std::stoi(m[1]);
+    return true;
+  }));
+  httplib::Client client("127.0.0.1", port);
+  auto metric = [&](const std::string& series) {
+    return parse_metrics(client.Get("/metrics")->body)[series];
+  };
+  // Runs both jobs until each has `ok` runs that ended well.
+  auto run_both = [&](double ok) {
+    return eventually([&] {
+      for (auto job : {"watch", "unheard"})
+        if (metric("scraperd_runs_total{job=\"" + std::string(job) + "\",status=\"ok\"}") < ok)
+          client.Post("/api/jobs/" + std::string(job) + "/run");  // 409 while it runs
+      return metric("scraperd_runs_total{job=\"watch\",status=\"ok\"}") >= ok &&
+             metric("scraperd_runs_total{job=\"unheard\",status=\"ok\"}") >= ok;
+    });
+  };
+  REQUIRE(run_both(1));  // first sight of the page: not a change
+  CHECK(metric("scraperd_changes_total{job=\"watch\"}") == 0);
+  version = 2;
+  REQUIRE(run_both(2));
+  CHECK(metric("scraperd_changes_total{job=\"watch\"}") == 1);
+  CHECK(metric("scraperd_changes_total{job=\"unheard\"}") == 1);
+  CHECK(metric("scraperd_webhook_deliveries_total{job=\"watch\",outcome=\"ok\"}") == 1);
+  CHECK(metric("scraperd_webhook_deliveries_total{job=\"unheard\",outcome=\"failed\"}") == 1);
+  CHECK(metric("scraperd_runs_total{job=\"watch\",status=\"failed\"}") == 0);
 }

@@ -103,10 +103,12 @@ TEST_CASE("a full database keeps rows queued and commits them once there is room
   // Room for about half the rows: then SQLite answers SQLITE_FULL, as on a full disk.
   storage::Writer writer(path, {.capacity = 100'000, .max_batch = 100, .max_pages = pages + 40});
   constexpr int kRows = 5'000;
+  CHECK(writer.commit_failures() == 0);
   for (int i = 0; i < kRows; ++i) writer.push(result(i));
   for (int i = 0; i < 500 && writer.last_error().empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   CHECK_THAT(writer.last_error(), Catch::Contains("full"));
+  CHECK(writer.commit_failures() >= 1);  // scraperd_writer_commit_failures_total
   auto stalled_at = writer.committed();
   CHECK(stalled_at > 0);
   CHECK(stalled_at < kRows);
