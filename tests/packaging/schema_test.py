@@ -29,12 +29,14 @@ TYPE_OR_KEY_ERRORS = {
     "retries-out-of-range.yaml", "tls-not-mapping.yaml", "tls-unknown-key.yaml",
     "two-sources.yaml", "unknown-default-key.yaml", "unknown-key.yaml",
     "wrong-type-concurrency.yaml", "zero-burst.yaml", "zero-duration.yaml", "zero-rate.yaml",
-    "bad-listen.yaml", "empty.yaml",
+    "bad-listen.yaml", "empty.yaml", "namespaces-field-scalar.yaml",
+    "namespaces-not-mapping.yaml",
 }
 # Mistakes a schema cannot see: what values mean (CSS, XPath, regex, cron, time zones, ranges
 # in URLs), relations between keys and files, and text that is not YAML.
 BEYOND_A_SCHEMA = {
-    "backwards-range.yaml", "bad-css-pseudo.yaml", "bad-css-syntax.yaml",
+    "backwards-range.yaml", "bad-css-of-type.yaml", "bad-css-pseudo.yaml", "bad-css-syntax.yaml",
+    "namespaces-undeclared.yaml",
     "bad-follow-css.yaml", "bad-regex.yaml", "bad-timezone.yaml", "bad-xpath.yaml",
     "binary-garbage.yaml", "body-with-get.yaml", "ca-file-missing.yaml", "connect-longer.yaml",
     "cron-bad-name.yaml", "cron-four-fields.yaml", "cron-minute-range.yaml",
