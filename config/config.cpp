@@ -44,7 +44,7 @@ constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
 #define SCRAPERD_COMMON_KEYS                                                                      \
   "method", "headers", "body", "every", "cron", "timezone", "jitter", "timeout", "retries",       \
       "per_host", "robots", "max_body", "max_redirects", "user_agent", "proxy", "tls", "cookies", \
-      "http2", "follow", "extract", "store", "notify", "paused"
+      "conditional", "http2", "follow", "extract", "store", "notify", "paused"
 constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
 constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
 #undef SCRAPERD_COMMON_KEYS
@@ -974,6 +974,8 @@ class Loader {
     }
     if (const auto& c = node["cookies"]; c)
       if (auto v = boolean(c, "'cookies'")) job.cookies = *v;
+    if (const auto& c = node["conditional"]; c)
+      if (auto v = boolean(c, "'conditional'")) job.conditional = *v;
     if (const auto& h = node["http2"]; h)
       if (auto v = boolean(h, "'http2'")) job.http2 = *v;
     if (const auto& f = node["follow"]; f && map(f, "'follow'")) read_follow(f, job);

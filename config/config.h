@@ -123,6 +123,9 @@ struct Job {
   // ca_file is absolute: a relative path in the file is resolved against that file's directory.
   Tls tls;
   bool cookies = true;  // one cookie jar per job run, shared by its requests, empty at its start
+  // Send the last response's validators back (If-None-Match / If-Modified-Since); false for
+  // servers whose validators lie (a 304 for content that changed).
+  bool conditional = true;
   bool http2 = true;    // offered through ALPN over TLS; false: HTTP/1.1 only
   std::optional<Follow> follow;
   std::vector<Field> extract;

@@ -470,7 +470,7 @@ class Engine {
     auto at = due;
     for (int i = 0; i < std::min(skipped, 100); ++i) {
       at = next_due(job.schedule, at, at).due;
-      storage::Row row = storage::RunSkipped{writer_.new_run_id(), job.name, at};
+      storage::Row row = storage::RunSkipped{job.name, at};
       co_await store(std::move(row));
     }
   }
@@ -485,7 +485,7 @@ class Engine {
   awaitable<void> run_job(const config::Job& job, TimePoint due) {
     auto start = Steady::now();
     Run run(job);
-    run.run_id = writer_.new_run_id();
+    run.run_id = writer_.new_run_key();
     metrics_.run_started(
         std::chrono::duration<double>(std::chrono::system_clock::now() - due).count());
     storage::Row started =
@@ -786,7 +786,7 @@ class Engine {
     request.group = static_cast<std::uint64_t>(run.run_id);
     // A conditional GET with what the last full response said, unless the job sets these.
     const Known* v = known(job.name, shown(url));
-    if (v && job.method == "GET") {
+    if (v && job.method == "GET" && job.conditional) {
       auto has = [&](std::string_view name) {
         return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
           return std::equal(h.first.begin(), h.first.end(), name.begin(), name.end(),
@@ -808,8 +808,9 @@ class Engine {
                             storage::Clock::time_point fetched_at) {
     const config::Job& job = run.job;
     const bool full = r.status >= 200 && r.status < 300;  // a 304 has no body to read
-    const bool follow = run.links && depth < job.follow->max_depth && r.status == 200 &&
-                        is_html(r.content_type) && run.seen.size() < follow_budget(run);
+    const bool may_follow =
+        run.links && depth < job.follow->max_depth && run.seen.size() < follow_budget(run);
+    const bool follow = may_follow && r.status == 200 && is_html(r.content_type);
     struct Page {
       Extracted extracted;
       std::vector<std::string> links;
@@ -829,7 +830,24 @@ class Engine {
       };
       page = co_await run_blocking(cpu_pool_, std::move(read));
     }
-    if (follow) queue_links(run, std::move(page.links), url, depth);
+    // A follow job keeps each page's links, so that a 304 (the page as it was) leads on to
+    // the same pages as its last full response did.
+    std::string links;
+    if (follow) {
+      links =
+          nlohmann::json(page.links).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      queue_links(run, std::move(page.links), url, depth);
+    } else if (may_follow && r.status == 304) {
+      if (const Known* before = known(job.name, shown(url)); before && !before->links.empty()) {
+        links = before->links;
+        auto list = nlohmann::json::parse(links, nullptr, false);
+        std::vector<std::string> again;
+        if (list.is_array())
+          for (const auto& link : list)
+            if (link.is_string()) again.push_back(link.get<std::string>());
+        queue_links(run, std::move(again), url, depth);
+      }
+    }
 
     if (!page.extracted.problem.empty()) {  // e.g. json fields and a body that is not JSON
       ++run.failed;
@@ -887,7 +905,8 @@ class Engine {
                                             .fetched_at = fetched_at,
                                             .content_hash = hash,
                                             .changed = changed,
-                                            .data = page.extracted.data};
+                                            // a 304 carries the current value forward
+                                            .data = full ? page.extracted.data : state.data};
       co_await store(std::move(row));
     }
     // The URL's new state: the validators of a full response (a 304 may refresh them) and
@@ -899,15 +918,18 @@ class Engine {
     }
     next.content_hash = hash;
     if (full) next.data = page.extracted.data;
+    if (follow) next.links = std::move(links);
     if (next.etag != state.etag || next.last_modified != state.last_modified ||
-        next.content_hash != state.content_hash || next.data != state.data) {
+        next.content_hash != state.content_hash || next.data != state.data ||
+        next.links != state.links) {
       state = next;
       storage::Row row = storage::UrlState{.job = job.name,
                                            .url = url,
                                            .etag = std::move(next.etag),
                                            .last_modified = std::move(next.last_modified),
                                            .content_hash = std::move(next.content_hash),
-                                           .data = std::move(next.data)};
+                                           .data = std::move(next.data),
+                                           .links = std::move(next.links)};
       co_await store(std::move(row));
     }
   }
@@ -969,6 +991,7 @@ class Engine {
       e->message = shown(e->message);
     } else if (auto* u = std::get_if<storage::UrlState>(&row)) {
       u->url = shown(u->url);
+      u->links = shown(u->links);
     }
   }
 
@@ -1012,7 +1035,8 @@ class Engine {
     std::string etag;
     std::string last_modified;
     std::string content_hash;
-    std::string data;  // the fields of that content, for change notifications
+    std::string data;   // the fields of that content: change notifications, a 304's row
+    std::string links;  // follow jobs: the links of that content (JSON array), for a 304
   };
   std::unordered_map<std::string, std::unordered_map<std::string, Known>> known_;
 
@@ -1027,8 +1051,9 @@ class Engine {
       std::map<std::pair<std::string, std::string>, storage::UrlState> rows) {
     std::unordered_map<std::string, std::unordered_map<std::string, Known>> out;
     for (auto& [key, row] : rows)
-      out[key.first][key.second] = Known{std::move(row.etag), std::move(row.last_modified),
-                                         std::move(row.content_hash), std::move(row.data)};
+      out[key.first][key.second] =
+          Known{std::move(row.etag), std::move(row.last_modified), std::move(row.content_hash),
+                std::move(row.data), std::move(row.links)};
     return out;
   }
   std::map<std::string, int> failing_;  // job → runs in a row where every URL failed
@@ -1241,6 +1266,13 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   api.reset();  // no request is served once the loop is gone
   cpu_pool.join();
   writer->close();
+  if (auto dropped = writer->dropped(); dropped > 0) {
+    spdlog::critical(
+        "scraperd: stopped, {} rows committed, {} rows LOST (their commits kept "
+        "failing: {})",
+        writer->committed(), dropped, writer->last_error());
+    return 1;
+  }
   spdlog::info("scraperd: stopped, {} rows committed", writer->committed());
   return 0;
 }

@@ -65,7 +65,8 @@ void Metrics::reloaded(bool ok) {
   ++reloads_;
 }
 
-std::string Metrics::render(std::size_t rows_queued, std::uint64_t rows_committed) const {
+std::string Metrics::render(std::size_t rows_queued, std::uint64_t rows_committed,
+                            std::uint64_t commit_failures) const {
   std::lock_guard lock(mu_);
   std::string out;
   auto header = [&](const char* name, const char* type, const char* help) {
@@ -104,6 +105,9 @@ std::string Metrics::render(std::size_t rows_queued, std::uint64_t rows_committe
   out += fmt::format("scraperd_writer_queue_rows {}\n", rows_queued);
   header("scraperd_writer_committed_rows_total", "counter", "Rows committed to the database.");
   out += fmt::format("scraperd_writer_committed_rows_total {}\n", rows_committed);
+  header("scraperd_writer_commit_failures_total", "counter",
+         "Commit attempts that failed (the rows are kept and retried).");
+  out += fmt::format("scraperd_writer_commit_failures_total {}\n", commit_failures);
   header("scraperd_last_success_timestamp_seconds", "gauge",
          "When each job last stored a result (unix time).");
   for (const auto& [job, at] : last_success_)

@@ -31,7 +31,8 @@ class Metrics {
   std::atomic<int> jobs{0};       // jobs scheduled
 
   // Everything, plus the writer's figures handed in by the caller.
-  std::string render(std::size_t rows_queued, std::uint64_t rows_committed) const;
+  std::string render(std::size_t rows_queued, std::uint64_t rows_committed,
+                     std::uint64_t commit_failures) const;
 
  private:
   struct Histogram {
