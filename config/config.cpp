@@ -50,14 +50,15 @@ constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_
 #undef SCRAPERD_COMMON_KEYS
 constexpr std::string_view kStorageKeys[] = {"path", "keep"};
 constexpr std::string_view kApiKeys[] = {"listen", "token"};
-constexpr std::string_view kLogKeys[] = {"level"};
+constexpr std::string_view kLogKeys[] = {"level", "format"};
 constexpr std::string_view kTimeoutKeys[] = {"connect", "total"};
 constexpr std::string_view kRetryKeys[] = {"max", "backoff", "max_backoff", "max_stall",
                                            "on_status"};
 constexpr std::string_view kPerHostKeys[] = {"rate", "burst", "concurrency", "delay"};
 constexpr std::string_view kFollowKeys[] = {"css",       "xpath", "same_host", "max_depth",
                                             "max_pages", "allow", "deny"};
-constexpr std::string_view kFieldKeys[] = {"css", "xpath", "json", "regex", "attr", "all", "type"};
+constexpr std::string_view kFieldKeys[] = {"css",  "xpath", "json", "regex",
+                                           "attr", "all",   "type", "required"};
 constexpr std::string_view kNotifyKeys[] = {"webhook", "on_change", "failing_streak"};
 constexpr std::string_view kTlsKeys[] = {"ca_file", "verify"};
 constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
@@ -430,6 +431,8 @@ class Loader {
         if (auto v = one_of(lv, "'log.level'", {"trace", "debug", "info", "warn", "error"}))
           cfg.log.level = *v;
       }
+      if (const auto& f = l["format"]; f)
+        if (auto v = one_of(f, "'log.format'", {"text", "json"})) cfg.log.format = *v;
     }
     if (const auto& c = root["concurrency"]; c)
       if (auto v = integer(c, "'concurrency'", 1, 10000)) cfg.concurrency = static_cast<int>(*v);
@@ -1080,6 +1083,8 @@ class Loader {
       }
       if (const auto& a = spec["all"]; a)
         if (auto v = boolean(a, what + " all")) field.all = *v;
+      if (const auto& q = spec["required"]; q)
+        if (auto v = boolean(q, what + " required")) field.required = *v;
       if (const auto& t = spec["type"]; t) {
         if (auto v = one_of(t, what + " type", {"string", "int", "number", "bool"})) {
           field.type = *v == "int"      ? Field::Type::kInt

@@ -83,6 +83,7 @@ struct Field {
   std::string attr;   // take this attribute of the selected elements instead of their text
   bool all = false;   // a list of every match instead of the first
   Type type = Type::kString;
+  bool required = false;  // matching nothing is a failure of `scraperd try` (exit 3)
 
   bool operator==(const Field&) const = default;
 };
@@ -126,7 +127,7 @@ struct Job {
   // Send the last response's validators back (If-None-Match / If-Modified-Since); false for
   // servers whose validators lie (a 304 for content that changed).
   bool conditional = true;
-  bool http2 = true;    // offered through ALPN over TLS; false: HTTP/1.1 only
+  bool http2 = true;  // offered through ALPN over TLS; false: HTTP/1.1 only
   std::optional<Follow> follow;
   std::vector<Field> extract;
   bool store_on_change = false;  // store: on_change (default: always)
@@ -149,7 +150,8 @@ struct Api {
 };
 
 struct Log {
-  std::string level = "info";  // trace, debug, info, warn, error
+  std::string level = "info";   // trace, debug, info, warn, error
+  std::string format = "text";  // text, or json: one JSON object per line (read at start)
 };
 
 struct Config {

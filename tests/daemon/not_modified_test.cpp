@@ -92,7 +92,7 @@ TEST_CASE("a follow job whose start page answers 304 still follows its links", "
         "[\"" + site.srv.url("/a") + "\",\"" + site.srv.url("/b") + "\"]");
 }
 
-TEST_CASE("conditional: false sends no validators; every answer is a full one",
+TEST_CASE("conditional: false sends no validators, every answer is a full one",
           "[engine][304][config]") {
   Site site;
   test::TempDir dir;

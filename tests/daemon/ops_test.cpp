@@ -236,3 +236,208 @@ TEST_CASE("a commit that fails for a while and then succeeds: healthy again, not
   CHECK(test::sql1(db, "SELECT count(*) FROM results") == "1");
   CHECK(test::sql1(db, "SELECT status FROM runs") == "ok");
 }
+
+TEST_CASE("run --once exits 0 when every URL succeeded, 3 when some failed, 1 on an error",
+          "[ops][exit]") {
+  test::HttpServer site;
+  site.server().Get("/p", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p>ok</p>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto good = dir.write("good.yaml", "jobs:\n  - {name: a, url: '" + site.url("/p") +
+                                         "', every: 1h, robots: ignore}\n");
+  auto o = run_cli(dir, {"run", "--once", "--config", good, "--db", dir.file("g.db")});
+  CHECK(o.exit_code == 0);
+
+  auto some = dir.write("some.yaml", "jobs:\n  - {name: a, url: '" + site.url("/p") +
+                                         "', every: 1h, robots: ignore}\n  - {name: b, url: '" +
+                                         site.url("/missing") +
+                                         "', every: 1h, robots: ignore, retries: {max: 0}}\n");
+  o = run_cli(dir, {"run", "--once", "--config", some, "--db", dir.file("s.db")});
+  CHECK(o.exit_code == 3);
+  CHECK(test::sql1(dir.file("s.db"), "SELECT count(*) FROM results") == "1");
+
+  auto bad = dir.write("bad.yaml", "jobs:\n  - {name: a, every: 1h}\n");
+  o = run_cli(dir, {"run", "--once", "--config", bad, "--db", dir.file("b.db")});
+  CHECK(o.exit_code == 1);
+  o = run_cli(dir, {"run", "--once", "--config", good, "--db", dir.file("no/such/dir/x.db")});
+  CHECK(o.exit_code == 1);
+
+  o = run_cli(dir, {"--help"});
+  CHECK_THAT(o.out,
+             Catch::Contains("exit status:") && Catch::Contains("3  run --once: some URLs failed"));
+}
+
+TEST_CASE("try exits 3 when a required field matched nothing", "[ops][exit][extract]") {
+  test::HttpServer site;
+  site.server().Get("/p", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<h1>Title</h1>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto job = [&](const std::string& fields) {
+    return dir.write("jobs.yaml", "jobs:\n  - name: a\n    url: '" + site.url("/p") +
+                                      "'\n    every: 1h\n    extract:\n" + fields);
+  };
+  auto o = run_cli(dir, {"try", "a", "--config",
+                         job("      title: {css: h1, required: true}\n"
+                             "      price: {css: .price}\n")});
+  CHECK(o.exit_code == 0);  // only an optional field is missing
+  CHECK_THAT(o.out, Catch::Contains("\"price\""));
+
+  o = run_cli(dir, {"try", "a", "--config",
+                    job("      title: {css: h1}\n      price: {css: .price, required: true}\n")});
+  CHECK(o.exit_code == 3);
+  CHECK_THAT(o.out, Catch::Contains("\"required_missing\": [\n    \"price\""));
+
+  o = run_cli(dir, {"check", "--config", job("      price: {css: .price, required: maybe}\n")});
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.err, Catch::Contains("required"));
+}
+
+namespace {
+
+// A host that answers slowly enough for a run of `n` URLs to take a few seconds.
+struct SlowSite {
+  test::HttpServer srv;
+  SlowSite() {
+    srv.server().Get(R"(/s/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(350));
+      if (req.matches[1] == "3")
+        res.status = 404;
+      else
+        res.set_content("<p>ok</p>", "text/html");
+    });
+    srv.start();
+  }
+  // One job "slow" of URLs /s/1 .. /s/n, one request at a time.
+  std::string job_file(const test::TempDir& dir, int n) {
+    return dir.write("slow.yaml", "jobs:\n  - name: slow\n    urls: ['" + srv.url("/s/{1..") +
+                                      std::to_string(n) +
+                                      "}']\n    every: 1h\n    robots: ignore\n"
+                                      "    retries: {max: 0}\n"
+                                      "    per_host: {concurrency: 1}\n");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a run's counters in the runs table move while it runs", "[ops][progress]") {
+  SlowSite site;
+  test::TempDir dir;
+  auto db = dir.file("p.db");
+  pid_t pid = test::spawn({"run", "--once", "--config", site.job_file(dir, 12), "--db", db},
+                          dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
+  // While the run is still `running`, its ok and failed columns count what is done so far.
+  std::string seen;
+  CHECK(eventually([&] {
+    try {
+      auto rows = test::sql(db, "SELECT ok, failed, urls FROM runs WHERE status = 'running'");
+      if (rows.empty() || rows[0]["ok"] == "0" || rows[0]["failed"] == "0") return false;
+      seen = rows[0]["ok"] + "/" + rows[0]["failed"] + "/" + rows[0]["urls"];
+      return true;
+    } catch (const std::exception&) {
+      return false;  // not created yet
+    }
+  }));
+  INFO(seen);
+  CHECK(test::wait_exit(pid) == 3);  // /s/3 is a 404
+  CHECK(test::sql1(db, "SELECT ok || '/' || failed || '/' || status FROM runs") == "11/1/partial");
+  // Stderr is a file: no progress lines, only the log, with the end-of-run summary.
+  auto log = slurp(dir.file("e"));
+  CHECK_THAT(log, !Catch::Contains("URLs, ") && !Catch::Contains("\033["));
+  CHECK_THAT(log, Catch::Contains("job 'slow': 12 URLs: 11 ok, 11 changed, 1 failed (http 1) in "));
+  CHECK_THAT(log, Catch::Contains("job 'slow': 1 URL failed with http: " + site.srv.url("/s/3") +
+                                  ": HTTP status 404"));
+  CHECK_THAT(log, Catch::Contains("run --once: 12 URLs: 11 ok, 11 changed, 1 failed (http 1) in"));
+}
+
+namespace {
+
+// Runs scraperd with stderr on a fresh pseudo-terminal; returns what it wrote there and its
+// exit status. `journal`: JOURNAL_STREAM names that terminal, as under journald.
+std::pair<std::string, int> run_on_tty(const test::TempDir& dir,
+                                       const std::vector<std::string>& args, bool journal) {
+  int master = -1, slave = -1;
+  REQUIRE(::openpty(&master, &slave, nullptr, nullptr, nullptr) == 0);
+  std::string tty = ::ttyname(slave);
+  struct stat st {};
+  REQUIRE(::fstat(slave, &st) == 0);
+  std::vector<std::string> env;
+  if (journal)
+    env.push_back("JOURNAL_STREAM=" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
+  std::string out;
+  std::thread reader([&] {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(master, buf, sizeof buf);
+      if (n <= 0) break;  // EIO once every slave end is closed
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  int status = test::wait_exit(test::spawn(args, dir.file("o"), tty, env));
+  ::close(slave);
+  reader.join();
+  ::close(master);
+  return {out, status};
+}
+
+}  // namespace
+
+TEST_CASE("run --once on a terminal shows a progress line per running job", "[ops][progress]") {
+  SlowSite site;
+  test::TempDir dir;
+  auto cfg = site.job_file(dir, 8);
+  auto [out, status] =
+      run_on_tty(dir, {"run", "--once", "--config", cfg, "--db", dir.file("t.db")}, false);
+  CHECK(status == 3);
+  INFO(out);
+  CHECK_THAT(out,
+             Catch::Contains("slow: ") && Catch::Contains("/8 URLs, ") && Catch::Contains("/s"));
+  CHECK_THAT(out, Catch::Contains("\033[J"));  // cleared before the log goes on
+  CHECK_THAT(out, Catch::Contains("run --once: 8 URLs: 7 ok"));
+
+  // Under journald (JOURNAL_STREAM names stderr): the log only.
+  std::tie(out, status) =
+      run_on_tty(dir, {"run", "--once", "--config", cfg, "--db", dir.file("j.db")}, true);
+  CHECK(status == 3);
+  CHECK_THAT(out, Catch::Contains("run --once: 8 URLs: 7 ok"));
+  CHECK_THAT(out, !Catch::Contains("/8 URLs, ") && !Catch::Contains("\033[J"));
+}
+
+TEST_CASE("log.format: json writes one JSON object per line", "[ops][logs]") {
+  test::HttpServer site;
+  site.server().Get("/p", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p>ok</p>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml", "log: {format: json}\njobs:\n  - {name: a, url: '" +
+                                        site.url("/p") + "', every: 1h, robots: ignore}\n" +
+                                        "  - {name: b, url: '" + site.url("/gone") +
+                                        "', every: 1h, robots: ignore, retries: {max: 0}}\n");
+  auto o = run_cli(dir, {"run", "--once", "--config", cfg, "--db", dir.file("j.db")});
+  CHECK(o.exit_code == 3);
+  std::istringstream lines(o.err);
+  std::string line;
+  int n = 0;
+  bool summary = false, warned = false;
+  while (std::getline(lines, line)) {
+    INFO(line);
+    auto j = nlohmann::json::parse(line);  // throws (fails the test) if it is not JSON
+    REQUIRE(j["time"].is_string());
+    CHECK(j["time"].get<std::string>().back() == 'Z');
+    REQUIRE(j["level"].is_string());
+    REQUIRE(j["message"].is_string());
+    auto message = j["message"].get<std::string>();
+    summary = summary || message.starts_with("run --once: 2 URLs: 1 ok");
+    // Job b failed entirely: its summary is a warning.
+    warned = warned || (j["level"] == "warning" && message.starts_with("job 'b': 1 URL: 0 ok"));
+    ++n;
+  }
+  CHECK(n >= 4);
+  CHECK(summary);
+  CHECK(warned);
+}
