@@ -45,13 +45,13 @@ constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
 #define SCRAPERD_COMMON_KEYS                                                                      \
   "method", "headers", "body", "every", "cron", "timezone", "jitter", "timeout", "retries",       \
       "per_host", "robots", "max_body", "max_redirects", "user_agent", "proxy", "tls", "cookies", \
-      "http2", "follow", "namespaces", "extract", "store", "notify", "paused"
+      "conditional", "http2", "follow", "namespaces", "extract", "store", "notify", "paused"
 constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
 constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
 #undef SCRAPERD_COMMON_KEYS
 constexpr std::string_view kStorageKeys[] = {"path", "keep"};
 constexpr std::string_view kApiKeys[] = {"listen", "token"};
-constexpr std::string_view kLogKeys[] = {"level"};
+constexpr std::string_view kLogKeys[] = {"level", "format"};
 constexpr std::string_view kTimeoutKeys[] = {"connect", "total"};
 constexpr std::string_view kRetryKeys[] = {"max", "backoff", "max_backoff", "max_stall",
                                            "on_status"};
@@ -59,7 +59,7 @@ constexpr std::string_view kPerHostKeys[] = {"rate", "burst", "concurrency", "de
 constexpr std::string_view kFollowKeys[] = {"css",       "xpath", "same_host", "max_depth",
                                             "max_pages", "allow", "deny"};
 constexpr std::string_view kFieldKeys[] = {"css",  "xpath", "json", "regex",
-                                           "attr", "all",   "type", "namespaces"};
+                                           "attr", "all",   "type", "namespaces", "required"};
 constexpr std::string_view kNotifyKeys[] = {"webhook", "on_change", "failing_streak"};
 constexpr std::string_view kTlsKeys[] = {"ca_file", "verify"};
 constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
@@ -432,6 +432,8 @@ class Loader {
         if (auto v = one_of(lv, "'log.level'", {"trace", "debug", "info", "warn", "error"}))
           cfg.log.level = *v;
       }
+      if (const auto& f = l["format"]; f)
+        if (auto v = one_of(f, "'log.format'", {"text", "json"})) cfg.log.format = *v;
     }
     if (const auto& c = root["concurrency"]; c)
       if (auto v = integer(c, "'concurrency'", 1, 10000)) cfg.concurrency = static_cast<int>(*v);
@@ -1017,6 +1019,8 @@ class Loader {
     }
     if (const auto& c = node["cookies"]; c)
       if (auto v = boolean(c, "'cookies'")) job.cookies = *v;
+    if (const auto& c = node["conditional"]; c)
+      if (auto v = boolean(c, "'conditional'")) job.conditional = *v;
     if (const auto& h = node["http2"]; h)
       if (auto v = boolean(h, "'http2'")) job.http2 = *v;
     if (const auto& f = node["follow"]; f && map(f, "'follow'")) read_follow(f, job);
@@ -1125,6 +1129,8 @@ class Loader {
         if (auto v = boolean(a, what + " all")) field.all = *v;
       if (const auto& n = spec["namespaces"]; n)
         if (auto v = namespaces(n, what + " namespaces")) field.namespaces = *v;
+      if (const auto& q = spec["required"]; q)
+        if (auto v = boolean(q, what + " required")) field.required = *v;
       if (const auto& t = spec["type"]; t) {
         if (auto v = one_of(t, what + " type", {"string", "int", "number", "bool"})) {
           field.type = *v == "int"      ? Field::Type::kInt

@@ -87,6 +87,7 @@ struct Field {
   // (prefix, URI) for the selector's names (`atom:entry`, CSS `atom|entry`): the field's own
   // `namespaces`, then the job's for the prefixes the field does not set.
   std::vector<std::pair<std::string, std::string>> namespaces;
+  bool required = false;  // matching nothing is a failure of `scraperd try` (exit 3)
 
   bool operator==(const Field&) const = default;
 };
@@ -127,7 +128,10 @@ struct Job {
   // ca_file is absolute: a relative path in the file is resolved against that file's directory.
   Tls tls;
   bool cookies = true;  // one cookie jar per job run, shared by its requests, empty at its start
-  bool http2 = true;    // offered through ALPN over TLS; false: HTTP/1.1 only
+  // Send the last response's validators back (If-None-Match / If-Modified-Since); false for
+  // servers whose validators lie (a 304 for content that changed).
+  bool conditional = true;
+  bool http2 = true;  // offered through ALPN over TLS; false: HTTP/1.1 only
   std::optional<Follow> follow;
   std::vector<std::pair<std::string, std::string>> namespaces;  // (prefix, URI) for every field
   std::vector<Field> extract;
@@ -151,7 +155,8 @@ struct Api {
 };
 
 struct Log {
-  std::string level = "info";  // trace, debug, info, warn, error
+  std::string level = "info";   // trace, debug, info, warn, error
+  std::string format = "text";  // text, or json: one JSON object per line (read at start)
 };
 
 struct Config {

@@ -80,6 +80,9 @@ std::pair<std::string, int> split_listen(const std::string& listen) {
 
 }  // namespace
 
+// Failed commit attempts in a row (retried after 0.1, 0.2, 0.4 s, ...) that make /healthz 503.
+constexpr int kUnhealthyAfterFailures = 3;
+
 struct Api::Impl {
   Impl(config::Api s, std::string db, Metrics& m, const storage::Writer& w, ApiHooks h)
       : settings(std::move(s)),
@@ -116,7 +119,16 @@ struct Api::Impl {
       reply_error(res, 401, "this API needs 'Authorization: Bearer <api.token>'");
       return httplib::Server::HandlerResponse::Handled;
     });
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    server.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+      // Unhealthy while commits keep failing: rows pile up in memory and are lost if the
+      // daemon stops before the database takes them again.
+      if (int failing = writer.failing(); failing >= kUnhealthyAfterFailures) {
+        res.status = 503;
+        res.set_content(fmt::format("database: {} commits failed in a row, {} rows waiting: {}\n",
+                                    failing, writer.queued(), writer.last_error()),
+                        "text/plain");
+        return;
+      }
       res.set_content("ok\n", "text/plain");
     });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
@@ -208,6 +220,13 @@ Api::~Api() {
 bool Api::start(std::string* error) {
   impl_->routes();
   auto [host, port] = split_listen(impl_->settings.listen);
+  // cpp-httplib's default sets SO_REUSEPORT, with which a second daemon binds the same port
+  // and the kernel splits the connections between them. SO_REUSEADDR alone still lets a
+  // restart bind over connections in TIME_WAIT, and fails on a port another socket listens on.
+  impl_->server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   if (port == 0)
     port_ = impl_->server.bind_to_any_port(host);
   else

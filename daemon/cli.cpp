@@ -27,6 +27,7 @@
 #include "daemon/extract.h"
 #include "daemon/fetch.h"
 #include "daemon/format.h"
+#include "daemon/json_log.h"
 #include "daemon/schedule.h"
 #include "daemon/systemd.h"
 #include "storage/store.h"
@@ -61,6 +62,14 @@ options:
   --log-level LEVEL  trace, debug, info, warn, error (default: log.level of the job file)
   -h, --help         this text
   --version          print the version
+
+exit status:
+  0  success
+  1  an operational error: a bad job file, the database in use by another `run` or unusable,
+     the API address taken, rows that could not be committed; try: the fetch failed
+  2  bad usage
+  3  run --once: some URLs failed (`scraperd errors` says which); try: a field with
+     `required: true` matched nothing
 )";
 
 // Options after the command: "--name value" pairs and bare "--flag"s.
@@ -249,8 +258,16 @@ int cmd_try(const Args& args) {
                      .count() *
                  1000) /
       1000;
+  std::vector<std::string> required_missing;
+  if (out.contains("missing"))
+    for (const auto& f : job->extract)
+      if (f.required &&
+          std::find(out["missing"].begin(), out["missing"].end(), f.name) != out["missing"].end())
+        required_missing.push_back(f.name);
+  if (!required_missing.empty()) out["required_missing"] = required_missing;
   std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-  return out.contains("problem") || page.status >= 400 ? 1 : 0;
+  if (out.contains("problem") || page.status >= 400) return 1;
+  return required_missing.empty() ? 0 : 3;
 }
 
 int cmd_run(const Args& args) {
@@ -272,6 +289,7 @@ int cmd_run(const Args& args) {
   if (!config) return 1;
   options.log_level_fixed = args.get("--log-level").has_value();
   if (!options.log_level_fixed) spdlog::set_level(spdlog::level::from_str(config->log.level));
+  if (config->log.format == "json") use_json_log_format(systemd::logging_to_journal());
   for (const auto& w : warnings) spdlog::warn("{}", w.str());
   options.db_path = args.get("--db").value_or(config->storage.path);
   return run(config, options);

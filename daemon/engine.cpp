@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <list>
@@ -39,11 +40,13 @@
 #include "daemon/frontier.h"
 #include "daemon/loop_watch.h"
 #include "daemon/metrics.h"
+#include "daemon/progress.h"
 #include "daemon/retry.h"
 #include "daemon/robots.h"
 #include "daemon/schedule.h"
 #include "daemon/systemd.h"
 #include "daemon/task_group.h"
+#include "storage/db_lock.h"
 #include "storage/writer.h"
 
 namespace scraperd::daemon {
@@ -194,6 +197,36 @@ class Engine {
     return RunNow::kStarted;
   }
 
+  // What every run so far came to: run --once's last line and exit status.
+  struct Totals {
+    std::int64_t urls = 0, ok = 0, changed = 0, failed = 0;
+    std::map<std::string, std::int64_t> kinds;  // failed URLs by error kind
+  };
+  const Totals& totals() const { return totals_; }
+
+  // Called about once a second: queues the counters of each run going on whose counters moved
+  // (RunProgress; skipped when the writer's queue is full, the next call catches up) and
+  // returns a line per run for the terminal ("shop: 12/20 URLs, 8.1/s, 1 failed").
+  std::vector<std::string> progress() {
+    std::vector<std::string> lines;
+    for (Run* run : running_) {
+      std::tuple<int, int, int> now{run->ok, run->failed + run->cancelled, run->urls()};
+      if (now != run->reported) {
+        storage::Row row =
+            storage::RunProgress{run->run_id, std::get<0>(now), std::get<1>(now), std::get<2>(now)};
+        if (writer_.try_push(row)) run->reported = now;
+      }
+      const int done = run->ok + run->failed + run->cancelled;
+      const double secs = std::max(seconds(Steady::now() - run->started), 0.001);
+      std::string line =
+          fmt::format("{}: {}/{} URLs, {:.1f}/s", run->job.name, done, run->urls(), done / secs);
+      if (int failed = run->failed + run->cancelled; failed > 0)
+        line += fmt::format(", {} failed", failed);
+      lines.push_back(std::move(line));
+    }
+    return lines;
+  }
+
   // For systemd's STATUS= and the logs.
   std::string status() const {
     std::string s =
@@ -223,6 +256,12 @@ class Engine {
     std::unique_ptr<FieldExtractor> fields;  // set for jobs with `extract`
     std::unique_ptr<CookieJar> cookies;      // set for jobs with `cookies: true`
     int urls() const { return static_cast<int>(links ? seen.size() : job.urls.size()); }
+    // For the end-of-run summary: results whose content changed, and per error kind the URLs
+    // that ended in it and the first of them ("URL: message").
+    int changed = 0;
+    std::map<std::string, std::pair<int, std::string>> failures;
+    Steady::time_point started = Steady::now();
+    std::tuple<int, int, int> reported{0, 0, 0};  // ok, failed, urls last sent as RunProgress
   };
 
   // Starts fetches of the run's waiting URLs while there is room.
@@ -304,11 +343,12 @@ class Engine {
     std::map<std::string, const config::Job*> wanted;
     for (const auto& job : next->jobs)
       if (!job.paused) wanted[job.name] = &job;
-    int added = 0, changed = 0, removed = 0, unchanged = 0;
+    int unchanged = 0;
+    std::vector<std::string> added, changed, removed;
     for (auto& [name, slot] : slots_) {
       auto it = wanted.find(name);
       if (it == wanted.end()) {
-        if (!slot->removed) ++removed;
+        if (!slot->removed) removed.push_back(name);
         slot->removed = true;
         poke(*slot);
         continue;
@@ -321,15 +361,17 @@ class Engine {
       if (same) {
         ++unchanged;  // moves to the new snapshot when it next wakes, nothing else changes
       } else {
-        ++changed;
+        changed.push_back(name);
         poke(*slot);
       }
       wanted.erase(it);
     }
     std::vector<Slot*> fresh;
-    for (const auto& [name, job] : wanted) fresh.push_back(&add_slot(next, *job));
+    for (const auto& [name, job] : wanted) {
+      fresh.push_back(&add_slot(next, *job));
+      added.push_back(name);
+    }
     for (Slot* slot : fresh) co_await sleep(*slot);
-    added = static_cast<int>(fresh.size());
     if (next->storage.path != config_->storage.path || next->concurrency != config_->concurrency)
       spdlog::warn("reload: 'storage.path' and 'concurrency' take effect at the next start");
     if (!options_.log_level_fixed) spdlog::set_level(spdlog::level::from_str(next->log.level));
@@ -337,8 +379,17 @@ class Engine {
       if (std::find(secrets_.begin(), secrets_.end(), secret) == secrets_.end())
         secrets_.push_back(secret);
     config_ = next;
-    spdlog::info("reload: {} job(s) added, {} changed, {} removed, {} unchanged", added, changed,
-                 removed, unchanged);
+    // "2 changed (a, b)": the names, up to ten of each.
+    auto named = [](const std::vector<std::string>& names, const char* what) {
+      std::string text = fmt::format("{} {}", names.size(), what);
+      if (names.empty()) return text;
+      for (std::size_t i = 0; i < names.size() && i < 10; ++i)
+        text += (i == 0 ? " (" : ", ") + names[i];
+      if (names.size() > 10) text += fmt::format(" and {} more", names.size() - 10);
+      return text + ")";
+    };
+    spdlog::info("reload: {}, {}, {}, {} unchanged", named(added, "job(s) added"),
+                 named(changed, "changed"), named(removed, "removed"), unchanged);
     co_await register_jobs(*next);
     co_await release_freed_memory();
   }
@@ -469,7 +520,7 @@ class Engine {
     auto at = due;
     for (int i = 0; i < std::min(skipped, 100); ++i) {
       at = next_due(job.schedule, at, at).due;
-      storage::Row row = storage::RunSkipped{writer_.new_run_id(), job.name, at};
+      storage::Row row = storage::RunSkipped{job.name, at};
       co_await store(std::move(row));
     }
   }
@@ -484,13 +535,23 @@ class Engine {
   awaitable<void> run_job(const config::Job& job, TimePoint due) {
     auto start = Steady::now();
     Run run(job);
-    run.run_id = writer_.new_run_id();
+    run.run_id = writer_.new_run_key();
     metrics_.run_started(
         std::chrono::duration<double>(std::chrono::system_clock::now() - due).count());
     storage::Row started =
         storage::RunStarted{run.run_id, job.name, due, std::chrono::system_clock::now(),
                             static_cast<int>(job.urls.size())};
     co_await store(std::move(started));
+    // Listed while it runs, for progress(); off the list before RunFinished is queued.
+    struct Listed {
+      Listed(std::list<Run*>& l, Run* r) : list(l), at(l.insert(l.end(), r)) {}
+      ~Listed() { list.erase(at); }
+      Listed(const Listed&) = delete;
+      Listed& operator=(const Listed&) = delete;
+      std::list<Run*>& list;
+      std::list<Run*>::iterator at;
+    };
+    std::optional<Listed> listed(std::in_place, running_, &run);
     TaskGroup fetches(io_.get_executor(), "job '" + job.name + "'");
     run.fetches = &fetches;
     if (!job.extract.empty()) run.fields = std::make_unique<FieldExtractor>(job.extract);
@@ -501,6 +562,7 @@ class Engine {
     }
     pump(run);
     co_await fetches.wait();
+    listed.reset();
     const char* status = run.cancelled > 0 ? "cancelled"
                          : run.failed == 0 ? "ok"
                          : run.ok == 0     ? "failed"
@@ -510,8 +572,7 @@ class Engine {
         storage::RunFinished{run.run_id, std::chrono::system_clock::now(), status,
                              run.ok,     run.failed + run.cancelled,       run.urls()};
     co_await store(std::move(finished));
-    spdlog::info("job '{}': {} ok, {} failed in {:.0f} ms", job.name, run.ok, run.failed,
-                 millis(Steady::now() - start));
+    log_summary(run, Steady::now() - start);
     if (job.notify && job.notify->failing_streak > 0 && run.cancelled == 0) {
       // Runs where everything failed, in a row: told once when the streak reaches the limit,
       // and once more when a run succeeds again.
@@ -562,10 +623,7 @@ class Engine {
                   Robots::product_token(job.user_agent) + "'";
       }
       if (!refusal.empty()) {
-        ++run.failed;
-        // An unreachable robots.txt was logged once for its origin (robots_for).
-        spdlog::log(robots->rules ? spdlog::level::warn : spdlog::level::debug,
-                    "job '{}': {}: {}: {}", job.name, shown(url), kind, shown(refusal));
+        count_failure(run, kind, url, refusal);
         storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                              .job = job.name,
                                              .url = url,
@@ -653,14 +711,13 @@ class Engine {
                                  seconds(wait));
       }
       if (wait.count() < 0) {
-        spdlog::warn("job '{}': {}: {}: {}", job.name, shown(url), e.kind, shown(e.message));
         last_error_ = fmt::format("job '{}': {} {}", job.name, e.kind, shown(url));
-        ++run.failed;
+        count_failure(run, e.kind, url, e.message);
         storage::Row row = std::move(e);
         co_await store(std::move(row));
         co_return;
       }
-      spdlog::info("job '{}': {}: {}: {}", job.name, shown(url), e.kind, shown(e.message));
+      spdlog::debug("job '{}': {}: {}: {}", job.name, shown(url), e.kind, shown(e.message));
       storage::Row row = std::move(e);
       co_await store(std::move(row));
       if (!co_await nap(wait)) {
@@ -813,7 +870,7 @@ class Engine {
     request.group = static_cast<std::uint64_t>(run.run_id);
     // A conditional GET with what the last full response said, unless the job sets these.
     const Known* v = known(job.name, shown(url));
-    if (v && job.method == "GET") {
+    if (v && job.method == "GET" && job.conditional) {
       auto has = [&](std::string_view name) {
         return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
           return std::equal(h.first.begin(), h.first.end(), name.begin(), name.end(),
@@ -835,8 +892,9 @@ class Engine {
                             storage::Clock::time_point fetched_at) {
     const config::Job& job = run.job;
     const bool full = r.status >= 200 && r.status < 300;  // a 304 has no body to read
-    const bool follow = run.links && depth < job.follow->max_depth && r.status == 200 &&
-                        is_html(r.content_type) && run.seen.size() < follow_budget(run);
+    const bool may_follow =
+        run.links && depth < job.follow->max_depth && run.seen.size() < follow_budget(run);
+    const bool follow = may_follow && r.status == 200 && is_html(r.content_type);
     struct Page {
       Extracted extracted;
       std::vector<std::string> links;
@@ -856,12 +914,28 @@ class Engine {
       };
       page = co_await run_blocking(cpu_pool_, std::move(read));
     }
-    if (follow) queue_links(run, std::move(page.links), url, depth);
+    // A follow job keeps each page's links, so that a 304 (the page as it was) leads on to
+    // the same pages as its last full response did.
+    std::string links;
+    if (follow) {
+      links =
+          nlohmann::json(page.links).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      queue_links(run, std::move(page.links), url, depth);
+    } else if (may_follow && r.status == 304) {
+      if (const Known* before = known(job.name, shown(url)); before && !before->links.empty()) {
+        links = before->links;
+        auto list = nlohmann::json::parse(links, nullptr, false);
+        std::vector<std::string> again;
+        if (list.is_array())
+          for (const auto& link : list)
+            if (link.is_string()) again.push_back(link.get<std::string>());
+        queue_links(run, std::move(again), url, depth);
+      }
+    }
 
     if (!page.extracted.problem.empty()) {  // e.g. json fields and a body that is not JSON
-      ++run.failed;
       last_error_ = fmt::format("job '{}': parse {}", job.name, shown(url));
-      spdlog::warn("job '{}': {}: parse: {}", job.name, shown(url), page.extracted.problem);
+      count_failure(run, "parse", url, page.extracted.problem);
       storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                            .job = job.name,
                                            .url = url,
@@ -876,8 +950,13 @@ class Engine {
     }
     if (!page.extracted.missing.empty()) {
       std::string names;
-      for (const auto& n : page.extracted.missing) names += (names.empty() ? "" : ", ") + n;
-      spdlog::info("job '{}': {}: matched nothing: {}", job.name, shown(url), names);
+      bool required = false;
+      for (const auto& n : page.extracted.missing) {
+        names += (names.empty() ? "" : ", ") + n;
+        for (const auto& f : job.extract) required = required || (f.required && f.name == n);
+      }
+      spdlog::log(required ? spdlog::level::warn : spdlog::level::info,
+                  "job '{}': {}: matched nothing: {}", job.name, shown(url), names);
     }
 
     ++run.ok;
@@ -887,6 +966,7 @@ class Engine {
                             : state.content_hash;  // 304: the content is the one we have
     const bool changed = full && hash != state.content_hash;
     if (changed && !state.content_hash.empty()) metrics_.changed(job.name);
+    if (changed) ++run.changed;
     // A change of content seen before (the first fetch of a URL is not news).
     if (changed && !state.content_hash.empty() && job.notify && job.notify->on_change) {
       nlohmann::ordered_json event = {
@@ -915,7 +995,8 @@ class Engine {
                                             .fetched_at = fetched_at,
                                             .content_hash = hash,
                                             .changed = changed,
-                                            .data = page.extracted.data};
+                                            // a 304 carries the current value forward
+                                            .data = full ? page.extracted.data : state.data};
       co_await store(std::move(row));
     }
     // The URL's new state: the validators of a full response (a 304 may refresh them) and
@@ -927,17 +1008,51 @@ class Engine {
     }
     next.content_hash = hash;
     if (full) next.data = page.extracted.data;
+    if (follow) next.links = std::move(links);
     if (next.etag != state.etag || next.last_modified != state.last_modified ||
-        next.content_hash != state.content_hash || next.data != state.data) {
+        next.content_hash != state.content_hash || next.data != state.data ||
+        next.links != state.links) {
       state = next;
       storage::Row row = storage::UrlState{.job = job.name,
                                            .url = url,
                                            .etag = std::move(next.etag),
                                            .last_modified = std::move(next.last_modified),
                                            .content_hash = std::move(next.content_hash),
-                                           .data = std::move(next.data)};
+                                           .data = std::move(next.data),
+                                           .links = std::move(next.links)};
       co_await store(std::move(row));
     }
+  }
+
+  // A URL of the run ended in an error of `kind`: counted for the run's summary; the URL
+  // itself is logged at debug only (the summary names the first one of each kind).
+  void count_failure(Run& run, const std::string& kind, const std::string& url,
+                     const std::string& message) {
+    ++run.failed;
+    if (auto& [n, first] = run.failures[kind]; n++ == 0) first = shown(url) + ": " + shown(message);
+    spdlog::debug("job '{}': {}: {}: {}", run.job.name, shown(url), kind, shown(message));
+  }
+
+  // The end of a run in a line, then a line per error kind; at warning when every URL
+  // failed. Also adds the run to the totals of run --once.
+  void log_summary(const Run& run, Steady::duration took) {
+    const int failed = run.failed + run.cancelled;
+    std::string kinds;
+    for (const auto& [kind, f] : run.failures)
+      kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, f.first);
+    const auto level = run.ok == 0 && failed > 0 ? spdlog::level::warn : spdlog::level::info;
+    spdlog::log(level, "job '{}': {} URL{}: {} ok, {} changed, {} failed{} in {:.1f} s",
+                run.job.name, run.urls(), run.urls() == 1 ? "" : "s", run.ok, run.changed, failed,
+                kinds.empty() ? "" : " (" + kinds + ")", seconds(took));
+    for (const auto& [kind, f] : run.failures)
+      spdlog::log(level, "job '{}': {} {} failed with {}: {}{}", run.job.name, f.first,
+                  f.first == 1 ? "URL" : "URLs", kind, f.second,
+                  f.first > 1 ? fmt::format(" (and {} more)", f.first - 1) : "");
+    totals_.urls += run.urls();
+    totals_.ok += run.ok;
+    totals_.changed += run.changed;
+    totals_.failed += failed;
+    for (const auto& [kind, f] : run.failures) totals_.kinds[kind] += f.first;
   }
 
   // URLs a follow run may hold in all: follow.max_pages, or its own URLs if more.
@@ -964,6 +1079,7 @@ class Engine {
                             storage::Clock::time_point at, std::string what,
                             Steady::duration elapsed = {}) {
     ++run.cancelled;
+    if (auto& [n, first] = run.failures["cancelled"]; n++ == 0) first = shown(url) + ": " + what;
     storage::Row row = storage::ErrorRow{.run_id = run.run_id,
                                          .job = job.name,
                                          .url = url,
@@ -997,6 +1113,7 @@ class Engine {
       e->message = shown(e->message);
     } else if (auto* u = std::get_if<storage::UrlState>(&row)) {
       u->url = shown(u->url);
+      u->links = shown(u->links);
     }
   }
 
@@ -1021,6 +1138,8 @@ class Engine {
   bool stopping_ = false;
   bool abandoned_ = false;
   std::string abandon_reason_;
+  Totals totals_;
+  std::list<Run*> running_;  // runs going on, for progress()
   bool reloading_ = false;
   bool reload_again_ = false;
   bool last_reload_ok_ = true;
@@ -1040,7 +1159,8 @@ class Engine {
     std::string etag;
     std::string last_modified;
     std::string content_hash;
-    std::string data;  // the fields of that content, for change notifications
+    std::string data;   // the fields of that content: change notifications, a 304's row
+    std::string links;  // follow jobs: the links of that content (JSON array), for a 304
   };
   std::unordered_map<std::string, std::unordered_map<std::string, Known>> known_;
 
@@ -1055,8 +1175,9 @@ class Engine {
       std::map<std::pair<std::string, std::string>, storage::UrlState> rows) {
     std::unordered_map<std::string, std::unordered_map<std::string, Known>> out;
     for (auto& [key, row] : rows)
-      out[key.first][key.second] = Known{std::move(row.etag), std::move(row.last_modified),
-                                         std::move(row.content_hash), std::move(row.data)};
+      out[key.first][key.second] =
+          Known{std::move(row.etag), std::move(row.last_modified), std::move(row.content_hash),
+                std::move(row.data), std::move(row.links)};
     return out;
   }
   std::map<std::string, int> failing_;  // job → runs in a row where every URL failed
@@ -1103,6 +1224,27 @@ void hold_signals() {
 }
 
 int run(std::shared_ptr<const config::Config> config, const RunOptions& options) {
+  // run --once on a terminal: a line per running job under the log (before any thread starts:
+  // it wraps the logger's sinks).
+  std::unique_ptr<ProgressDisplay> display;
+  if (options.once && ProgressDisplay::wanted()) display = std::make_unique<ProgressDisplay>();
+  const auto began = Steady::now();
+  // One `run` per database (storage/db_lock.h), taken before anything is written: a second
+  // one would mark this one's running runs interrupted and fight it for every commit.
+  storage::DbLock db_lock;
+  storage::LockInfo lock_info;
+  if (!options.config_path.empty()) {
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(options.config_path, ec);
+    lock_info.config = ec ? options.config_path : absolute.lexically_normal().string();
+  }
+  if (!options.once) lock_info.api = config->api.listen;
+  try {
+    db_lock = storage::lock_database(options.db_path, lock_info);
+  } catch (const storage::DbLockError& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
   std::unique_ptr<storage::Writer> writer;
   try {
     storage::Writer::Options writer_options;
@@ -1167,6 +1309,9 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
                        error);
       return 1;
     }
+    const std::string& listen = config->api.listen;  // the port bound, for listen ":0"
+    lock_info.api = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(api->port());
+    db_lock.update(lock_info);
   }
 
   // Signals: SIGHUP reloads; the first SIGTERM/SIGINT stops, a second one cuts the drain
@@ -1226,6 +1371,18 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   heartbeat.expires_after(beat);
   heartbeat.async_wait(on_beat);
 
+  // Progress, about once a second: the runs rows' counters, and the terminal's lines.
+  asio::steady_timer progress_timer(io);
+  std::function<void(std::error_code)> on_progress = [&](std::error_code ec) {
+    if (ec || !running) return;
+    auto lines = engine.progress();
+    if (display) display->show(std::move(lines));
+    progress_timer.expires_after(std::chrono::seconds(1));
+    progress_timer.async_wait(on_progress);
+  };
+  progress_timer.expires_after(std::chrono::seconds(1));
+  progress_timer.async_wait(on_progress);
+
   asio::co_spawn(io, engine.main(), [&](std::exception_ptr e) {
     if (e) {
       try {
@@ -1238,6 +1395,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     fetcher.close();  // nothing is in flight; curl's timer goes too
     signals.cancel();
     heartbeat.cancel();
+    progress_timer.cancel();
     drain_limit.cancel();
   });
   if (options.debug_loop.count() > 0) {
@@ -1250,6 +1408,27 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   api.reset();  // no request is served once the loop is gone
   cpu_pool.join();
   writer->close();
+  if (auto dropped = writer->dropped(); dropped > 0) {
+    spdlog::critical(
+        "scraperd: stopped, {} rows committed, {} rows LOST (their commits kept "
+        "failing: {})",
+        writer->committed(), dropped, writer->last_error());
+    return 1;
+  }
+  if (display) display->show({});
+  if (options.once) {
+    const auto& t = engine.totals();
+    std::string kinds;
+    for (const auto& [kind, n] : t.kinds)
+      kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, n);
+    spdlog::log(t.ok == 0 && t.failed > 0 ? spdlog::level::warn : spdlog::level::info,
+                "run --once: {} URL{}: {} ok, {} changed, {} failed{} in {:.1f} s; {} rows "
+                "committed",
+                t.urls, t.urls == 1 ? "" : "s", t.ok, t.changed, t.failed,
+                kinds.empty() ? "" : " (" + kinds + ")", seconds(Steady::now() - began),
+                writer->committed());
+    return t.failed > 0 ? 3 : 0;
+  }
   spdlog::info("scraperd: stopped, {} rows committed", writer->committed());
   return 0;
 }

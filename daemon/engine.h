@@ -24,8 +24,10 @@ struct RunOptions {
 };
 
 // Runs the jobs of `config` until SIGINT or SIGTERM (or, with `once`, until every job has run
-// once), then lets in-flight fetches finish, commits every row and returns 0. Returns 1 when
-// the database cannot be opened. Blocks the calling thread, which becomes the event loop.
+// once), then lets in-flight fetches finish, commits every row and returns 0 (with `once`: 3
+// when some URL ended in an error). Returns 1 when the database cannot be opened or is in use
+// by another run (storage/db_lock.h), when the API address cannot be bound, and when rows
+// could not be committed by the end. Blocks the calling thread, which becomes the event loop.
 // SIGHUP reloads `config_path`. Tells systemd READY / RELOADING / STOPPING and pings its
 // watchdog (systemd.h). When the drain after SIGTERM is cut short (a second signal, or
 // `shutdown_timeout`), requests still in flight are removed and recorded as cancelled, every

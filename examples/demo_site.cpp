@@ -32,6 +32,12 @@ int main(int argc, char** argv) {
   server = &srv;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  // Not cpp-httplib's default SO_REUSEPORT: a second demo site on the same port must fail
+  // (scripts/demo then says the port is taken) instead of sharing it.
+  srv.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   if (!srv.bind_to_port("127.0.0.1", port)) {
     std::cerr << "demo-site: cannot listen on 127.0.0.1:" << port << '\n';
     return 1;

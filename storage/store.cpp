@@ -96,6 +96,31 @@ CREATE VIEW changes AS
     R"sql(
 ALTER TABLE url_state ADD COLUMN data TEXT;
 )sql",
+    // Version 4: run ids come from the database and are never reused (AUTOINCREMENT), even
+    // once retention has deleted the newest runs; url_state keeps a page's links. SQLite cannot add
+    // AUTOINCREMENT to a table: the table is rebuilt (foreign keys are off in migrations, so
+    // results and errors keep their run_id references to the same ids).
+    R"sql(
+CREATE TABLE runs_v4 (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  job          TEXT    NOT NULL,
+  due_at       TEXT    NOT NULL,
+  started_at   TEXT    NOT NULL,
+  finished_at  TEXT,
+  status       TEXT    NOT NULL,
+  urls         INTEGER NOT NULL DEFAULT 0,
+  ok           INTEGER NOT NULL DEFAULT 0,
+  failed       INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO runs_v4 (id, job, due_at, started_at, finished_at, status, urls, ok, failed)
+  SELECT id, job, due_at, started_at, finished_at, status, urls, ok, failed FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v4 RENAME TO runs;
+CREATE INDEX runs_job_started_at ON runs (job, started_at);
+CREATE INDEX runs_started_at ON runs (started_at);
+-- The links of the last full response of a follow job's page, followed again on a 304.
+ALTER TABLE url_state ADD COLUMN links TEXT;
+)sql",
 };
 
 constexpr std::int64_t kVersion = std::size(kMigrations);
@@ -255,9 +280,11 @@ std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::st
   auto db = open_existing(path);
   sqlite::Stmt s(db,
                  "SELECT job, url, coalesce(etag, ''), coalesce(last_modified, ''), "
-                 "coalesce(content_hash, ''), coalesce(data, '') FROM url_state");
+                 "coalesce(content_hash, ''), coalesce(data, ''), coalesce(links, '') "
+                 "FROM url_state");
   while (s.step())
-    out[{s.text(0), s.text(1)}] = UrlState{{}, {}, s.text(2), s.text(3), s.text(4), s.text(5)};
+    out[{s.text(0), s.text(1)}] =
+        UrlState{{}, {}, s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)};
   return out;
 }
 

@@ -21,7 +21,7 @@ namespace scraperd::storage {
 using Clock = std::chrono::system_clock;
 
 struct ResultRow {
-  std::int64_t run_id = 0;
+  std::int64_t run_id = 0;  // the run's key (RunStarted); 0: no run
   std::string job;
   std::string url;
   std::string final_url;  // after redirects; empty when the same as url
@@ -35,7 +35,7 @@ struct ResultRow {
 };
 
 struct ErrorRow {
-  std::int64_t run_id = 0;
+  std::int64_t run_id = 0;  // the run's key (RunStarted); 0: no run
   std::string job;
   std::string url;
   int attempt = 1;
@@ -46,9 +46,12 @@ struct ErrorRow {
   Clock::time_point fetched_at;
 };
 
-// A job run began. `id` comes from Writer::new_run_id().
+// A job run began. `key` comes from Writer::new_run_key(): a handle in this process only.
+// The database gives the run its id (runs.id, AUTOINCREMENT) when the row is committed, and
+// every row that names the key (`run_id` of ResultRow, ErrorRow; RunFinished) is stored with
+// that id. So ids never come from memory, and two writers never hand out the same one.
 struct RunStarted {
-  std::int64_t id = 0;
+  std::int64_t key = 0;
   std::string job;
   Clock::time_point due_at;
   Clock::time_point started_at;
@@ -58,12 +61,21 @@ struct RunStarted {
 // A job run ended: status is ok (no failure), partial (some failed), failed (all failed),
 // skipped (the previous run was still going) or cancelled.
 struct RunFinished {
-  std::int64_t id = 0;
+  std::int64_t key = 0;  // RunStarted's
   Clock::time_point finished_at;
   std::string status;
   int ok = 0;
   int failed = 0;
   int urls = 0;  // URLs of the run in the end, followed links included; 0 keeps RunStarted's
+};
+
+// A run's counters while it goes on (the engine sends them about once a second, when they
+// moved), so `runs` shows its progress. Only a run still `running` is updated.
+struct RunProgress {
+  std::int64_t key = 0;  // RunStarted's
+  int ok = 0;
+  int failed = 0;
+  int urls = 0;
 };
 
 // The daemon runs this job (inserted, or updated when it already exists).
@@ -76,7 +88,6 @@ struct JobSeen {
 
 // A due point of a job passed while its previous run was still going: recorded, not run.
 struct RunSkipped {
-  std::int64_t id = 0;
   std::string job;
   Clock::time_point due_at;
 };
@@ -96,11 +107,14 @@ struct UrlState {
   std::string etag;
   std::string last_modified;
   std::string content_hash;
-  std::string data;  // the extracted fields of that content (JSON), for change notifications
+  std::string data;   // the extracted fields of that content (JSON): change notifications, and
+                      // the data of a 304's result row
+  std::string links;  // follow jobs: the links found in that content (a JSON array of URLs),
+                      // followed again when the page answers 304
 };
 
 using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, RunSkipped, JobSeen, JobDue,
-                         UrlState>;
+                         UrlState, RunProgress>;
 
 // A database that cannot be opened, migrated or queried. `code` is SQLite's result code.
 class Error : public std::runtime_error {

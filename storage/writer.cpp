@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
+#include <unordered_map>
 #include <vector>
 
 #include "storage/sqlite.h"
@@ -10,11 +12,21 @@
 namespace scraperd::storage {
 namespace {
 
+// Run keys (RunStarted::key) to the ids the database gave those runs. Owned by the writer
+// thread; outlives a Sink (a broken connection is reopened, the runs go on).
+struct RunIds {
+  static constexpr std::size_t kFinishedKept = 4096;
+  std::unordered_map<std::int64_t, std::int64_t> ids;
+  std::vector<std::int64_t> added, finished;  // by the batch being committed
+  std::deque<std::int64_t> done;              // keys of finished runs, oldest first
+};
+
 // The write connection and its prepared statements, owned by the writer thread.
 class Sink {
  public:
-  Sink(const std::string& path, std::int64_t max_pages)
-      : db_(path, sqlite::Db::Mode::kReadWrite),
+  Sink(const std::string& path, std::int64_t max_pages, RunIds& runs)
+      : runs_(runs),
+        db_(path, sqlite::Db::Mode::kReadWrite),
         insert_result_(db_,
                        "INSERT INTO results (run_id, job, url, final_url, status, bytes, "
                        "elapsed_ms, fetched_at, content_hash, changed, data) "
@@ -23,20 +35,24 @@ class Sink {
                       "INSERT INTO errors (run_id, job, url, attempt, kind, status, message, "
                       "elapsed_ms, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
         insert_run_(db_,
-                    "INSERT INTO runs (id, job, due_at, started_at, status, urls) "
-                    "VALUES (?, ?, ?, ?, 'running', ?)"),
+                    "INSERT INTO runs (job, due_at, started_at, status, urls) "
+                    "VALUES (?, ?, ?, 'running', ?)"),
         finish_run_(db_,
                     "UPDATE runs SET finished_at = ?, status = ?, ok = ?, failed = ?, "
                     "urls = coalesce(nullif(?, 0), urls) WHERE id = ?"),
+        progress_run_(db_,
+                      "UPDATE runs SET ok = ?, failed = ?, urls = max(urls, ?) "
+                      "WHERE id = ? AND status = 'running'"),
         insert_skipped_(db_,
-                        "INSERT INTO runs (id, job, due_at, started_at, finished_at, status) "
-                        "VALUES (?1, ?2, ?3, ?3, ?3, 'skipped')"),
+                        "INSERT INTO runs (job, due_at, started_at, finished_at, status) "
+                        "VALUES (?1, ?2, ?2, ?2, 'skipped')"),
         set_due_(db_, "UPDATE jobs SET next_due = ? WHERE name = ?"),
         set_url_state_(db_,
                        "INSERT INTO url_state (job, url, etag, last_modified, content_hash, "
-                       "data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (job, url) DO UPDATE "
-                       "SET etag = excluded.etag, last_modified = excluded.last_modified, "
-                       "content_hash = excluded.content_hash, data = excluded.data"),
+                       "data, links) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (job, url) "
+                       "DO UPDATE SET etag = excluded.etag, last_modified = "
+                       "excluded.last_modified, content_hash = excluded.content_hash, "
+                       "data = excluded.data, links = excluded.links"),
         upsert_job_(db_,
                     "INSERT INTO jobs (name, schedule, urls, first_seen, last_seen) "
                     "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET "
@@ -75,23 +91,37 @@ class Sink {
 
   // All rows or none: a failure rolls the transaction back and throws.
   void commit(const std::vector<Row>& batch) {
+    runs_.added.clear();
+    runs_.finished.clear();
     db_.exec("BEGIN IMMEDIATE");
     try {
       for (const Row& row : batch) std::visit([this](const auto& r) { insert(r); }, row);
       db_.exec("COMMIT");
     } catch (...) {
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      for (auto* s : {&insert_result_, &insert_error_, &insert_run_, &finish_run_, &insert_skipped_,
-                      &set_due_, &set_url_state_, &upsert_job_})
+      for (auto key : runs_.added) runs_.ids.erase(key);  // those ids were rolled back
+      for (auto* s : {&insert_result_, &insert_error_, &insert_run_, &finish_run_, &progress_run_,
+                      &insert_skipped_, &set_due_, &set_url_state_, &upsert_job_})
         s->reset();
       throw;
+    }
+    // A finished run's key is kept a while for rows that come after RunFinished (a change
+    // notification's delivery), then forgotten.
+    for (auto key : runs_.finished) {
+      runs_.done.push_back(key);
+      if (runs_.done.size() > RunIds::kFinishedKept) {
+        runs_.ids.erase(runs_.done.front());
+        runs_.done.pop_front();
+      }
     }
   }
 
  private:
-  // 0 means "no run" (rows written outside a run): NULL, not a dangling reference.
-  static std::optional<std::int64_t> run_ref(std::int64_t id) {
-    return id > 0 ? std::optional(id) : std::nullopt;
+  // The id the database gave the run of `key`; NULL for 0 (rows written outside a run) or a
+  // run whose RunStarted row never made it (dropped at shutdown), not a dangling reference.
+  std::optional<std::int64_t> run_ref(std::int64_t key) const {
+    auto it = runs_.ids.find(key);
+    return it != runs_.ids.end() ? std::optional(it->second) : std::nullopt;
   }
 
   void insert(const ResultRow& r) {
@@ -108,25 +138,32 @@ class Sink {
                       r.elapsed_ms, format_time(r.fetched_at));
   }
   void insert(const RunStarted& r) {
-    insert_run_.run(r.id, r.job, format_time(r.due_at), format_time(r.started_at), r.urls);
+    insert_run_.run(r.job, format_time(r.due_at), format_time(r.started_at), r.urls);
+    runs_.ids[r.key] = sqlite3_last_insert_rowid(db_.get());
+    runs_.added.push_back(r.key);
   }
   void insert(const RunFinished& r) {
-    finish_run_.run(format_time(r.finished_at), r.status, r.ok, r.failed, r.urls, r.id);
+    finish_run_.run(format_time(r.finished_at), r.status, r.ok, r.failed, r.urls, run_ref(r.key));
+    runs_.finished.push_back(r.key);
   }
-  void insert(const RunSkipped& r) { insert_skipped_.run(r.id, r.job, format_time(r.due_at)); }
+  void insert(const RunProgress& r) {
+    if (auto id = run_ref(r.key)) progress_run_.run(r.ok, r.failed, r.urls, *id);
+  }
+  void insert(const RunSkipped& r) { insert_skipped_.run(r.job, format_time(r.due_at)); }
   void insert(const JobDue& r) { set_due_.run(format_time(r.next_due), r.name); }
   void insert(const UrlState& r) {
     auto text = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); };
     set_url_state_.run(r.job, r.url, text(r.etag), text(r.last_modified), text(r.content_hash),
-                       text(r.data));
+                       text(r.data), text(r.links));
   }
   void insert(const JobSeen& r) {
     upsert_job_.run(r.name, r.schedule, r.urls, format_time(r.seen_at));
   }
 
+  RunIds& runs_;
   sqlite::Db db_;
-  sqlite::Stmt insert_result_, insert_error_, insert_run_, finish_run_, insert_skipped_, set_due_,
-      set_url_state_, upsert_job_;
+  sqlite::Stmt insert_result_, insert_error_, insert_run_, finish_run_, progress_run_,
+      insert_skipped_, set_due_, set_url_state_, upsert_job_;
 };
 
 }  // namespace
@@ -140,15 +177,12 @@ Writer::Writer(const std::string& path, Options options) : path_(path), options_
                  "UPDATE runs SET status = 'interrupted', finished_at = ? "
                  "WHERE status = 'running'")
         .run(format_time(Clock::now()));
-    sqlite::Stmt max(db, "SELECT coalesce(max(id), 0) FROM runs");
-    max.step();
-    next_run_id_ = max.int64(0) + 1;
   }
   thread_ = std::thread([this] { run(); });
 }
 
-std::int64_t Writer::new_run_id() {
-  return next_run_id_++;
+std::int64_t Writer::new_run_key() {
+  return next_run_key_++;
 }
 
 Writer::~Writer() {
@@ -191,12 +225,22 @@ std::uint64_t Writer::committed() const {
 
 std::size_t Writer::queued() const {
   std::lock_guard lock(mu_);
-  return queue_.size();
+  return queue_.size() + in_batch_;
+}
+
+int Writer::failing() const {
+  std::lock_guard lock(mu_);
+  return failing_;
 }
 
 std::uint64_t Writer::commit_failures() const {
   std::lock_guard lock(mu_);
   return commit_failures_;
+}
+
+std::uint64_t Writer::dropped() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
 }
 
 std::string Writer::last_error() const {
@@ -206,6 +250,7 @@ std::string Writer::last_error() const {
 
 void Writer::run() {
   std::unique_ptr<Sink> sink;
+  RunIds runs;
   std::vector<Row> batch;
   auto backoff = std::chrono::milliseconds(100);
   int failures = 0;
@@ -232,16 +277,19 @@ void Writer::run() {
       std::move(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n),
                 std::back_inserter(batch));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+      in_batch_ = batch.size();
     }
     not_full_.notify_all();
     try {
-      if (!sink) sink = std::make_unique<Sink>(path_, options_.max_pages);
+      if (!sink) sink = std::make_unique<Sink>(path_, options_.max_pages, runs);
       if (!batch.empty()) {
         sink->commit(batch);
         last_commit = std::chrono::steady_clock::now();
         std::lock_guard lock(mu_);
         committed_ += batch.size();
         last_error_.clear();
+        failing_ = 0;
+        in_batch_ = 0;
         batch.clear();
       }
       backoff = std::chrono::milliseconds(100);
@@ -258,7 +306,10 @@ void Writer::run() {
         std::lock_guard lock(mu_);
         closing = closing_;
         last_error_ = e.what();
-        ++commit_failures_;
+        if (!batch.empty()) {  // a failed prune step alone is not a failing commit
+          ++failing_;
+          ++commit_failures_;
+        }
       }
       pruning = false;
       // While running, keep the rows and retry for as long as it takes; at shutdown, give up
@@ -266,6 +317,11 @@ void Writer::run() {
       if (closing && failures >= 5) {
         spdlog::critical("database {}: {} rows could not be committed at shutdown: {}", path_,
                          batch.size(), e.what());
+        {
+          std::lock_guard lock(mu_);
+          dropped_ += batch.size();
+          in_batch_ = 0;
+        }
         batch.clear();
         continue;
       }

@@ -56,17 +56,23 @@ class Writer {
   // Rows committed so far.
   std::uint64_t committed() const;
 
-  // Rows waiting to be committed.
+  // Rows waiting to be committed: queued, and in the batch being committed (or retried).
   std::size_t queued() const;
-
-  // Commits that failed (each retried batch counts once per attempt).
-  std::uint64_t commit_failures() const;
 
   // The last commit failure, or "" once commits succeed again.
   std::string last_error() const;
 
-  // A fresh id for a RunStarted row, unique in this database. Thread-safe.
-  std::int64_t new_run_id();
+  // Failed commit attempts in a row, now (0 once a commit succeeds), and in all.
+  int failing() const;
+  std::uint64_t commit_failures() const;
+
+  // Rows given up at shutdown because their commit kept failing. After close(): 0 means every
+  // row pushed is in the database.
+  std::uint64_t dropped() const;
+
+  // A fresh key for a RunStarted row, unique in this process (not an id: the database gives
+  // the run its id when the row is committed; see RunStarted). Thread-safe.
+  std::int64_t new_run_key();
 
  private:
   void run();
@@ -82,10 +88,12 @@ class Writer {
   bool closing_ = false;         // GUARDED_BY(mu_)
   std::uint64_t committed_ = 0;  // GUARDED_BY(mu_)
   std::string last_error_;       // GUARDED_BY(mu_)
-
+  std::size_t in_batch_ = 0;     // GUARDED_BY(mu_) rows taken off the queue, not yet committed
+  int failing_ = 0;              // GUARDED_BY(mu_)
   std::uint64_t commit_failures_ = 0;  // GUARDED_BY(mu_)
+  std::uint64_t dropped_ = 0;          // GUARDED_BY(mu_)
 
-  std::atomic<std::int64_t> next_run_id_{1};
+  std::atomic<std::int64_t> next_run_key_{1};
   std::thread thread_;
 };
 

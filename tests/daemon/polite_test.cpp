@@ -71,7 +71,7 @@ TEST_CASE("transient failures are retried with backoff, and every attempt is a r
                      "']\n    retries: {max: 3, backoff: 100ms, max_backoff: 200ms}\n"
                      "    per_host: {rate: 100/s, burst: 10}\n");
   auto start = SteadyClock::now();
-  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 3);  // some fail for good
   CHECK(SteadyClock::now() - start < 5s);  // backoffs are at most 100 + 200 + 200 ms
 
   CHECK(seen.of("/flaky").size() == 3);
@@ -156,7 +156,7 @@ TEST_CASE("a Retry-After longer than max_stall, or garbage, is not obeyed", "[en
                      srv.url("/garbage") +
                      "']\n    retries: {max: 0, max_stall: 1m}\n    per_host: {rate: 100/s}\n");
   auto start = SteadyClock::now();
-  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 3);  // not retried: failed
   CHECK(SteadyClock::now() - start < 10s);
   CHECK(hits == 2);
   CHECK_THAT(test::sql1(db, "SELECT message FROM errors WHERE url LIKE '%/long'"),
@@ -220,7 +220,7 @@ TEST_CASE("SIGTERM: sent requests finish, queued ones end as cancelled rows", "[
   auto start = SteadyClock::now();
   int rc = daemon::run(config, {.db_path = db, .once = true});
   killer.join();
-  CHECK(rc == 0);
+  CHECK(rc == 3);  // stopped cleanly; the URLs never sent count as failed (cancelled)
   CHECK(SteadyClock::now() - start < 5s);
   int sent = hits;
   CHECK(sent >= 1);
@@ -279,7 +279,7 @@ TEST_CASE("robots.txt is read once per host and obeyed, Crawl-delay spaces reque
       "'\n"
       "  - name: plain\n    every: 1h\n    url: '" +
       plain.url("/page") + "'\n");
-  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 3);  // refusals are failures
 
   CHECK(seen.of("/robots.txt").size() == 1);  // six URLs, one read of robots.txt
   CHECK(seen.of("public").size() == 4);
@@ -522,7 +522,7 @@ TEST_CASE("notify: a webhook hears of changes and of a failing streak and its en
       price = p;
       down = failing;
     }
-    REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+    REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == (failing ? 3 : 0));
   };
   run_with("10", false);  // first sight: nothing to report
   run_with("10", false);  // unchanged

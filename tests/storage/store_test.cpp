@@ -50,7 +50,7 @@ TEST_CASE("migrate creates the schema in WAL mode at the current version", "[sto
   CHECK(sql1(path,
              "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
              "WHERE type IN ('table', 'view') ORDER BY name)") ==
-        "changes errors jobs latest_results results runs url_state");
+        "changes errors jobs latest_results results runs sqlite_sequence url_state");
 }
 
 TEST_CASE("a version 1 database migrates forward and keeps its rows", "[storage][migration]") {
@@ -104,7 +104,7 @@ TEST_CASE("queries filter by job, time, kind and change, newest first", "[storag
   using std::chrono::seconds;
   {
     storage::Writer w(path);
-    auto run = w.new_run_id();
+    auto run = w.new_run_key();
     w.push(storage::JobSeen{"j", "every 1m", 3, t0});
     w.push(storage::RunStarted{run, "j", t0, t0 + seconds(1), 3});
     w.push(storage::ResultRow{run, "j", "http://a/1", "", 200, 10, 1.5, t0});
@@ -158,15 +158,75 @@ TEST_CASE("runs a killed daemon left running are closed as interrupted", "[stora
   test::TempDir dir;
   auto path = dir.file("i.db");
   auto now = storage::Clock::now();
-  std::int64_t run = 0;
   {
     storage::Writer w(path);
-    run = w.new_run_id();
-    w.push(storage::RunStarted{run, "j", now, now, 1});
+    w.push(storage::RunStarted{w.new_run_key(), "j", now, now, 1});
   }
   storage::Writer again(path);
-  CHECK(again.new_run_id() == run + 1);
   CHECK(sql1(path, "SELECT status FROM runs") == "interrupted");
+  again.push(storage::RunStarted{again.new_run_key(), "j", now, now, 1});
+  again.close();
+  CHECK(sql1(path, "SELECT group_concat(id || ':' || status) FROM runs") ==
+        "1:interrupted,2:running");
+}
+
+TEST_CASE("run ids come from the database: two writers on one file never collide",
+          "[storage][run_ids]") {
+  // What `run --once` beside the daemon did before the lock (issue 18): ids handed out from
+  // memory (max(id)+1 read at start) collided, and every later commit failed.
+  test::TempDir dir;
+  auto path = dir.file("two.db");
+  auto now = storage::Clock::now();
+  storage::Writer a(path), b(path);
+  for (int i = 0; i < 3; ++i) {
+    for (auto* w : {&a, &b}) {
+      auto key = w->new_run_key();
+      std::string job = w == &a ? "a" : "b";
+      w->push(storage::RunStarted{key, job, now, now, 1});
+      w->push(storage::ResultRow{key, job, "http://x/" + std::to_string(i), "", 200, 1, 1, now});
+      w->push(storage::ErrorRow{key, job, "http://y/", 1, "connect", std::nullopt, "x", 1, now});
+      w->push(storage::RunFinished{key, now, "partial", 1, 1});
+    }
+  }
+  a.close();
+  b.close();
+  CHECK(a.last_error().empty());
+  CHECK(b.last_error().empty());
+  CHECK(a.committed() == 12);
+  CHECK(b.committed() == 12);
+  CHECK(sql1(path, "SELECT count(DISTINCT id) FROM runs WHERE status = 'partial'") == "6");
+  // Every row points at a run of its own job.
+  CHECK(sql1(path,
+             "SELECT count(*) FROM results r JOIN runs ON runs.id = r.run_id "
+             "WHERE runs.job = r.job") == "6");
+  CHECK(sql1(path,
+             "SELECT count(*) FROM errors e JOIN runs ON runs.id = e.run_id "
+             "WHERE runs.job = e.job") == "6");
+}
+
+TEST_CASE("run ids are never reused, even after the newest runs are deleted",
+          "[storage][run_ids][migration]") {
+  test::TempDir dir;
+  auto path = dir.file("v3.db");
+  // A version 3 database (run ids were plain INTEGER PRIMARY KEY) with two runs and a row.
+  storage::migrate(path, 3);
+  exec(path,
+       "INSERT INTO runs (id, job, due_at, started_at, status) VALUES "
+       "(7, 'j', '2026-01-01 00:00:00.000', '2026-01-01 00:00:00.000', 'ok'), "
+       "(8, 'j', '2026-01-01 00:01:00.000', '2026-01-01 00:01:00.000', 'ok');"
+       "INSERT INTO results (run_id, job, url, status, bytes, elapsed_ms, fetched_at) "
+       "VALUES (7, 'j', 'http://a/', 200, 5, 1.5, '2026-01-01 00:00:00.000')");
+  storage::migrate(path);
+  CHECK(sql1(path, "SELECT group_concat(id) FROM runs") == "7,8");
+  CHECK(sql1(path, "SELECT run_id FROM results") == "7");
+  exec(path, "DELETE FROM runs WHERE id = 8");
+  auto now = storage::Clock::now();
+  {
+    storage::Writer w(path);
+    w.push(storage::RunStarted{w.new_run_key(), "j", now, now, 1});
+    w.push(storage::RunSkipped{"j", now});
+  }
+  CHECK(sql1(path, "SELECT group_concat(id) FROM runs") == "7,9,10");
 }
 
 TEST_CASE("the example queries in docs/schema.md run against the schema", "[storage][docs]") {

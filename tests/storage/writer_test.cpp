@@ -137,7 +137,7 @@ TEST_CASE("retention prunes old rows in small batches and keeps new ones", "[wri
   auto old = now - std::chrono::hours(48);
   {
     storage::Writer w(path);
-    auto old_run = w.new_run_id();
+    auto old_run = w.new_run_key();
     w.push(storage::RunStarted{old_run, "j", old, old, 1});
     for (int i = 0; i < 2'500; ++i)
       w.push(
@@ -145,7 +145,7 @@ TEST_CASE("retention prunes old rows in small batches and keeps new ones", "[wri
     w.push(
         storage::ErrorRow{old_run, "j", "http://old/e", 1, "connect", std::nullopt, "x", 1, old});
     w.push(storage::RunFinished{old_run, old, "partial", 2'500, 1});
-    auto new_run = w.new_run_id();
+    auto new_run = w.new_run_key();
     w.push(storage::RunStarted{new_run, "j", now, now, 1});
     w.push(storage::ResultRow{new_run, "j", "http://new/", "", 200, 1, 1, now});
   }

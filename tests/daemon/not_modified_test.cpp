@@ -1,0 +1,113 @@
+// A 304 is the page as it was: a follow job goes on to the links it had, and the result row
+// carries the data forward. `conditional: false` sends no validators.
+#include <catch2/catch.hpp>
+#include <map>
+#include <mutex>
+
+#include "daemon/engine.h"
+#include "tests/support/http_server.h"
+#include "tests/support/sql.h"
+#include "tests/support/temp_dir.h"
+
+using namespace scraperd;
+
+namespace {
+
+std::shared_ptr<const config::Config> load(const std::string& yaml) {
+  auto r = config::load_string(yaml, "test.yaml");
+  for (const auto& e : r.errors) FAIL(e.str());
+  return r.config;
+}
+
+// A small site with honest validators: /start links to /a and /b; /a's content is `version`.
+struct Site {
+  std::mutex mu;
+  int version = 1;
+  std::map<std::string, int> hits, not_modified;
+  std::vector<std::string> conditions;  // If-None-Match of every request
+  test::HttpServer srv;
+
+  Site() {
+    srv.server().Get(
+        R"(/(start|a|b))", [this](const httplib::Request& req, httplib::Response& res) {
+          std::lock_guard lock(mu);
+          std::string path = req.path;
+          ++hits[path];
+          std::string body = path == "/start" ? "<h1>Start</h1><a href='/a'>a</a><a href='/b'>b</a>"
+                             : path == "/a"   ? "<h1>A v" + std::to_string(version) + "</h1>"
+                                              : "<h1>B</h1>";
+          std::string etag = "\"" + std::to_string(std::hash<std::string>{}(body)) + "\"";
+          conditions.push_back(req.get_header_value("If-None-Match"));
+          if (req.get_header_value("If-None-Match") == etag) {
+            ++not_modified[path];
+            res.status = 304;
+            res.set_header("ETag", etag);
+            return;
+          }
+          res.set_header("ETag", etag);
+          res.set_content(body, "text/html");
+        });
+    srv.start();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a follow job whose start page answers 304 still follows its links", "[engine][304]") {
+  Site site;
+  test::TempDir dir;
+  auto db = dir.file("f.db");
+  auto config = load("jobs:\n  - name: f\n    url: '" + site.srv.url("/start") +
+                     "'\n    every: 1h\n    robots: ignore\n    follow: {max_depth: 1}\n"
+                     "    extract: {title: h1}\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  {
+    std::lock_guard lock(site.mu);
+    site.version = 2;  // a deeper page changes; the start page does not
+  }
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);  // a restart between runs
+
+  std::lock_guard lock(site.mu);
+  CHECK(site.not_modified["/start"] == 1);
+  CHECK(site.hits["/a"] == 2);  // followed from the 304
+  CHECK(site.not_modified["/b"] == 1);
+  CHECK(test::sql1(db, "SELECT group_concat(ok || '/' || urls) FROM runs ORDER BY id") ==
+        "3/3,3/3");
+  // The changed page's new value, and the 304s' values carried forward.
+  auto latest = test::sql(db,
+                          "SELECT url, status, changed, json_extract(data, '$.title') AS title "
+                          "FROM latest_results ORDER BY url");
+  REQUIRE(latest.size() == 3);
+  CHECK(latest[0]["url"] == site.srv.url("/a"));
+  CHECK(latest[0]["status"] == "200");
+  CHECK(latest[0]["title"] == "A v2");
+  CHECK(latest[0]["changed"] == "1");
+  CHECK(latest[1]["status"] == "304");
+  CHECK(latest[1]["title"] == "B");
+  CHECK(latest[1]["changed"] == "0");
+  CHECK(latest[2]["url"] == site.srv.url("/start"));
+  CHECK(latest[2]["status"] == "304");
+  CHECK(latest[2]["title"] == "Start");
+  CHECK(test::sql1(db, "SELECT links FROM url_state WHERE url LIKE '%/start'") ==
+        "[\"" + site.srv.url("/a") + "\",\"" + site.srv.url("/b") + "\"]");
+}
+
+TEST_CASE("conditional: false sends no validators, every answer is a full one",
+          "[engine][304][config]") {
+  Site site;
+  test::TempDir dir;
+  auto db = dir.file("c.db");
+  auto config = load("jobs:\n  - name: c\n    url: '" + site.srv.url("/b") +
+                     "'\n    every: 1h\n    robots: ignore\n    conditional: false\n");
+  REQUIRE(config->jobs[0].conditional == false);
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  std::lock_guard lock(site.mu);
+  CHECK(site.conditions == std::vector<std::string>{"", ""});
+  CHECK(test::sql1(db, "SELECT group_concat(status) FROM results") == "200,200");
+
+  // The default sends them.
+  auto conditional =
+      load("jobs:\n  - name: c\n    url: '" + site.srv.url("/b") + "'\n    every: 1h\n");
+  CHECK(conditional->jobs[0].conditional);
+}
