@@ -96,6 +96,13 @@ CREATE VIEW changes AS
     R"sql(
 ALTER TABLE url_state ADD COLUMN data TEXT;
 )sql",
+    // Version 4: jobs paused by `scraperd pause` or the API, until resumed.
+    R"sql(
+CREATE TABLE paused (
+  job    TEXT PRIMARY KEY,
+  since  TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr std::int64_t kVersion = std::size(kMigrations);

@@ -50,7 +50,7 @@ TEST_CASE("migrate creates the schema in WAL mode at the current version", "[sto
   CHECK(sql1(path,
              "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
              "WHERE type IN ('table', 'view') ORDER BY name)") ==
-        "changes errors jobs latest_results results runs url_state");
+        "changes errors jobs latest_results paused results runs url_state");
 }
 
 TEST_CASE("a version 1 database migrates forward and keeps its rows", "[storage][migration]") {
