@@ -136,7 +136,7 @@ TEST_CASE("every mistake is reported at its line and column", "[config]") {
 TEST_CASE("a file that cannot be read is an error, not a crash", "[config]") {
   auto r = scraperd::config::load_file("/nonexistent/jobs.yaml");
   REQUIRE_FALSE(r.ok());
-  CHECK(r.errors[0].str() == "/nonexistent/jobs.yaml: cannot open the file");
+  CHECK(r.errors[0].str() == "/nonexistent/jobs.yaml: cannot open: No such file or directory");
 }
 
 TEST_CASE("every key of the job language loads into the Config", "[config]") {
@@ -433,8 +433,9 @@ TEST_CASE("a ca_file that is missing, a directory or not PEM is an error at its 
   if (::geteuid() != 0) {  // root reads anything
     auto locked = dir.write("locked.pem", kPem);
     std::filesystem::permissions(locked, std::filesystem::perms::none);
-    CHECK(errors_of(job(locked)) == std::vector<std::string>{"6:16: 'tls.ca_file' '" + locked +
-                                                             "' cannot be read (in job 'a')"});
+    CHECK(errors_of(job(locked)) ==
+          std::vector<std::string>{"6:16: 'tls.ca_file' '" + locked +
+                                   "' cannot be read: Permission denied (in job 'a')"});
   }
 }
 
