@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <list>
@@ -45,6 +46,7 @@
 #include "daemon/schedule.h"
 #include "daemon/systemd.h"
 #include "daemon/task_group.h"
+#include "storage/db_lock.h"
 #include "storage/writer.h"
 
 namespace scraperd::daemon {
@@ -1121,6 +1123,22 @@ void hold_signals() {
 }
 
 int run(std::shared_ptr<const config::Config> config, const RunOptions& options) {
+  // One `run` per database (storage/db_lock.h), taken before anything is written: a second
+  // one would mark this one's running runs interrupted and fight it for every commit.
+  storage::DbLock db_lock;
+  storage::LockInfo lock_info;
+  if (!options.config_path.empty()) {
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(options.config_path, ec);
+    lock_info.config = ec ? options.config_path : absolute.lexically_normal().string();
+  }
+  if (!options.once) lock_info.api = config->api.listen;
+  try {
+    db_lock = storage::lock_database(options.db_path, lock_info);
+  } catch (const storage::DbLockError& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
   std::unique_ptr<storage::Writer> writer;
   try {
     storage::Writer::Options writer_options;
@@ -1210,6 +1228,9 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
                        error);
       return 1;
     }
+    const std::string& listen = config->api.listen;  // the port bound, for listen ":0"
+    lock_info.api = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(api->port());
+    db_lock.update(lock_info);
   }
 
   // Signals: SIGHUP reloads; the first SIGTERM/SIGINT stops, a second one cuts the drain
