@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <unistd.h>
+
 #include "config/text.h"
 #include "daemon/format.h"
 #include "storage/store.h"
@@ -102,7 +104,8 @@ std::vector<std::string> path_segments(const std::string& target) {
 // "Authorization: Bearer TOKEN", the scheme in any case, spaces around ignored; the token is
 // compared in constant time.
 bool authorized(const httplib::Request& req, const std::string& token) {
-  std::string_view h = config::trim(req.get_header_value("Authorization"));
+  const std::string header = req.get_header_value("Authorization");
+  std::string_view h = config::trim(header);
   auto space = h.find(' ');
   if (space == std::string_view::npos || config::lower(h.substr(0, space)) != "bearer")
     return false;
@@ -190,6 +193,33 @@ struct Api::Impl {
       res.set_content(metrics.render(writer.queued(), writer.committed()),
                       "text/plain; version=0.0.4; charset=utf-8");
     });
+    add("GET", "/api/status",
+        "the daemon: pid, since, runs going on, the writer's queue, the last reload",
+        [this](const auto&, auto& res, const auto&) {
+          query(res, [&] {
+            DaemonStatus d = hooks.status();
+            nlohmann::json body = {
+                {"pid", static_cast<long>(::getpid())},
+                {"since", d.since},
+                {"config", d.config_path},
+                {"database", db_path},
+                {"api", settings.listen},
+                {"jobs", d.jobs},
+                {"paused", d.paused},
+                {"requests_in_flight", d.requests_in_flight},
+                {"running", to_json(storage::query_unfinished_runs(db_path))},
+                {"writer",
+                 {{"queued", writer.queued()},
+                  {"committed", writer.committed()},
+                  {"last_error", writer.last_error()}}},
+                {"last_reload",
+                 {{"ok", d.last_reload_ok},
+                  {"at", d.last_reload_at.empty() ? nlohmann::json(nullptr)
+                                                  : nlohmann::json(d.last_reload_at)},
+                  {"errors", d.last_reload_errors}}}};
+            reply_json(res, 200, body);
+          });
+        });
     add("GET", "/api/jobs", "every job: state, schedule, last run, status, next due",
         [this](const auto& req, auto& res, const auto&) {
           storage::Filter f;

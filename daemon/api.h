@@ -3,6 +3,8 @@
 //   GET  /                            this list, as JSON
 //   GET  /healthz                     200 "ok" (never needs the token)
 //   GET  /metrics                     Prometheus text format
+//   GET  /api/status                  the daemon: pid, since, job file, runs going on (live
+//                                     progress), the writer's queue, the last reload
 //   GET  /api/jobs                    every job: state, schedule, last run, status, next due
 //   GET  /api/jobs/NAME               one job and its latest runs
 //   GET  /api/jobs/NAME/results       ?since=1h&limit=N&changed=1 (404 for an unknown job)
@@ -41,6 +43,19 @@ enum class RunNow { kStarted, kUnknownJob, kAlreadyRunning, kPaused };
 
 enum class Pause { kDone, kAlready, kUnknownJob };
 
+// What the daemon says of itself in /api/status (the API adds the writer's figures and the
+// runs going on, from the database).
+struct DaemonStatus {
+  std::string since;        // when it started, "2026-12-03T10:15:00Z"
+  std::string config_path;  // the job file
+  int jobs = 0;             // jobs scheduled
+  int paused = 0;           // of them, paused
+  int requests_in_flight = 0;
+  bool last_reload_ok = true;
+  std::string last_reload_at;  // "" when there was none
+  std::vector<std::string> last_reload_errors;
+};
+
 struct ApiHooks {
   std::function<ReloadOutcome()> reload;                  // blocks until the reload is done
   std::function<RunNow(const std::string& job)> run_now;  // blocks until the loop answered
@@ -49,6 +64,7 @@ struct ApiHooks {
   std::function<Pause(const std::string& job, bool pause)> set_paused;
   // The job file the daemon runs now (for /api/jobs: removed and never-run jobs).
   std::function<std::shared_ptr<const config::Config>()> config;
+  std::function<DaemonStatus()> status;  // blocks until the loop answered
 };
 
 class Api {

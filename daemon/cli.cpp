@@ -1,11 +1,13 @@
 #include "daemon/cli.h"
 
 #include <fmt/format.h>
+#include <httplib.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -31,6 +33,7 @@
 #include "daemon/format.h"
 #include "daemon/schedule.h"
 #include "daemon/systemd.h"
+#include "storage/db_lock.h"
 #include "storage/store.h"
 
 namespace scraperd::daemon {
@@ -127,6 +130,16 @@ const std::vector<Command>& commands() {
        {"--config", "--db", "--limit", "--format", "--log-level"},
        {},
        "scraperd jobs --format json"},
+      {"status",
+       "is a daemon running on the database; its runs going on, writer, last reload",
+       "status [options]",
+       "Whether a daemon runs on the database (from DATABASE.lock: pid, since, job file, API\n"
+       "address), the runs going on with their progress (URLs done of total, ok, failed),\n"
+       "and, from the daemon's API when it has one, its writer's queue and last error and\n"
+       "the outcome of its last reload.",
+       {"--config", "--db", "--format", "--log-level"},
+       {},
+       "scraperd status --db /var/lib/scraperd/results.db"},
       {"pause",
        "pause a job: no run of it starts until it is resumed",
        "pause JOB [options]",
@@ -495,6 +508,19 @@ std::optional<QueryTarget> query_target(const Args& args) {
   return target;
 }
 
+// The daemon holding the database's lock, if one does.
+std::optional<storage::LockInfo> daemon_on(const std::string& db) {
+  return storage::db_lock_holder(db);
+}
+
+std::string describe_daemon(const std::string& db, const std::optional<storage::LockInfo>& d) {
+  if (!d) return "daemon: none runs on " + db;
+  std::string s = "daemon: pid " + std::to_string(d->pid) + " since " + d->since + " runs on " + db;
+  if (!d->config.empty()) s += ", jobs from " + d->config;
+  if (!d->api.empty()) s += ", API http://" + d->api;
+  return s;
+}
+
 int cmd_query(const std::string& command, const Args& args) {
   auto format = parse_format(args.get("--format").value_or("table"));
   if (!format) return usage_error("--format must be table, json, ndjson or csv");
@@ -534,11 +560,135 @@ int cmd_query(const std::string& command, const Args& args) {
       all.limit = std::numeric_limits<int>::max();
       table = storage::query_jobs(db, all);
       merge_job_file(table, target->config.get(), filter.limit);
+      auto daemon = daemon_on(db);
+      if (!daemon) {  // a run left unfinished by a daemon that was killed is not running
+        auto state = std::find(table.columns.begin(), table.columns.end(), "state");
+        for (auto& row : table.rows) {
+          auto& cell = row[static_cast<std::size_t>(state - table.columns.begin())];
+          if (cell == storage::Cell(std::string("running"))) cell = std::string("active");
+        }
+      }
+      // Above the table; beside machine-readable output, on stderr.
+      (*format == Format::kTable ? std::cout : std::cerr) << describe_daemon(db, daemon) << '\n';
     }
     print(std::cout, table, *format, terminal_width());
   } catch (const storage::Error& e) {
     std::cerr << "scraperd: " << e.what() << '\n';
     return 1;
+  }
+  return 0;
+}
+
+// A request to the API of the daemon holding the lock (its address from the lock file, the
+// token from the job file when this shell has it). Null when it cannot be reached.
+httplib::Result call_daemon(const storage::LockInfo& daemon, const config::Config* config,
+                            const std::string& method, const std::string& path) {
+  auto colon = daemon.api.rfind(':');
+  std::string host = daemon.api.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  httplib::Client client(host, std::atoi(daemon.api.c_str() + colon + 1));
+  client.set_connection_timeout(std::chrono::seconds(5));
+  client.set_read_timeout(std::chrono::seconds(30));
+  if (config && !config->api.token.empty()) client.set_bearer_token_auth(config->api.token);
+  return method == "POST" ? client.Post(path) : client.Get(path);
+}
+
+// A job name as one path segment of the API.
+std::string path_segment(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+// `scraperd status`: the daemon from the lock, its runs from the database, the rest from its
+// API.
+int cmd_status(const Args& args) {
+  auto format = parse_format(args.get("--format").value_or("table"));
+  if (!format) return usage_error("--format must be table, json, ndjson or csv");
+  if (*format != Format::kTable && *format != Format::kJson)
+    return usage_error("status prints --format table or json");
+  auto target = query_target(args);
+  if (!target) return 1;
+  const std::string& db = target->db;
+  auto daemon = daemon_on(db);
+  nlohmann::ordered_json out;
+  out["database"] = db;
+  out["daemon"] = nullptr;
+  storage::Table running;
+  try {
+    if (daemon) running = storage::query_unfinished_runs(db);
+  } catch (const storage::Error& e) {
+    std::cerr << "scraperd: " << e.what() << '\n';
+    return 1;
+  }
+  nlohmann::json live;  // the daemon's /api/status
+  std::string api_problem;
+  if (daemon) {
+    out["daemon"] = {{"pid", daemon->pid},
+                     {"since", daemon->since},
+                     {"config", daemon->config},
+                     {"api", daemon->api}};
+    if (daemon->api.empty()) {
+      api_problem = "it has no API (api.listen is \"\"): no writer or reload figures";
+    } else if (auto r = call_daemon(*daemon, target->config.get(), "GET", "/api/status"); !r) {
+      api_problem =
+          "its API at " + daemon->api + " does not answer (" + httplib::to_string(r.error()) + ")";
+    } else if (r->status == 401) {
+      api_problem =
+          "its API needs api.token, which this job file does not give here (its "
+          "${VAR} unset in this shell?)";
+    } else if (r->status != 200) {
+      api_problem = "its API answered " + std::to_string(r->status);
+    } else {
+      live = nlohmann::json::parse(r->body, nullptr, false);
+      if (live.is_discarded()) api_problem = "its API answered something that is not JSON";
+    }
+  }
+  out["running"] = to_json(running);
+  if (live.is_object()) {
+    for (auto key : {"jobs", "paused", "requests_in_flight", "writer", "last_reload"})
+      if (live.contains(key)) out[key] = live[key];
+  } else if (!api_problem.empty()) {
+    out["api_problem"] = api_problem;
+  }
+  if (*format == Format::kJson) {
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    return 0;
+  }
+  std::cout << describe_daemon(db, daemon) << '\n';
+  if (!daemon) return 0;
+  if (running.rows.empty()) {
+    std::cout << "running now: no run\n";
+  } else {
+    std::cout << "running now:\n";
+    print(std::cout, running, Format::kTable, terminal_width());
+  }
+  if (live.is_object()) {
+    const auto& w = live["writer"];
+    std::cout << "jobs: " << live.value("jobs", 0) << " scheduled, " << live.value("paused", 0)
+              << " paused; " << live.value("requests_in_flight", 0) << " requests in flight\n";
+    std::cout << "writer: " << w.value("queued", 0) << " rows queued, " << w.value("committed", 0)
+              << " committed since start";
+    if (!w.value("last_error", std::string()).empty())
+      std::cout << "; failing: " << w.value("last_error", std::string());
+    std::cout << '\n';
+    const auto& reload = live["last_reload"];
+    if (reload["at"].is_null()) {
+      std::cout << "last reload: none since the start\n";
+    } else {
+      std::cout << "last reload: " << (reload.value("ok", false) ? "ok" : "FAILED") << " at "
+                << reload["at"].get<std::string>() << '\n';
+      for (const auto& e : reload["errors"]) std::cout << "  " << e.get<std::string>() << '\n';
+    }
+  } else {
+    std::cout << "(" << api_problem << ")\n";
   }
   return 0;
 }
@@ -560,6 +710,23 @@ int cmd_pause(const Args& args, bool pause) {
                 << (target->config ? target->config->source + " or " : std::string()) << target->db
                 << '\n';
       return 1;
+    }
+    // A daemon with an API on this database acts on it at once (and writes the row itself).
+    if (auto daemon = daemon_on(target->db); daemon && !daemon->api.empty()) {
+      auto r = call_daemon(*daemon, target->config.get(), "POST",
+                           "/api/jobs/" + path_segment(name) + "/" + verb);
+      if (r && r->status == 200) {
+        std::cout << "job '" << name << "' " << (pause ? "paused" : "resumed")
+                  << " by the daemon (pid " << daemon->pid << ")"
+                  << (pause ? ": no run of it starts until `scraperd resume " + name + "`"
+                            : ": it runs at its next due time")
+                  << '\n';
+        return 0;
+      }
+      std::cerr << "scraperd: the daemon's API at " << daemon->api << " did not take it ("
+                << (r ? "HTTP " + std::to_string(r->status) + ": " + r->body
+                      : httplib::to_string(r.error()))
+                << "); writing the database: the daemon sees it at its next reload\n";
     }
     bool changed = storage::set_paused(target->db, name, pause, storage::Clock::now());
     if (!changed)
@@ -620,6 +787,7 @@ int main(int argc, char** argv) {
   if (name == "check") return cmd_check(args);
   if (name == "try") return cmd_try(args);
   if (name == "pause" || name == "resume") return cmd_pause(args, name == "pause");
+  if (name == "status") return cmd_status(args);
   return cmd_query(name, args);
 }
 

@@ -192,6 +192,7 @@ class Engine {
         last_reload_ok_ = true;
       }
       metrics_.reloaded(last_reload_ok_);
+      last_reload_at_ = iso_time(std::chrono::system_clock::now());
       systemd::ready(status());
     } while (reload_again_ && !stopping_);
     reloading_ = false;
@@ -235,6 +236,20 @@ class Engine {
   }
 
   std::shared_ptr<const config::Config> config() const { return config_; }
+
+  // For /api/status.
+  DaemonStatus daemon_status() const {
+    DaemonStatus d;
+    d.since = started_at_;
+    d.config_path = options_.config_path;
+    d.jobs = static_cast<int>(slots_.size());
+    for (const auto& [name, slot] : slots_) d.paused += paused_.contains(name) ? 1 : 0;
+    d.requests_in_flight = static_cast<int>(fetcher_.in_flight());
+    d.last_reload_ok = last_reload_ok_;
+    d.last_reload_at = last_reload_at_;
+    d.last_reload_errors = last_reload_errors_;
+    return d;
+  }
 
   // For systemd's STATUS= and the logs.
   std::string status() const {
@@ -1042,6 +1057,8 @@ class Engine {
   bool reload_again_ = false;
   bool last_reload_ok_ = true;
   std::vector<std::string> last_reload_errors_;
+  std::string last_reload_at_;  // "" until the first reload
+  const std::string started_at_ = iso_time(std::chrono::system_clock::now());
   std::string last_error_;
   TaskGroup jobs_;  // the scheduler and the runs going on
   std::map<std::string, std::unique_ptr<Slot>> slots_;
@@ -1213,6 +1230,14 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
         return true;
       });
       return changed ? Pause::kDone : Pause::kAlready;
+    };
+    hooks.status = [&io, &engine]() -> DaemonStatus {
+      auto answer = std::make_shared<std::promise<DaemonStatus>>();
+      auto result = answer->get_future();
+      asio::post(io, [&engine, answer] { answer->set_value(engine.daemon_status()); });
+      if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+        throw storage::Error("the daemon did not answer within 10 s (stopping?)", 0);
+      return result.get();
     };
     hooks.config = [&io, &engine]() -> std::shared_ptr<const config::Config> {
       auto answer = std::make_shared<std::promise<std::shared_ptr<const config::Config>>>();

@@ -290,6 +290,8 @@ Table query_jobs(const std::string& path, const Filter& f) {
   return run_query(path,
                    "SELECT j.name AS job, "
                    "CASE WHEN p.job IS NOT NULL THEN 'paused' "
+                   " WHEN EXISTS (SELECT 1 FROM runs r WHERE r.job = j.name "
+                   "  AND r.status = 'running') THEN 'running' "
                    " WHEN NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = j.name "
                    "  AND r.status <> 'skipped') THEN 'never run' ELSE 'active' END AS state, "
                    "j.schedule, j.urls, last.started_at AS last_run, "
@@ -303,6 +305,13 @@ Table query_jobs(const std::string& path, const Filter& f) {
                    " ORDER BY started_at DESC, id DESC LIMIT 1) " +
                        where + "ORDER BY j.name LIMIT ?",
                    params);
+}
+
+Table query_unfinished_runs(const std::string& path) {
+  return run_query(path,
+                   "SELECT id, job, started_at, urls, ok + failed AS done, ok, failed FROM runs "
+                   "WHERE status = 'running' ORDER BY started_at, id",
+                   {});
 }
 
 bool set_paused(const std::string& path, const std::string& job, bool paused,

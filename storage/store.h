@@ -151,9 +151,13 @@ Table query_results(const std::string& path, const Filter& filter);
 Table query_errors(const std::string& path, const Filter& filter);
 Table query_runs(const std::string& path, const Filter& filter);
 // Every job a daemon has registered (filter.job: that one), by name, at most filter.limit:
-// state (paused, never run or active), schedule, last run and its status, success ratio over
-// 24 h, next due time, paused since. filter.since does not apply.
+// state (paused, running: a run not finished, never run, or active), schedule, last run and its
+// status, success ratio over 24 h, next due time, paused since. filter.since does not apply.
 Table query_jobs(const std::string& path, const Filter& filter);
+
+// Runs not finished yet (a daemon's runs going on, or left by one that was killed), oldest
+// first: id, job, started_at, urls, done (ok + failed), ok, failed. Throws Error.
+Table query_unfinished_runs(const std::string& path);
 
 // Pauses (`paused` true) or resumes `job`: a row in the `paused` table, or none; opens the
 // database for writing, creating and migrating it when needed. False when the job already was

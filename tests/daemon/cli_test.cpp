@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -31,9 +32,10 @@ struct Output {
   std::string out, err;
 };
 
-Output run_cli(const test::TempDir& dir, const std::vector<std::string>& args) {
+Output run_cli(const test::TempDir& dir, const std::vector<std::string>& args,
+               const std::vector<std::string>& env = {}) {
   Output o;
-  o.exit_code = wait_exit(spawn(args, dir.file("stdout"), dir.file("stderr")));
+  o.exit_code = wait_exit(spawn(args, dir.file("stdout"), dir.file("stderr"), env));
   o.out = slurp(dir.file("stdout"));
   o.err = slurp(dir.file("stderr"));
   return o;
@@ -524,11 +526,110 @@ TEST_CASE("scraperd pause / resume: persisted, shown by jobs, honoured by run --
   o = run_cli(dir, {"jobs", "--config", cfg, "--format", "json", "--limit", "2"});
   CHECK(nlohmann::json::parse(o.out).size() == 2);
   o = run_cli(dir, {"jobs", "--config", cfg});
-  CHECK_THAT(o.out, Catch::StartsWith("JOB  STATE "));
+  CHECK_THAT(o.out, Catch::StartsWith("daemon: none runs on " + db + "\nJOB  STATE "));
 
   o = run_cli(dir, {"resume", "a", "--config", cfg});
   CHECK(o.exit_code == 0);
   CHECK_THAT(o.out, Catch::Contains("job 'a' resumed"));
   REQUIRE(run_cli(dir, {"run", "--once", "--config", cfg}).exit_code == 0);
   CHECK(test::sql1(db, "SELECT count(*) FROM runs WHERE job = 'a'") == "2");
+}
+
+TEST_CASE("status and jobs say whether a daemon runs on the database; pause goes through it",
+          "[cli][status]") {
+  std::atomic<bool> release{false};
+  std::atomic<int> slow_started{0};
+  test::HttpServer srv;
+  srv.server().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
+    ++slow_started;
+    for (int i = 0; i < 3000 && !release; ++i) std::this_thread::sleep_for(10ms);
+    res.set_content("slow", "text/plain");
+  });
+  srv.server().Get("/fast", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("fast", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("s.db");
+  auto cfg = dir.write("jobs.yaml", "storage: {path: '" + db +
+                                        "'}\napi: {listen: '127.0.0.1:0', token: "
+                                        "'${SCRAPERD_TEST_API_TOKEN}'}\n"
+                                        "defaults: {robots: ignore}\njobs:\n"
+                                        "  - {name: slow, url: '" +
+                                        srv.url("/slow") +
+                                        "', every: 1h}\n"
+                                        "  - {name: fast, url: '" +
+                                        srv.url("/fast") + "', every: 1h}\n");
+  const std::vector<std::string> token = {"SCRAPERD_TEST_API_TOKEN=opensesame"};
+  ::unsetenv("SCRAPERD_TEST_API_TOKEN");
+
+  auto o = run_cli(dir, {"status", "--config", cfg});
+  CHECK(o.exit_code == 0);
+  CHECK(o.out == "daemon: none runs on " + db + "\n");
+
+  pid_t pid = spawn({"run", "--config", cfg}, dir.file("o"), dir.file("e"), token);
+  test::Reaper reaper(pid);
+  int port = 0;
+  REQUIRE(test::eventually([&] {
+    std::smatch m;
+    std::string log = slurp(dir.file("e"));
+    static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+))");
+    if (!std::regex_search(log, m, listening)) return false;
+    port = std::stoi(m[1]);
+    return true;
+  }));
+  httplib::Client client("127.0.0.1", port);
+  client.set_bearer_token_auth("opensesame");
+  REQUIRE(client.Post("/api/jobs/slow/run")->status == 202);
+  REQUIRE(test::eventually([&] { return slow_started > 0; }));
+
+  // With the token: the daemon, its run going on, the writer, the last reload.
+  nlohmann::json status;
+  REQUIRE(test::eventually([&] {
+    o = run_cli(dir, {"status", "--config", cfg, "--format", "json"}, token);
+    status = nlohmann::json::parse(o.out, nullptr, false);
+    return o.exit_code == 0 && !status.is_discarded() && status["running"].size() == 1;
+  }));
+  CHECK(status["daemon"]["pid"] == pid);
+  CHECK(status["daemon"]["config"] == cfg);
+  CHECK(status["daemon"]["api"] == "127.0.0.1:" + std::to_string(port));
+  CHECK_THAT(status["daemon"]["since"].get<std::string>(), Catch::EndsWith("Z"));
+  CHECK(status["running"][0]["job"] == "slow");
+  CHECK(status["running"][0]["urls"] == 1);
+  CHECK(status["jobs"] == 2);
+  CHECK(status["writer"].contains("queued"));
+  CHECK(status["last_reload"]["at"].is_null());
+  REQUIRE(client.Post("/api/reload")->status == 200);
+  o = run_cli(dir, {"status", "--config", cfg, "--format", "json"}, token);
+  CHECK(nlohmann::json::parse(o.out)["last_reload"]["ok"] == true);
+
+  // Without it: what the lock file and the database say, and why the rest is missing.
+  o = run_cli(dir, {"status", "--config", cfg});
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::StartsWith("daemon: pid " + std::to_string(pid) + " since "));
+  CHECK_THAT(o.out, Catch::Contains("running now:") && Catch::Contains("slow"));
+  CHECK_THAT(o.out, Catch::Contains("its API needs api.token"));
+  o = run_cli(dir, {"status", "--config", cfg}, token);
+  CHECK_THAT(o.out, Catch::Contains("last reload: ok at "));
+
+  o = run_cli(dir, {"jobs", "--config", cfg});
+  CHECK_THAT(o.out, Catch::StartsWith("daemon: pid " + std::to_string(pid)));
+  o = run_cli(dir, {"jobs", "--config", cfg, "--format", "json"});
+  auto jobs = nlohmann::json::parse(o.out);
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[1]["job"] == "slow");
+  CHECK(jobs[1]["state"] == "running");
+
+  // pause through the daemon's API: it acts at once.
+  o = run_cli(dir, {"pause", "fast", "--config", cfg}, token);
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::Contains("paused by the daemon (pid " + std::to_string(pid) + ")"));
+  CHECK(client.Post("/api/jobs/fast/run")->status == 409);
+
+  release = true;
+  kill(pid, SIGTERM);
+  CHECK(wait_exit(pid) == 0);
+  o = run_cli(dir, {"jobs", "--config", cfg});
+  CHECK_THAT(o.out, Catch::StartsWith("daemon: none runs on " + db));
+  CHECK(test::sql1(db, "SELECT job FROM paused") == "fast");
 }
