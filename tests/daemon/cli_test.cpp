@@ -329,7 +329,7 @@ TEST_CASE("secrets from ${VAR} never reach the logs or the database", "[cli][sec
              Catch::Contains("k=${API_KEY}"));
 }
 
-TEST_CASE("scraperd help: each command's usage, options and example; did you mean; version",
+TEST_CASE("scraperd help: each command's usage, options and example, did you mean, version",
           "[cli][help]") {
   test::TempDir dir;
   for (const std::string command :
@@ -376,7 +376,7 @@ TEST_CASE("scraperd help: each command's usage, options and example; did you mea
   }
 }
 
-TEST_CASE("query commands read the database without the job file's ${VAR}s; check needs them",
+TEST_CASE("query commands read the database without the job file's ${VAR}s but check needs them",
           "[cli]") {
   test::HttpServer srv;
   srv.server().Get("/", [](const httplib::Request&, httplib::Response& res) {
@@ -535,7 +535,7 @@ TEST_CASE("scraperd pause / resume: persisted, shown by jobs, honoured by run --
   CHECK(test::sql1(db, "SELECT count(*) FROM runs WHERE job = 'a'") == "2");
 }
 
-TEST_CASE("status and jobs say whether a daemon runs on the database; pause goes through it",
+TEST_CASE("status and jobs say whether a daemon runs on the database, and pause goes through it",
           "[cli][status]") {
   std::atomic<bool> release{false};
   std::atomic<int> slow_started{0};

@@ -55,7 +55,7 @@ TEST_CASE("db lock: one holder at a time, and the holder says who it is", "[db_l
   CHECK(storage::lock_database(db).held());
 }
 
-TEST_CASE("db lock: an unwritable place names the OS reason; :memory: needs no lock", "[db_lock]") {
+TEST_CASE("db lock: an unwritable place names the OS reason, :memory: needs no lock", "[db_lock]") {
   test::TempDir dir;
   try {
     storage::lock_database(dir.file("no/such/dir/x.db"));
