@@ -173,9 +173,15 @@ class Engine {
       config::LoadResult loaded = co_await run_blocking(cpu_pool_, std::move(load));
       // Pauses written to the database while no API could tell the daemon (scraperd pause
       // without one) count from here.
-      std::string db = options_.db_path;
-      auto read_paused = [db] { return paused_in(db); };
-      paused_ = co_await run_blocking(cpu_pool_, std::move(read_paused));
+      for (;;) {  // read again if the API paused or resumed a job meanwhile
+        std::uint64_t changes = pause_changes_;
+        std::string db = options_.db_path;
+        auto read_paused = [db] { return paused_in(db); };
+        std::set<std::string> paused = co_await run_blocking(cpu_pool_, std::move(read_paused));
+        if (changes != pause_changes_) continue;
+        paused_ = std::move(paused);
+        break;
+      }
       last_reload_errors_.clear();
       if (!loaded.ok()) {
         for (const auto& e : loaded.errors) {
@@ -231,6 +237,7 @@ class Engine {
   // For the API, once the pause is persisted: a paused job starts no run (the one going on
   // finishes); a resumed one runs at its next due time.
   void set_paused(const std::string& name, bool pause) {
+    ++pause_changes_;
     if (pause ? !paused_.insert(name).second : paused_.erase(name) == 0) return;
     spdlog::info("job '{}' {}", name, pause ? "paused" : "resumed");
   }
@@ -1097,6 +1104,8 @@ class Engine {
   // Jobs paused by `scraperd pause` or the API (the database's `paused` table): their slots
   // stay, but no run starts. Read at start and at each reload, changed by the API.
   std::set<std::string> paused_;
+  std::uint64_t pause_changes_ = 0;  // set_paused() calls, so a reload's read of the table
+                                     // taken before one is not applied after it
   std::vector<std::pair<std::string, std::string>> secrets_;  // of every config loaded
   std::unordered_map<std::string, RobotsEntry> robots_;       // by origin
   std::mt19937_64 random_;
