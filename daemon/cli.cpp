@@ -123,10 +123,12 @@ const std::vector<Command>& commands() {
        {},
        "scraperd runs prices --limit 5"},
       {"jobs",
-       "every job: schedule, last run, last status, success over 24 h",
+       "every job: state, schedule, last run, last status, success over 24 h",
        "jobs [options]",
-       "Every job of the database and of the job file: schedule, last run and its status,\n"
-       "success over 24 h, next due time.",
+       "Every job of the database and of the job file: its state (active, running, paused,\n"
+       "never run, removed: in the database, no longer in the file), schedule, last run and\n"
+       "its status, success over 24 h, next due time. The first line says whether a daemon\n"
+       "runs on the database (on stderr with --format json, ndjson or csv).",
        {"--config", "--db", "--limit", "--format", "--log-level"},
        {},
        "scraperd jobs --format json"},
