@@ -2,6 +2,7 @@
 
 #include <glob.h>
 #include <libxml/xpath.h>
+#include <unistd.h>
 #include <uriparser/Uri.h>
 #include <yaml-cpp/yaml.h>
 
@@ -9,7 +10,10 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -58,36 +62,11 @@ constexpr std::string_view kRetryKeys[] = {"max", "backoff", "max_backoff", "max
 constexpr std::string_view kPerHostKeys[] = {"rate", "burst", "concurrency", "delay"};
 constexpr std::string_view kFollowKeys[] = {"css",       "xpath", "same_host", "max_depth",
                                             "max_pages", "allow", "deny"};
-constexpr std::string_view kFieldKeys[] = {"css",  "xpath", "json", "regex",
-                                           "attr", "all",   "type", "namespaces", "required"};
+constexpr std::string_view kFieldKeys[] = {"css", "xpath", "json",       "regex",   "attr",
+                                           "all", "type",  "namespaces", "required"};
 constexpr std::string_view kNotifyKeys[] = {"webhook", "on_change", "failing_streak"};
 constexpr std::string_view kTlsKeys[] = {"ca_file", "verify"};
 constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string did_you_mean(std::string_view word, Keys candidates) {
-  std::string_view best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (auto c : candidates) {
-    size_t d = edit_distance(word, c);
-    if (d < best_distance) best = c, best_distance = d;
-  }
-  return best.empty() ? "" : " (did you mean '" + std::string(best) + "'?)";
-}
 
 // Text checks yaml-cpp does not make: a position for binary data, and a nesting bound so a
 // hostile file cannot overflow yaml-cpp's recursive parser.
@@ -374,8 +353,12 @@ ProxyUrl parse_proxy(const std::string& text) {
 
 class Loader {
  public:
-  Loader(std::vector<Diagnostic>& errors, std::vector<Diagnostic>& warnings)
-      : errors_(errors), warnings_(warnings) {}
+  Loader(std::vector<Diagnostic>& errors, std::vector<Diagnostic>& warnings,
+         const LoadOptions& options)
+      : errors_(errors),
+        warnings_(warnings),
+        env_required_(options.env_required),
+        probe_storage_(options.probe_storage) {}
 
   // The values ${VAR} references were replaced with, for Config::redact.
   const std::vector<std::pair<std::string, std::string>>& secrets() const { return cfg_secrets_; }
@@ -401,10 +384,27 @@ class Loader {
     if (const auto& s = root["storage"]; s && map(s, "'storage'")) {
       check_keys(s, kStorageKeys, "in 'storage'");
       if (const auto& p = s["path"]; p) {
-        if (auto v = string(p, "'storage.path'"); v && v->empty())
+        bool saved = std::exchange(env_required_, true);  // see LoadOptions
+        auto v = string(p, "'storage.path'");
+        env_required_ = saved;
+        if (v && v->empty()) {
           error(p, "'storage.path' must not be empty");
-        else if (v)
+        } else if (v) {
           cfg.storage.path = *v;
+          if (fs::path(*v).is_relative()) {
+            std::error_code ec;
+            auto cwd = fs::current_path(ec);
+            warn(p, "'storage.path' '" + p.Scalar() +
+                        "' is relative: it names a file in the working directory of each "
+                        "process that opens it (here " +
+                        (ec ? std::string("unknown") : cwd.string()) +
+                        "), so the daemon and a query from another directory open different "
+                        "databases; write an absolute path");
+          }
+          if (probe_storage_)
+            if (auto why = storage_problem(*v); !why.empty())
+              warn(p, "'storage.path' '" + p.Scalar() + "' " + why);
+        }
       }
       if (const auto& k = s["keep"]; k)
         if (auto d = duration(k, "'storage.keep'")) cfg.storage.keep = *d;
@@ -484,14 +484,17 @@ class Loader {
           Job job = defaults_;
           job.file = file;
           job.line = node.line + 1;
-          if (!read_job(node, job)) continue;
+          bool valid = read_job(node, job);
+          if (job.name.empty()) continue;  // said already
+          // A job with errors still claims its name, so a duplicate is reported in the same pass.
           if (auto [it, fresh] =
                   names_.emplace(job.name, job.file + ":" + std::to_string(job.line));
               !fresh) {
             error(node["name"],
                   "duplicate job name '" + job.name + "' (first defined at " + it->second + ")");
-          } else {
+          } else if (valid) {
             warn_insecure(node, job);
+            warn_slow(node, job);
             cfg.jobs.push_back(std::move(job));
           }
         }
@@ -538,7 +541,7 @@ class Loader {
       }
       std::ifstream in(f, std::ios::binary);
       if (!in) {
-        error(at, "cannot read included file '" + f + "'");
+        error(at, "cannot read included file '" + f + "': " + std::strerror(errno));
         continue;
       }
       std::ostringstream text;
@@ -584,6 +587,71 @@ class Loader {
                "')");
     else
       insecure_by_default_.push_back(job.name);
+  }
+
+  // A job whose URLs on one host take longer at that host's rate than its interval: runs
+  // overlap their next due time, which is then skipped. Seeds only: followed links add more.
+  void warn_slow(const Yaml& node, const Job& job) {
+    Duration interval = job.schedule.every;
+    if (job.schedule.cron) {  // the shortest gap between its next few firings
+      auto at = std::chrono::system_clock::now();
+      auto prev = job.schedule.cron->next(at, job.schedule.timezone);
+      for (int i = 0; i < 8 && prev; ++i) {
+        auto next = job.schedule.cron->next(*prev, job.schedule.timezone);
+        if (!next) break;
+        auto gap = std::chrono::duration_cast<Duration>(*next - *prev);
+        if (interval.count() == 0 || gap < interval) interval = gap;
+        prev = next;
+      }
+    }
+    if (interval.count() <= 0) return;
+    std::map<std::string, std::size_t> per_host;
+    for (const auto& u : job.urls)
+      if (auto parsed = parse_url(u)) ++per_host[parsed->host + ":" + std::to_string(parsed->port)];
+    for (const auto& [host, n] : per_host) {
+      const auto& limits = job.per_host;
+      double by_rate = static_cast<double>(n > static_cast<std::size_t>(limits.burst)
+                                               ? n - static_cast<std::size_t>(limits.burst)
+                                               : 0) /
+                       limits.rate;
+      double by_delay =
+          std::chrono::duration<double>(limits.delay).count() * static_cast<double>(n - 1);
+      double needed = std::max(by_rate, by_delay);
+      double available = std::chrono::duration<double>(interval).count();
+      if (needed <= available) continue;
+      warn(node["urls"]  ? node["urls"]
+           : node["url"] ? node["url"]
+                         : node,
+           "job '" + job.name + "' cannot finish within its interval: its " + std::to_string(n) +
+               " URLs on " + host + " take at least " + format_duration(needed) + " at " +
+               fmt_rate(limits.rate) + " (per_host.rate, burst " + std::to_string(limits.burst) +
+               (by_delay > by_rate ? ", per_host.delay" : "") + "), and it is due every " +
+               format_duration(available) +
+               ": each run overlaps the next due time, which is skipped (raise per_host.rate "
+               "or lengthen the schedule)");
+    }
+  }
+
+  static std::string format_duration(double seconds) {
+    char buf[64];
+    if (seconds < 120)
+      std::snprintf(buf, sizeof buf, "%.0fs", std::ceil(seconds));
+    else if (seconds < 7200)
+      std::snprintf(buf, sizeof buf, "%.0fm", std::ceil(seconds / 60));
+    else
+      std::snprintf(buf, sizeof buf, "%.1fh", seconds / 3600);
+    return buf;
+  }
+
+  static std::string fmt_rate(double rate) {
+    char buf[64];
+    if (rate >= 1)
+      std::snprintf(buf, sizeof buf, "%g/s", rate);
+    else if (rate * 60 >= 1)
+      std::snprintf(buf, sizeof buf, "%g/m", rate * 60);
+    else
+      std::snprintf(buf, sizeof buf, "%g/h", rate * 3600);
+    return buf;
   }
 
   void warn_insecure_defaults() {
@@ -654,7 +722,10 @@ class Loader {
           return std::nullopt;
         }
         const char* value = std::getenv(var.c_str());
-        if (!value) {
+        if (!value && !env_required_) {
+          warn(node, what + ": environment variable '" + var + "' is not set");
+          value = "";
+        } else if (!value) {
           error(node, what + ": environment variable '" + var + "' is not set");
           return std::nullopt;
         }
@@ -838,6 +909,22 @@ class Loader {
     return resolved;
   }
 
+  // "" when this process could open (or create) the database `path` for writing, else why not.
+  static std::string storage_problem(const std::string& path) {
+    std::error_code ec;
+    if (fs::exists(path, ec)) {
+      if (fs::is_directory(path, ec)) return "is a directory";
+      if (::access(path.c_str(), R_OK | W_OK) != 0)
+        return std::string("cannot be opened for writing: ") + std::strerror(errno);
+      return "";
+    }
+    fs::path dir = fs::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      return "cannot be created in " + dir.string() + ": " + std::strerror(errno);
+    return "";
+  }
+
   // "" when `path` is a readable file with a PEM certificate, else what is wrong with it.
   static std::string check_ca_file(const std::string& path) {
     std::error_code ec;
@@ -846,7 +933,7 @@ class Loader {
     if (fs::is_directory(status)) return "is a directory, not a PEM file";
     if (!fs::is_regular_file(status)) return "is not a regular file";
     std::ifstream in(path, std::ios::binary);
-    if (!in) return "cannot be read";
+    if (!in) return std::string("cannot be read: ") + std::strerror(errno);
     std::string head(1024 * 1024, '\0');  // certificates begin near the top of a bundle
     in.read(head.data(), static_cast<std::streamsize>(head.size()));
     if (in.bad()) return "cannot be read";
@@ -1262,6 +1349,8 @@ class Loader {
 
   std::vector<Diagnostic>& errors_;
   std::vector<Diagnostic>& warnings_;
+  bool env_required_;   // LoadOptions::env_required
+  bool probe_storage_;  // LoadOptions::probe_storage
   std::string file_;
   std::string job_;  // the job being read, for messages
   Job defaults_;
@@ -1275,12 +1364,12 @@ class Loader {
   std::vector<std::string> insecure_by_default_;  // jobs that take tls.verify: false from it
 };
 
-LoadResult load_text(const std::string& text, const std::string& name) {
+LoadResult load_text(const std::string& text, const std::string& name, const LoadOptions& options) {
   LoadResult result;
   auto cfg = std::make_shared<Config>();
   cfg->source = name;
   try {
-    Loader loader(result.errors, result.warnings);
+    Loader loader(result.errors, result.warnings, options);
     loader.load_main(text, name, *cfg);
     cfg->secrets = loader.secrets();
   } catch (const YAML::Exception& e) {
@@ -1321,19 +1410,20 @@ std::span<const std::string_view> http_methods() {
   return kMethods;
 }
 
-LoadResult load_file(const std::string& path) {
+LoadResult load_file(const std::string& path, const LoadOptions& options) {
   std::error_code ec;
   if (fs::is_directory(path, ec))
     return {nullptr, {{path, 0, 0, "is a directory, not a job file"}}, {}};
   std::ifstream in(path, std::ios::binary);
-  if (!in) return {nullptr, {{path, 0, 0, "cannot open the file"}}, {}};
+  if (!in)
+    return {nullptr, {{path, 0, 0, std::string("cannot open: ") + std::strerror(errno)}}, {}};
   std::ostringstream text;
   text << in.rdbuf();
-  return load_text(text.str(), path);
+  return load_text(text.str(), path, options);
 }
 
-LoadResult load_string(std::string_view yaml, const std::string& name) {
-  return load_text(std::string(yaml), name);
+LoadResult load_string(std::string_view yaml, const std::string& name, const LoadOptions& options) {
+  return load_text(std::string(yaml), name, options);
 }
 
 std::string Config::redact(std::string text) const {

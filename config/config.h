@@ -194,12 +194,23 @@ std::string redact(std::string text,
 // True when `a` and `b` describe the same work: equal in everything but where they are written.
 bool same_job(const Job& a, const Job& b);
 
+struct LoadOptions {
+  // false: an unset ${VAR} is a warning and reads as "" (for commands that only query the
+  // database, which a missing API token must not stop), except in `storage.path`, where it
+  // stays an error: the database would be another file.
+  bool env_required = true;
+  // true (scraperd check): a warning, with the system's reason, when `storage.path` cannot be
+  // opened for writing (or created) by this user.
+  bool probe_storage = false;
+};
+
 // Reads and validates `path` and the files it includes.
-LoadResult load_file(const std::string& path);
+LoadResult load_file(const std::string& path, const LoadOptions& options = {});
 
 // Validates YAML text; `name` is used as the file name in diagnostics and `include:` paths
 // are relative to the working directory.
-LoadResult load_string(std::string_view yaml, const std::string& name);
+LoadResult load_string(std::string_view yaml, const std::string& name,
+                       const LoadOptions& options = {});
 
 // The keys the loader accepts in each place of a job file ("top", "included", "defaults",
 // "job", "storage", "api", "log", "timeout", "retries", "per_host", "follow", "field",

@@ -8,9 +8,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <unistd.h>
+
+#include "config/text.h"
 #include "daemon/format.h"
 #include "storage/store.h"
 
@@ -78,6 +82,52 @@ std::pair<std::string, int> split_listen(const std::string& listen) {
   return {host, std::atoi(listen.c_str() + colon + 1)};
 }
 
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The segments of the request target's path, each percent-decoded, so that a job named "a/b"
+// (written a%2Fb) is one segment. Empty segments are dropped ("/api//jobs/" is /api/jobs).
+std::vector<std::string> path_segments(const std::string& target) {
+  std::string path = target.substr(0, target.find('?'));
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= path.size()) {
+    auto slash = path.find('/', at);
+    if (slash == std::string::npos) slash = path.size();
+    std::string segment;
+    for (std::size_t i = at; i < slash; ++i) {
+      if (path[i] == '%' && i + 2 < slash && hex(path[i + 1]) >= 0 && hex(path[i + 2]) >= 0) {
+        segment += static_cast<char>(hex(path[i + 1]) * 16 + hex(path[i + 2]));
+        i += 2;
+      } else {
+        segment += path[i];
+      }
+    }
+    if (!segment.empty()) out.push_back(std::move(segment));
+    at = slash + 1;
+  }
+  return out;
+}
+
+// "Authorization: Bearer TOKEN", the scheme in any case, spaces around ignored; the token is
+// compared in constant time.
+bool authorized(const httplib::Request& req, const std::string& token) {
+  const std::string header = req.get_header_value("Authorization");
+  std::string_view h = config::trim(header);
+  auto space = h.find(' ');
+  if (space == std::string_view::npos || config::lower(h.substr(0, space)) != "bearer")
+    return false;
+  std::string_view given = config::trim(h.substr(space + 1));
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (std::size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
+  return diff == 0;
+}
+
 }  // namespace
 
 // Failed commit attempts in a row (retried after 0.1, 0.2, 0.4 s, ...) that make /healthz 503.
@@ -99,6 +149,18 @@ struct Api::Impl {
   httplib::Server server;
   std::thread thread;
 
+  // A route: its method, its path (a "*" segment matches any one segment: a job name), what it
+  // does (for the index at /), and its handler, given the segments the "*"s matched.
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&,
+                                     const std::vector<std::string>&)>;
+  struct Route {
+    std::string method;
+    std::vector<std::string> path;
+    std::string about;
+    Handler handle;
+  };
+  std::vector<Route> routes;
+
   // Every storage::Error becomes a 503 (no database yet, locked, unreadable): never a crash.
   template <typename F>
   void query(httplib::Response& res, F&& f) {
@@ -109,85 +171,229 @@ struct Api::Impl {
     }
   }
 
-  void routes() {
-    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (settings.token.empty() || req.path == "/healthz")
-        return httplib::Server::HandlerResponse::Unhandled;
-      if (req.get_header_value("Authorization") == "Bearer " + settings.token)
-        return httplib::Server::HandlerResponse::Unhandled;
-      res.set_header("WWW-Authenticate", "Bearer");
-      reply_error(res, 401, "this API needs 'Authorization: Bearer <api.token>'");
-      return httplib::Server::HandlerResponse::Handled;
-    });
-    server.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-      // Unhealthy while commits keep failing: rows pile up in memory and are lost if the
-      // daemon stops before the database takes them again.
-      if (int failing = writer.failing(); failing >= kUnhealthyAfterFailures) {
-        res.status = 503;
-        res.set_content(fmt::format("database: {} commits failed in a row, {} rows waiting: {}\n",
-                                    failing, writer.queued(), writer.last_error()),
-                        "text/plain");
-        return;
+  void add(std::string method, const std::string& path, std::string about, Handler handle) {
+    routes.push_back({std::move(method), path_segments(path), std::move(about), std::move(handle)});
+  }
+
+  // Every job as `scraperd jobs` shows it: the database's, completed with the job file.
+  nlohmann::json jobs(const storage::Filter& f) {
+    storage::Filter all = f;
+    all.limit = std::numeric_limits<int>::max();
+    storage::Table table = storage::query_jobs(db_path, all);
+    std::shared_ptr<const config::Config> config = hooks.config ? hooks.config() : nullptr;
+    if (config && !f.job.empty()) {  // one job: only its line of the file
+      auto copy = std::make_shared<config::Config>();
+      for (const auto& j : config->jobs)
+        if (j.name == f.job) copy->jobs.push_back(j);
+      config = copy;
+    }
+    merge_job_file(table, config.get(), f.limit);
+    return to_json(table);
+  }
+
+  void define_routes() {
+    add("GET", "/", "this list", [this](const auto&, auto& res, const auto&) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& r : routes) {
+        std::string path;
+        for (const auto& s : r.path) path += "/" + (s == "*" ? std::string("NAME") : s);
+        list.push_back(
+            {{"method", r.method}, {"path", path.empty() ? "/" : path}, {"about", r.about}});
       }
-      res.set_content("ok\n", "text/plain");
+      reply_json(res, 200, {{"service", "scraperd"}, {"endpoints", list}});
     });
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    add("GET", "/healthz",
+        "200 ok while the daemon runs; 503 while commits keep failing (no token needed)",
+        [this](const auto&, auto& res, const auto&) {
+          // Unhealthy while commits keep failing: rows pile up in memory and are lost if the
+          // daemon stops before the database takes them again.
+          if (int failing = writer.failing(); failing >= kUnhealthyAfterFailures) {
+            res.status = 503;
+            res.set_content(
+                fmt::format("database: {} commits failed in a row, {} rows waiting: {}\n", failing,
+                            writer.queued(), writer.last_error()),
+                "text/plain");
+            return;
+          }
+          res.set_content("ok\n", "text/plain");
+        });
+    add("GET", "/metrics", "Prometheus metrics", [this](const auto&, auto& res, const auto&) {
       res.set_content(
           metrics.render({writer.queued(), writer.committed(), writer.commit_failures()}),
           "text/plain; version=0.0.4; charset=utf-8");
     });
-    server.Get("/api/jobs", [this](const httplib::Request&, httplib::Response& res) {
-      query(res, [&] { reply_json(res, 200, to_json(storage::query_jobs(db_path))); });
-    });
-    server.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      std::string name = req.matches[1];
-      query(res, [&] {
-        auto jobs = to_json(storage::query_jobs(db_path));
-        for (auto& job : jobs)
-          if (job["job"] == name) {
+    add("GET", "/api/status",
+        "the daemon: pid, since, runs going on, the writer's queue, the last reload",
+        [this](const auto&, auto& res, const auto&) {
+          query(res, [&] {
+            DaemonStatus d = hooks.status();
+            nlohmann::json body = {
+                {"pid", static_cast<long>(::getpid())},
+                {"since", d.since},
+                {"config", d.config_path},
+                {"database", db_path},
+                {"api", settings.listen},
+                {"jobs", d.jobs},
+                {"paused", d.paused},
+                {"requests_in_flight", d.requests_in_flight},
+                {"running", to_json(storage::query_unfinished_runs(db_path))},
+                {"writer",
+                 {{"queued", writer.queued()},
+                  {"committed", writer.committed()},
+                  {"last_error", writer.last_error()}}},
+                {"last_reload",
+                 {{"ok", d.last_reload_ok},
+                  {"at", d.last_reload_at.empty() ? nlohmann::json(nullptr)
+                                                  : nlohmann::json(d.last_reload_at)},
+                  {"errors", d.last_reload_errors}}}};
+            reply_json(res, 200, body);
+          });
+        });
+    add("GET", "/api/jobs", "every job: state, schedule, last run, status, next due",
+        [this](const auto& req, auto& res, const auto&) {
+          storage::Filter f;
+          f.limit = std::numeric_limits<int>::max();
+          if (!read_filter(req, res, f)) return;
+          query(res, [&] { reply_json(res, 200, jobs(f)); });
+        });
+    add("GET", "/api/jobs/*", "one job and its latest runs",
+        [this](const auto&, auto& res, const auto& args) {
+          query(res, [&] {
             storage::Filter f;
-            f.job = name;
+            f.job = args[0];
+            f.limit = 1;
+            auto job = jobs(f);
+            if (job.empty()) return reply_error(res, 404, "no job '" + args[0] + "'");
             f.limit = 10;
             reply_json(res, 200,
-                       {{"job", job}, {"runs", to_json(storage::query_runs(db_path, f))}});
-            return;
-          }
-        reply_error(res, 404, "no job '" + name + "'");
-      });
-    });
-    server.Get(R"(/api/jobs/([^/]+)/results)", [this](const httplib::Request& req,
-                                                      httplib::Response& res) {
-      storage::Filter f;
-      if (!read_filter(req, res, f)) return;
-      f.job = req.matches[1];
-      query(res, [&] { reply_json(res, 200, to_json(storage::query_results(db_path, f))); });
-    });
-    server.Get("/api/errors", [this](const httplib::Request& req, httplib::Response& res) {
-      storage::Filter f;
-      if (!read_filter(req, res, f)) return;
-      query(res, [&] { reply_json(res, 200, to_json(storage::query_errors(db_path, f))); });
-    });
-    server.Post("/api/reload", [this](const httplib::Request&, httplib::Response& res) {
+                       {{"job", job[0]}, {"runs", to_json(storage::query_runs(db_path, f))}});
+          });
+        });
+    add("GET", "/api/jobs/*/results", "a job's results: ?since=1h&limit=N&changed=1",
+        [this](const auto& req, auto& res, const auto& args) {
+          storage::Filter f;
+          if (!read_filter(req, res, f)) return;
+          f.job = args[0];
+          query(res, [&] {
+            if (!storage::job_known(db_path, f.job))
+              return reply_error(res, 404, "no job '" + f.job + "'");
+            reply_json(res, 200, to_json(storage::query_results(db_path, f)));
+          });
+        });
+    add("GET", "/api/results", "results across jobs: ?job=NAME&since=1h&limit=N&changed=1",
+        [this](const auto& req, auto& res, const auto&) {
+          storage::Filter f;
+          if (!read_filter(req, res, f)) return;
+          query(res, [&] { reply_json(res, 200, to_json(storage::query_results(db_path, f))); });
+        });
+    add("GET", "/api/runs", "runs across jobs: ?job=NAME&since=1h&limit=N",
+        [this](const auto& req, auto& res, const auto&) {
+          storage::Filter f;
+          if (!read_filter(req, res, f)) return;
+          query(res, [&] { reply_json(res, 200, to_json(storage::query_runs(db_path, f))); });
+        });
+    add("GET", "/api/errors", "errors across jobs: ?job=NAME&kind=K&since=1h&limit=N",
+        [this](const auto& req, auto& res, const auto&) {
+          storage::Filter f;
+          if (!read_filter(req, res, f)) return;
+          query(res, [&] { reply_json(res, 200, to_json(storage::query_errors(db_path, f))); });
+        });
+    add("POST", "/api/reload", "reload the job files", [this](const auto&, auto& res, const auto&) {
       ReloadOutcome outcome = hooks.reload();
       reply_json(res, outcome.ok ? 200 : 422, {{"ok", outcome.ok}, {"errors", outcome.errors}});
     });
-    server.Post(R"(/api/jobs/([^/]+)/run)",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  std::string name = req.matches[1];
-                  switch (hooks.run_now(name)) {
-                    case RunNow::kStarted: reply_json(res, 202, {{"started", name}}); break;
-                    case RunNow::kUnknownJob: reply_error(res, 404, "no job '" + name + "'"); break;
-                    case RunNow::kAlreadyRunning:
-                      reply_error(res, 409, "job '" + name + "' is running");
-                      break;
-                  }
-                });
+    add("POST", "/api/jobs/*/run", "run the job now (202; 409 when running or paused)",
+        [this](const auto&, auto& res, const auto& args) {
+          const std::string& name = args[0];
+          switch (hooks.run_now(name)) {
+            case RunNow::kStarted: reply_json(res, 202, {{"started", name}}); break;
+            case RunNow::kUnknownJob: reply_error(res, 404, "no job '" + name + "'"); break;
+            case RunNow::kAlreadyRunning:
+              reply_error(res, 409, "job '" + name + "' is running");
+              break;
+            case RunNow::kPaused:
+              reply_error(res, 409, "job '" + name + "' is paused (resume it first)");
+              break;
+          }
+        });
+    for (bool pause : {true, false}) {
+      std::string verb = pause ? "pause" : "resume";
+      add("POST", "/api/jobs/*/" + verb,
+          pause ? "pause the job: no run starts until it is resumed" : "resume a paused job",
+          [this, pause](const auto&, auto& res, const auto& args) {
+            const std::string& name = args[0];
+            query(res, [&] {
+              switch (hooks.set_paused(name, pause)) {
+                case Pause::kDone:
+                case Pause::kAlready:
+                  reply_json(res, 200, {{"job", name}, {"paused", pause}});
+                  break;
+                case Pause::kUnknownJob: reply_error(res, 404, "no job '" + name + "'"); break;
+              }
+            });
+          });
+    }
+  }
+
+  // Every request comes here, routed by its percent-decoded path segments.
+  void dispatch(const httplib::Request& req, httplib::Response& res) {
+    auto segments = path_segments(req.target);
+    bool health = segments.size() == 1 && segments[0] == "healthz";
+    if (!settings.token.empty() && !health && !authorized(req, settings.token)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      return reply_error(res, 401, "this API needs 'Authorization: Bearer <api.token>'");
+    }
+    std::string method = req.method == "HEAD" ? "GET" : req.method;
+    std::vector<std::string> allowed;
+    for (const auto& route : routes) {
+      if (route.path.size() != segments.size()) continue;
+      std::vector<std::string> args;
+      bool match = true;
+      for (std::size_t i = 0; match && i < segments.size(); ++i) {
+        if (route.path[i] == "*")
+          args.push_back(segments[i]);
+        else
+          match = route.path[i] == segments[i];
+      }
+      if (!match) continue;
+      if (route.method == method) return route.handle(req, res, args);
+      allowed.push_back(route.method == "GET" ? "GET, HEAD" : route.method);
+    }
+    if (allowed.empty()) return reply_error(res, 404, "no such endpoint (GET / lists them)");
+    std::string allow;
+    for (const auto& a : allowed) allow += (allow.empty() ? "" : ", ") + a;
+    res.set_header("Allow", allow);
+    reply_error(res, 405, req.method + " is not allowed here (allowed: " + allow + ")");
+  }
+
+  void serve() {
+    define_routes();
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3), but
+    // cpp-httplib would wait for one on a POST until the connection closes: such requests are
+    // answered here, before it reads. The others reach the catch-all handlers below.
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      bool body_expected = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+                           req.method == "DELETE";
+      if (body_expected && !req.has_header("Content-Length") &&
+          !req.has_header("Transfer-Encoding")) {
+        dispatch(req, res);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    const std::string any = R"([\s\S]*)";
+    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+      dispatch(req, res);
+    };
+    server.Get(any, handler);
+    server.Post(any, handler);
+    server.Put(any, handler);
+    server.Patch(any, handler);
+    server.Delete(any, handler);
+    server.Options(any, handler);
     server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return;
-      reply_error(res, res.status,
-                  res.status == 404   ? "no such endpoint"
-                  : res.status == 400 ? "bad request (a POST needs a Content-Length, even 0)"
-                                      : "HTTP " + std::to_string(res.status));
+      reply_error(res, res.status, "HTTP " + std::to_string(res.status));
     });
     server.set_exception_handler(
         [](const httplib::Request&, httplib::Response& res, std::exception_ptr e) {
@@ -218,7 +424,7 @@ Api::~Api() {
 }
 
 bool Api::start(std::string* error) {
-  impl_->routes();
+  impl_->serve();
   auto [host, port] = split_listen(impl_->settings.listen);
   // cpp-httplib's default sets SO_REUSEPORT, with which a second daemon binds the same port
   // and the kernel splits the connections between them. SO_REUSEADDR alone still lets a

@@ -1,17 +1,26 @@
 // The daemon's HTTP API (cpp-httplib's server on its own threads, JSON via nlohmann-json).
 //
+//   GET  /                            this list, as JSON
 //   GET  /healthz                     200 "ok" (never needs the token)
 //   GET  /metrics                     Prometheus text format
-//   GET  /api/jobs                    every job: schedule, last run, status, next due
+//   GET  /api/status                  the daemon: pid, since, job file, runs going on (live
+//                                     progress), the writer's queue, the last reload
+//   GET  /api/jobs                    every job: state, schedule, last run, status, next due
 //   GET  /api/jobs/NAME               one job and its latest runs
-//   GET  /api/jobs/NAME/results       ?since=1h&limit=N&changed=1
+//   GET  /api/jobs/NAME/results       ?since=1h&limit=N&changed=1 (404 for an unknown job)
+//   GET  /api/results                 ?job=NAME&since=1h&limit=N&changed=1, across jobs
+//   GET  /api/runs                    ?job=NAME&since=1h&limit=N
 //   GET  /api/errors                  ?job=NAME&kind=K&since=1h&limit=N
 //   POST /api/reload                  reload the job files; 200 with the outcome
-//   POST /api/jobs/NAME/run           run the job now (202), 404 unknown, 409 already running
+//   POST /api/jobs/NAME/run           run the job now (202), 404 unknown, 409 running or paused
+//   POST /api/jobs/NAME/pause         pause the job (persisted), 200; 404 unknown
+//   POST /api/jobs/NAME/resume        resume it, 200; 404 unknown
 //
-// Queries open the database read-only per request, so the event loop is never involved;
-// reload and run are handed to the loop through `ApiHooks`. With a token configured, every
-// path but /healthz needs "Authorization: Bearer TOKEN". Listens on loopback by default.
+// NAME is percent-decoded ("a%2Fb" is the job "a/b"). A path of another method answers 405
+// with Allow; a POST needs no body and no Content-Length. Queries open the database read-only
+// per request, so the event loop is never involved; reload, run and pause are handed to the
+// loop through `ApiHooks`. With a token configured, every path but /healthz needs
+// "Authorization: Bearer TOKEN" (the scheme in any case). Listens on loopback by default.
 #pragma once
 
 #include <functional>
@@ -30,11 +39,32 @@ struct ReloadOutcome {
   std::vector<std::string> errors;  // file:line:col: ... when not ok
 };
 
-enum class RunNow { kStarted, kUnknownJob, kAlreadyRunning };
+enum class RunNow { kStarted, kUnknownJob, kAlreadyRunning, kPaused };
+
+enum class Pause { kDone, kAlready, kUnknownJob };
+
+// What the daemon says of itself in /api/status (the API adds the writer's figures and the
+// runs going on, from the database).
+struct DaemonStatus {
+  std::string since;        // when it started, "2026-12-03T10:15:00Z"
+  std::string config_path;  // the job file
+  int jobs = 0;             // jobs scheduled
+  int paused = 0;           // of them, paused
+  int requests_in_flight = 0;
+  bool last_reload_ok = true;
+  std::string last_reload_at;  // "" when there was none
+  std::vector<std::string> last_reload_errors;
+};
 
 struct ApiHooks {
   std::function<ReloadOutcome()> reload;                  // blocks until the reload is done
   std::function<RunNow(const std::string& job)> run_now;  // blocks until the loop answered
+  // Pauses (true) or resumes a job of the daemon: persisted first (throws storage::Error
+  // when it cannot be), then the scheduler is told. Blocks until the loop answered.
+  std::function<Pause(const std::string& job, bool pause)> set_paused;
+  // The job file the daemon runs now (for /api/jobs: removed and never-run jobs).
+  std::function<std::shared_ptr<const config::Config>()> config;
+  std::function<DaemonStatus()> status;  // blocks until the loop answered
 };
 
 class Api {

@@ -1,16 +1,20 @@
 #include "daemon/cli.h"
 
+#include <fmt/format.h>
+#include <httplib.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -22,6 +26,7 @@
 #include "config/config.h"
 #include "config/duration.h"
 #include "config/schema.h"
+#include "config/text.h"
 #include "config/url.h"
 #include "daemon/engine.h"
 #include "daemon/extract.h"
@@ -30,6 +35,7 @@
 #include "daemon/json_log.h"
 #include "daemon/schedule.h"
 #include "daemon/systemd.h"
+#include "storage/db_lock.h"
 #include "storage/store.h"
 
 namespace scraperd::daemon {
@@ -37,40 +43,178 @@ namespace {
 
 constexpr const char* kDefaultConfig = "/etc/scraperd/jobs.yaml";
 
-constexpr const char* kUsage = R"(usage: scraperd COMMAND [options]
+// One command of the command line. Its help (`scraperd help NAME`, `scraperd NAME --help`) is
+// built from `usage`, `about`, the options it takes (described in kOptions) and `example`.
+struct Command {
+  std::string_view name;
+  std::string_view summary;             // one line in `scraperd --help`
+  std::string_view usage;               // after "scraperd "
+  std::string_view about;               // what it does, a few lines
+  std::vector<std::string> with_value;  // options taking a value
+  std::vector<std::string> flags;       // options without one (a few take "=VALUE")
+  std::string_view example;
+};
 
-commands:
-  run [--once]            run the jobs until SIGTERM/SIGINT (--once: every job once, then exit)
-      [--debug-loop[=MS]] log every event-loop step that holds the loop over MS (default 100)
-  check                   validate the job file: one line per job, or every error; exit 1 on errors
-  try JOB [--url URL]     fetch one page with the job's settings and print its fields as JSON
-      [--html FILE]       (or read a saved page instead); writes nothing to the database
-  results [JOB]           stored results, newest first   [--since T] [--changed] [--limit N]
-  errors [JOB]            stored errors, newest first    [--since T] [--kind K] [--limit N]
-  runs [JOB]              job runs, newest first          [--since T] [--limit N]
-  jobs                    every job: schedule, last run, last status, success over 24 h
-  schema                  print the JSON Schema of job files (for editors and validators)
+// Options as `scraperd help COMMAND` describes them.
+constexpr std::pair<std::string_view, std::string_view> kOptions[] = {
+    {"--config", "--config FILE      job file (default /etc/scraperd/jobs.yaml)"},
+    {"--db", "--db FILE          database (default: storage.path of the job file)"},
+    {"--once", "--once             run every job once, then exit"},
+    {"--debug-loop",
+     "--debug-loop[=MS]  log every event-loop step that holds the loop over MS (default 100)"},
+    {"--url", "--url URL          fetch this URL instead of the job's first"},
+    {"--html", "--html FILE        read a saved page instead of fetching"},
+    {"--since",
+     "--since T          a duration back from now (1h, 30m, 2d) or a UTC time (2026-11-24 08:00)"},
+    {"--limit", "--limit N          rows to show, 1 to 1000000 (default 20)"},
+    {"--changed", "--changed          only results whose content changed"},
+    {"--kind",
+     "--kind K           dns, connect, timeout, tls, http, too_large, read, redirect_loop,\n"
+     "                     robots, cancelled, parse"},
+    {"--format", "--format F         table (default), json, ndjson, csv"},
+    {"--log-level",
+     "--log-level LEVEL  trace, debug, info, warn, error (default: log.level of the job file)"},
+};
 
-options:
-  --config FILE      job file (default /etc/scraperd/jobs.yaml)
-  --db FILE          database (default: storage.path of the job file)
-  --since T          a duration back from now (1h, 30m, 2d) or a UTC time (2026-11-24 08:00)
-  --limit N          rows to show, 1 to 1000000 (default 20)
-  --kind K           dns, connect, timeout, tls, http, too_large, read, redirect_loop,
-                     robots, cancelled, parse
-  --format F         table (default), json, ndjson, csv
-  --log-level LEVEL  trace, debug, info, warn, error (default: log.level of the job file)
-  -h, --help         this text
-  --version          print the version
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"run",
+       "run the jobs until SIGTERM/SIGINT (--once: every job once, then exit)",
+       "run [--once] [options]",
+       "Runs the jobs of the job file on their schedules until SIGTERM or SIGINT; SIGHUP\n"
+       "reloads the file. With --once, runs every job once, commits and exits.",
+       {"--config", "--db", "--log-level"},
+       {"--once", "--debug-loop"},
+       "scraperd run --config jobs.yaml --once"},
+      {"check",
+       "validate the job file: one line per job, or every error; exit 1 on errors",
+       "check [options]",
+       "Reads the job file and what it includes and reports every error at once as\n"
+       "FILE:LINE:COL: message, then warnings; exit 1 when there is an error.",
+       {"--config", "--log-level"},
+       {},
+       "scraperd check --config /etc/scraperd/jobs.yaml"},
+      {"try",
+       "fetch one page with a job's settings and print its fields as JSON",
+       "try JOB [--url URL | --html FILE] [options]",
+       "Fetches the job's first URL (or --url, or reads --html) exactly as the job would and\n"
+       "prints the status, timings, extracted fields and followed links as JSON. Writes\n"
+       "nothing to the database.",
+       {"--config", "--url", "--html", "--log-level"},
+       {},
+       "scraperd try prices --url https://shop.example/p/7"},
+      {"results",
+       "stored results, newest first",
+       "results [JOB] [options]",
+       "Stored results (one row per page fetched), newest first.",
+       {"--config", "--db", "--since", "--limit", "--format", "--log-level"},
+       {"--changed"},
+       "scraperd results prices --since 1h --changed --format csv"},
+      {"errors",
+       "stored errors, newest first",
+       "errors [JOB] [options]",
+       "Stored errors (one row per failed attempt), newest first.",
+       {"--config", "--db", "--since", "--kind", "--limit", "--format", "--log-level"},
+       {},
+       "scraperd errors --kind timeout --since 2d"},
+      {"runs",
+       "job runs, newest first",
+       "runs [JOB] [options]",
+       "Job runs, newest first: when each was due and started, its lag, URLs, ok and failed.",
+       {"--config", "--db", "--since", "--limit", "--format", "--log-level"},
+       {},
+       "scraperd runs prices --limit 5"},
+      {"jobs",
+       "every job: state, schedule, last run, last status, success over 24 h",
+       "jobs [options]",
+       "Every job of the database and of the job file: its state (active, running, paused,\n"
+       "never run, removed: in the database, no longer in the file), schedule, last run and\n"
+       "its status, success over 24 h, next due time. The first line says whether a daemon\n"
+       "runs on the database (on stderr with --format json, ndjson or csv).",
+       {"--config", "--db", "--limit", "--format", "--log-level"},
+       {},
+       "scraperd jobs --format json"},
+      {"status",
+       "is a daemon running on the database; its runs going on, writer, last reload",
+       "status [options]",
+       "Whether a daemon runs on the database (from DATABASE.lock: pid, since, job file, API\n"
+       "address), the runs going on with their progress (URLs done of total, ok, failed),\n"
+       "and, from the daemon's API when it has one, its writer's queue and last error and\n"
+       "the outcome of its last reload.",
+       {"--config", "--db", "--format", "--log-level"},
+       {},
+       "scraperd status --db /var/lib/scraperd/results.db"},
+      {"pause",
+       "pause a job: no run of it starts until it is resumed",
+       "pause JOB [options]",
+       "Pauses the job, in the database: the scheduler starts no run of it (a run going on\n"
+       "finishes), through reloads and restarts, until `scraperd resume JOB`. The job stays\n"
+       "in `scraperd jobs` as paused.",
+       {"--config", "--db", "--log-level"},
+       {},
+       "scraperd pause prices"},
+      {"schema",
+       "print the JSON Schema of job files (for editors and validators)",
+       "schema",
+       "Prints the JSON Schema (draft 2020-12) of job files, made from the loader's own key\n"
+       "tables; /usr/share/scraperd/jobs.schema.json holds the same text.",
+       {},
+       {},
+       "scraperd schema > jobs.schema.json"},
+      {"resume",
+       "resume a paused job",
+       "resume JOB [options]",
+       "Resumes a job paused by `scraperd pause`: it runs again from its next due time.",
+       {"--config", "--db", "--log-level"},
+       {},
+       "scraperd resume prices"},
+  };
+  return table;
+}
 
-exit status:
-  0  success
-  1  an operational error: a bad job file, the database in use by another `run` or unusable,
-     the API address taken, rows that could not be committed; try: the fetch failed
-  2  bad usage
-  3  run --once: some URLs failed (`scraperd errors` says which); try: a field with
-     `required: true` matched nothing
-)";
+const Command* find_command(std::string_view name) {
+  for (const auto& c : commands())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+// " (did you mean 'results'?)" for a word close to a command's name.
+std::string suggest_command(const std::string& word) {
+  std::vector<std::string_view> names = {"help", "version"};
+  for (const auto& c : commands()) names.push_back(c.name);
+  return config::did_you_mean(word, names);
+}
+
+std::string usage_text() {
+  std::string out = "usage: scraperd COMMAND [options]\n\ncommands:\n";
+  for (const auto& c : commands()) out += fmt::format("  {:<9}{}\n", c.name, c.summary);
+  out += fmt::format("  {:<9}{}\n  {:<9}{}\n", "help",
+                     "help COMMAND: a command's options and an example", "version",
+                     "print the version");
+  out +=
+      "\nscraperd COMMAND --help (or scraperd help COMMAND) says more about each.\n"
+      "\nexit status:\n"
+      "  0  done (run --once: every URL succeeded; check: no error)\n"
+      "  1  an operational error: a bad job file, the database in use by another `run` or\n"
+      "     unusable, the API address taken, rows that could not be committed; try: the\n"
+      "     fetch failed\n"
+      "  2  bad usage: an unknown command or option, a bad option value\n"
+      "  3  run --once: some URLs failed (`scraperd errors` says which); try: a field with\n"
+      "     `required: true` matched nothing\n";
+  return out;
+}
+
+std::string command_help(const Command& c) {
+  std::string out = fmt::format("usage: scraperd {}\n\n{}\n\noptions:\n", c.usage, c.about);
+  std::vector<std::string> names = c.with_value;
+  names.insert(names.end(), c.flags.begin(), c.flags.end());
+  for (const auto& [name, text] : kOptions)
+    if (std::find(names.begin(), names.end(), name) != names.end())
+      out += fmt::format("  {}\n", text);
+  out += "  -h, --help         this text\n";
+  out += fmt::format("\nexample:\n  {}\n", c.example);
+  return out;
+}
 
 // Options after the command: "--name value" pairs and bare "--flag"s.
 struct Args {
@@ -89,14 +233,26 @@ struct Args {
   }
 };
 
+// " (did you mean '--limit'?)" for an option close to one `command` takes.
+std::string suggest_option(const std::string& word, const Command& command) {
+  std::vector<std::string_view> names(command.with_value.begin(), command.with_value.end());
+  names.insert(names.end(), command.flags.begin(), command.flags.end());
+  return config::did_you_mean(word, names);
+}
+
 // `flags` may carry an inline value ("--debug-loop=50"), stored in `values`.
-Args parse_args(int argc, char** argv, int first, const std::vector<std::string>& with_value,
-                const std::vector<std::string>& flags) {
+Args parse_args(int argc, char** argv, int first, const Command& command) {
+  const auto& with_value = command.with_value;
+  const auto& flags = command.flags;
   Args args;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
     bool inline_value = false;
+    if (a == "-h" || a == "--help") {
+      args.flags.push_back("--help");
+      continue;
+    }
     if (auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
       value = a.substr(eq + 1);
       a = a.substr(0, eq);
@@ -117,15 +273,34 @@ Args parse_args(int argc, char** argv, int first, const std::vector<std::string>
     } else if (!a.starts_with("-") || a == "-") {
       args.positional.push_back(a);
     } else {
-      args.error = "unknown option '" + a + "'";
+      args.error = "unknown option '" + a + "' for " + std::string(command.name) +
+                   suggest_option(a, command);
+      std::string others;  // the commands it is an option of, if any
+      for (const auto& c : commands())
+        if (std::find(c.with_value.begin(), c.with_value.end(), a) != c.with_value.end() ||
+            std::find(c.flags.begin(), c.flags.end(), a) != c.flags.end())
+          others += (others.empty() ? "" : ", ") + std::string(c.name);
+      if (!others.empty())
+        args.error = "option '" + a + "' does not apply to " + std::string(command.name) +
+                     " (it is an option of " + others + ")";
       return args;
     }
   }
   return args;
 }
 
+// The command being run, for usage_error.
+const Command* current_command = nullptr;
+
+// The message, then how the command being run (or scraperd, before one) is used; exit status 2.
 int usage_error(const std::string& message) {
-  std::cerr << "scraperd: " << message << "\n\n" << kUsage;
+  const Command* command = current_command;
+  std::cerr << "scraperd: " << message << "\n";
+  if (command)
+    std::cerr << "usage: scraperd " << command->usage << "  (scraperd help " << command->name
+              << " says more)\n";
+  else
+    std::cerr << '\n' << usage_text();
   return 2;
 }
 
@@ -167,8 +342,9 @@ void setup_logging(const Args& args) {
 // a load) are printed before the errors, as "FILE:LINE:COL: warning: ...", when `warnings` is
 // null; otherwise they are handed back there, for the caller to log or drop.
 std::shared_ptr<const config::Config> load_config(
-    const std::string& path, std::vector<config::Diagnostic>* warnings = nullptr) {
-  auto loaded = config::load_file(path);
+    const std::string& path, std::vector<config::Diagnostic>* warnings = nullptr,
+    const config::LoadOptions& options = {}) {
+  auto loaded = config::load_file(path, options);
   if (warnings) {
     *warnings = std::move(loaded.warnings);
   } else {
@@ -304,7 +480,8 @@ std::string describe_schedule(const config::Schedule& s) {
 }
 
 int cmd_check(const Args& args) {
-  auto config = load_config(args.get("--config").value_or(kDefaultConfig));
+  auto config =
+      load_config(args.get("--config").value_or(kDefaultConfig), nullptr, {.probe_storage = true});
   if (!config) return 1;
   for (const auto& job : config->jobs) {
     std::vector<std::string> hosts;
@@ -323,15 +500,49 @@ int cmd_check(const Args& args) {
   return 0;
 }
 
-// The database a query command reads: --db, else storage.path of --config.
-std::optional<std::string> query_db(const Args& args) {
-  if (auto db = args.get("--db")) return db;
+// What a query command reads: the database (--db, else storage.path of the job file) and the
+// job file itself when there is one (null otherwise). The file is read without its ${VAR}s:
+// a variable unset in this shell (an API token) does not stop a query, unless storage.path
+// needs it. Null, with the errors printed, when the database cannot be known.
+struct QueryTarget {
+  std::string db;
+  std::shared_ptr<const config::Config> config;
+};
+
+std::optional<QueryTarget> query_target(const Args& args) {
+  QueryTarget target;
   std::string path = args.get("--config").value_or(kDefaultConfig);
-  if (!args.get("--config") && !std::filesystem::exists(path)) return std::string("scraperd.db");
-  std::vector<config::Diagnostic> warnings;  // not for a query: `check` and `run` show them
-  auto config = load_config(path, &warnings);
-  if (!config) return std::nullopt;
-  return config->storage.path;
+  if (args.get("--config") || std::filesystem::exists(path)) {
+    if (args.get("--db")) {  // the file only completes the answer: its errors stop nothing
+      target.config = config::load_file(path, {.env_required = false}).config;
+    } else {
+      auto loaded = config::load_file(path, {.env_required = false});
+      for (const auto& d : loaded.errors) std::cerr << d.str() << '\n';
+      if (!loaded.ok()) {
+        std::cerr << path << ": " << loaded.errors.size()
+                  << (loaded.errors.size() == 1 ? " error" : " errors")
+                  << " (--db FILE queries a database without it)\n";
+        return std::nullopt;
+      }
+      target.config = loaded.config;
+    }
+  }
+  target.db = args.get("--db").value_or(target.config ? target.config->storage.path
+                                                      : std::string("scraperd.db"));
+  return target;
+}
+
+// The daemon holding the database's lock, if one does.
+std::optional<storage::LockInfo> daemon_on(const std::string& db) {
+  return storage::db_lock_holder(db);
+}
+
+std::string describe_daemon(const std::string& db, const std::optional<storage::LockInfo>& d) {
+  if (!d) return "daemon: none runs on " + db;
+  std::string s = "daemon: pid " + std::to_string(d->pid) + " since " + d->since + " runs on " + db;
+  if (!d->config.empty()) s += ", jobs from " + d->config;
+  if (!d->api.empty()) s += ", API http://" + d->api;
+  return s;
 }
 
 int cmd_query(const std::string& command, const Args& args) {
@@ -357,14 +568,199 @@ int cmd_query(const std::string& command, const Args& args) {
   }
   filter.changed_only = args.has("--changed");
 
-  auto db = query_db(args);
-  if (!db) return 1;
+  auto target = query_target(args);
+  if (!target) return 1;
+  const std::string& db = target->db;
   try {
-    storage::Table table = command == "results"  ? storage::query_results(*db, filter)
-                           : command == "errors" ? storage::query_errors(*db, filter)
-                           : command == "runs"   ? storage::query_runs(*db, filter)
-                                                 : storage::query_jobs(*db);
+    storage::Table table;
+    if (command == "results") {
+      table = storage::query_results(db, filter);
+    } else if (command == "errors") {
+      table = storage::query_errors(db, filter);
+    } else if (command == "runs") {
+      table = storage::query_runs(db, filter);
+    } else {
+      storage::Filter all = filter;
+      all.limit = std::numeric_limits<int>::max();
+      table = storage::query_jobs(db, all);
+      merge_job_file(table, target->config.get(), filter.limit);
+      auto daemon = daemon_on(db);
+      if (!daemon) {  // a run left unfinished by a daemon that was killed is not running
+        auto state = std::find(table.columns.begin(), table.columns.end(), "state");
+        for (auto& row : table.rows) {
+          auto& cell = row[static_cast<std::size_t>(state - table.columns.begin())];
+          if (cell == storage::Cell(std::string("running"))) cell = std::string("active");
+        }
+      }
+      // Above the table; beside machine-readable output, on stderr.
+      (*format == Format::kTable ? std::cout : std::cerr) << describe_daemon(db, daemon) << '\n';
+    }
     print(std::cout, table, *format, terminal_width());
+  } catch (const storage::Error& e) {
+    std::cerr << "scraperd: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+// A request to the API of the daemon holding the lock (its address from the lock file, the
+// token from the job file when this shell has it). Null when it cannot be reached.
+httplib::Result call_daemon(const storage::LockInfo& daemon, const config::Config* config,
+                            const std::string& method, const std::string& path) {
+  auto colon = daemon.api.rfind(':');
+  std::string host = daemon.api.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  httplib::Client client(host, std::atoi(daemon.api.c_str() + colon + 1));
+  client.set_connection_timeout(std::chrono::seconds(5));
+  client.set_read_timeout(std::chrono::seconds(30));
+  if (config && !config->api.token.empty()) client.set_bearer_token_auth(config->api.token);
+  return method == "POST" ? client.Post(path) : client.Get(path);
+}
+
+// A job name as one path segment of the API.
+std::string path_segment(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+// `scraperd status`: the daemon from the lock, its runs from the database, the rest from its
+// API.
+int cmd_status(const Args& args) {
+  auto format = parse_format(args.get("--format").value_or("table"));
+  if (!format) return usage_error("--format must be table, json, ndjson or csv");
+  if (*format != Format::kTable && *format != Format::kJson)
+    return usage_error("status prints --format table or json");
+  auto target = query_target(args);
+  if (!target) return 1;
+  const std::string& db = target->db;
+  auto daemon = daemon_on(db);
+  nlohmann::ordered_json out;
+  out["database"] = db;
+  out["daemon"] = nullptr;
+  storage::Table running;
+  try {
+    if (daemon) running = storage::query_unfinished_runs(db);
+  } catch (const storage::Error& e) {
+    std::cerr << "scraperd: " << e.what() << '\n';
+    return 1;
+  }
+  nlohmann::json live;  // the daemon's /api/status
+  std::string api_problem;
+  if (daemon) {
+    out["daemon"] = {{"pid", daemon->pid},
+                     {"since", daemon->since},
+                     {"config", daemon->config},
+                     {"api", daemon->api}};
+    if (daemon->api.empty()) {
+      api_problem = "it has no API (api.listen is \"\"): no writer or reload figures";
+    } else if (auto r = call_daemon(*daemon, target->config.get(), "GET", "/api/status"); !r) {
+      api_problem =
+          "its API at " + daemon->api + " does not answer (" + httplib::to_string(r.error()) + ")";
+    } else if (r->status == 401) {
+      api_problem =
+          "its API needs api.token, which this job file does not give here (its "
+          "${VAR} unset in this shell?)";
+    } else if (r->status != 200) {
+      api_problem = "its API answered " + std::to_string(r->status);
+    } else {
+      live = nlohmann::json::parse(r->body, nullptr, false);
+      if (live.is_discarded()) api_problem = "its API answered something that is not JSON";
+    }
+  }
+  out["running"] = to_json(running);
+  if (live.is_object()) {
+    for (auto key : {"jobs", "paused", "requests_in_flight", "writer", "last_reload"})
+      if (live.contains(key)) out[key] = live[key];
+  } else if (!api_problem.empty()) {
+    out["api_problem"] = api_problem;
+  }
+  if (*format == Format::kJson) {
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    return 0;
+  }
+  std::cout << describe_daemon(db, daemon) << '\n';
+  if (!daemon) return 0;
+  if (running.rows.empty()) {
+    std::cout << "running now: no run\n";
+  } else {
+    std::cout << "running now:\n";
+    print(std::cout, running, Format::kTable, terminal_width());
+  }
+  if (live.is_object()) {
+    const auto& w = live["writer"];
+    std::cout << "jobs: " << live.value("jobs", 0) << " scheduled, " << live.value("paused", 0)
+              << " paused; " << live.value("requests_in_flight", 0) << " requests in flight\n";
+    std::cout << "writer: " << w.value("queued", 0) << " rows queued, " << w.value("committed", 0)
+              << " committed since start";
+    if (!w.value("last_error", std::string()).empty())
+      std::cout << "; failing: " << w.value("last_error", std::string());
+    std::cout << '\n';
+    const auto& reload = live["last_reload"];
+    if (reload["at"].is_null()) {
+      std::cout << "last reload: none since the start\n";
+    } else {
+      std::cout << "last reload: " << (reload.value("ok", false) ? "ok" : "FAILED") << " at "
+                << reload["at"].get<std::string>() << '\n';
+      for (const auto& e : reload["errors"]) std::cout << "  " << e.get<std::string>() << '\n';
+    }
+  } else {
+    std::cout << "(" << api_problem << ")\n";
+  }
+  return 0;
+}
+
+// `scraperd pause JOB` / `resume JOB`: a row in the database's `paused` table (or none).
+int cmd_pause(const Args& args, bool pause) {
+  const char* verb = pause ? "pause" : "resume";
+  if (args.positional.size() != 1) return usage_error(std::string(verb) + " needs one job name");
+  const std::string& name = args.positional[0];
+  auto target = query_target(args);
+  if (!target) return 1;
+  bool in_file = false;
+  if (target->config)
+    for (const auto& j : target->config->jobs) in_file = in_file || j.name == name;
+  try {
+    bool in_db = std::filesystem::exists(target->db) && storage::job_known(target->db, name);
+    if (!in_file && !in_db) {
+      std::cerr << "scraperd: no job '" << name << "' in "
+                << (target->config ? target->config->source + " or " : std::string()) << target->db
+                << '\n';
+      return 1;
+    }
+    // A daemon with an API on this database acts on it at once (and writes the row itself).
+    if (auto daemon = daemon_on(target->db); daemon && !daemon->api.empty()) {
+      auto r = call_daemon(*daemon, target->config.get(), "POST",
+                           "/api/jobs/" + path_segment(name) + "/" + verb);
+      if (r && r->status == 200) {
+        std::cout << "job '" << name << "' " << (pause ? "paused" : "resumed")
+                  << " by the daemon (pid " << daemon->pid << ")"
+                  << (pause ? ": no run of it starts until `scraperd resume " + name + "`"
+                            : ": it runs at its next due time")
+                  << '\n';
+        return 0;
+      }
+      std::cerr << "scraperd: the daemon's API at " << daemon->api << " did not take it ("
+                << (r ? "HTTP " + std::to_string(r->status) + ": " + r->body
+                      : httplib::to_string(r.error()))
+                << "); writing the database: the daemon sees it at its next reload\n";
+    }
+    bool changed = storage::set_paused(target->db, name, pause, storage::Clock::now());
+    if (!changed)
+      std::cout << "job '" << name << "' was " << (pause ? "paused" : "not paused") << " already\n";
+    else if (pause)
+      std::cout << "job '" << name << "' paused: no run of it starts until `scraperd resume "
+                << name << "` (a running daemon sees it at its next reload)\n";
+    else
+      std::cout << "job '" << name << "' resumed: it runs at its next due time (a running "
+                << "daemon sees it at its next reload)\n";
   } catch (const storage::Error& e) {
     std::cerr << "scraperd: " << e.what() << '\n';
     return 1;
@@ -376,53 +772,52 @@ int cmd_query(const std::string& command, const Args& args) {
 
 int main(int argc, char** argv) {
   if (argc < 2) return usage_error("no command given");
-  std::string command = argv[1];
-  if (command == "-h" || command == "--help" || command == "help") {
-    std::cout << kUsage;
+  std::string name = argv[1];
+  if (name == "-h" || name == "--help") {
+    std::cout << usage_text();
     return 0;
   }
-  if (command == "--version") {
+  if (name == "version" || name == "--version") {
     std::cout << "scraperd " << SCRAPERD_VERSION << '\n';
     return 0;
   }
-
-  if (command == "schema") {
-    if (argc > 2) return usage_error("schema takes no arguments");
-    std::cout << config::job_schema();
+  if (name == "help") {
+    if (argc == 2) {
+      std::cout << usage_text();
+      return 0;
+    }
+    const Command* about = find_command(argv[2]);
+    if (!about || argc > 3)
+      return usage_error(argc > 3 ? "help takes one command"
+                                  : "no command '" + std::string(argv[2]) + "'" +
+                                        suggest_command(argv[2]));
+    std::cout << command_help(*about);
     return 0;
   }
-
-  Args args;
-  if (command == "run") {
-    args =
-        parse_args(argc, argv, 2, {"--config", "--db", "--log-level"}, {"--once", "--debug-loop"});
-  } else if (command == "try") {
-    args = parse_args(argc, argv, 2, {"--config", "--url", "--html", "--log-level"}, {});
-  } else if (command == "check") {
-    args = parse_args(argc, argv, 2, {"--config", "--log-level"}, {});
-  } else if (command == "results") {
-    args = parse_args(argc, argv, 2,
-                      {"--config", "--db", "--limit", "--since", "--format", "--log-level"},
-                      {"--changed"});
-  } else if (command == "errors") {
-    args = parse_args(
-        argc, argv, 2,
-        {"--config", "--db", "--limit", "--since", "--kind", "--format", "--log-level"}, {});
-  } else if (command == "runs" || command == "jobs") {
-    args = parse_args(argc, argv, 2,
-                      {"--config", "--db", "--limit", "--since", "--format", "--log-level"}, {});
-  } else {
-    return usage_error("unknown command '" + command + "'");
+  const Command* command = find_command(name);
+  if (!command) return usage_error("unknown command '" + name + "'" + suggest_command(name));
+  current_command = command;
+  Args args = parse_args(argc, argv, 2, *command);
+  if (args.has("--help")) {
+    std::cout << command_help(*command);
+    return 0;
   }
   if (!args.error.empty()) return usage_error(args.error);
   setup_logging(args);
 
-  if (!args.positional.empty() && (command == "run" || command == "check"))
+  if (!args.positional.empty() && (name == "run" || name == "check"))
     return usage_error("unexpected argument '" + args.positional[0] + "'");
-  if (command == "run") return cmd_run(args);
-  if (command == "check") return cmd_check(args);
-  if (command == "try") return cmd_try(args);
-  return cmd_query(command, args);
+  if (name == "schema") {
+    if (!args.positional.empty()) return usage_error("schema takes no arguments");
+    std::cout << config::job_schema();
+    return 0;
+  }
+  if (name == "run") return cmd_run(args);
+  if (name == "check") return cmd_check(args);
+  if (name == "try") return cmd_try(args);
+  if (name == "pause" || name == "resume") return cmd_pause(args, name == "pause");
+  if (name == "status") return cmd_status(args);
+  return cmd_query(name, args);
 }
 
 }  // namespace scraperd::daemon

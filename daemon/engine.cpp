@@ -29,6 +29,7 @@
 #include <list>
 #include <map>
 #include <random>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -75,6 +76,17 @@ double seconds(Steady::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// The jobs paused in the database at `db`; none (and a warning) when it cannot be read.
+std::set<std::string> paused_in(const std::string& db) {
+  std::set<std::string> out;
+  try {
+    for (const auto& [name, since] : storage::paused_jobs(db)) out.insert(name);
+  } catch (const storage::Error& e) {
+    spdlog::warn("cannot read the paused jobs ({}); none is paused", e.what());
+  }
+  return out;
+}
+
 class Engine {
  public:
   Engine(asio::io_context& io, Fetcher& fetcher, asio::thread_pool& cpu_pool,
@@ -82,7 +94,7 @@ class Engine {
          const RunOptions& options, Metrics& metrics,
          std::map<std::string, storage::Clock::time_point> persisted_due,
          std::map<std::pair<std::string, std::string>, storage::UrlState> url_states,
-         std::map<std::string, int> failing)
+         std::map<std::string, int> failing, std::set<std::string> paused)
       : io_(io),
         fetcher_(fetcher),
         cpu_pool_(cpu_pool),
@@ -98,6 +110,7 @@ class Engine {
         persisted_due_(std::move(persisted_due)),
         known_(remembered(std::move(url_states))),
         failing_(std::move(failing)),
+        paused_(std::move(paused)),
         secrets_(config_->secrets),
         random_(std::random_device{}()) {}
 
@@ -106,10 +119,15 @@ class Engine {
     std::vector<Slot*> fresh;
     for (const auto& job : config_->jobs) {
       if (job.paused)
-        spdlog::info("job '{}' is paused", job.name);
+        spdlog::info("job '{}' is paused (paused: true in {})", job.name, job.file);
+      else if (once_ && paused_.contains(job.name))
+        spdlog::info("job '{}' is paused (scraperd resume {})", job.name, job.name);
       else
         fresh.push_back(&add_slot(config_, job));
     }
+    for (const auto& name : paused_)
+      if (slots_.contains(name))
+        spdlog::info("job '{}' is paused (scraperd resume {})", name, name);
     for (Slot* slot : fresh) co_await sleep(*slot);
     jobs_.spawn(scheduler());
     co_await release_freed_memory();
@@ -154,6 +172,17 @@ class Engine {
       std::string path = options_.config_path;
       auto load = [path] { return config::load_file(path); };
       config::LoadResult loaded = co_await run_blocking(cpu_pool_, std::move(load));
+      // Pauses written to the database while no API could tell the daemon (scraperd pause
+      // without one) count from here.
+      for (;;) {  // read again if the API paused or resumed a job meanwhile
+        std::uint64_t changes = pause_changes_;
+        std::string db = options_.db_path;
+        auto read_paused = [db] { return paused_in(db); };
+        std::set<std::string> paused = co_await run_blocking(cpu_pool_, std::move(read_paused));
+        if (changes != pause_changes_) continue;
+        paused_ = std::move(paused);
+        break;
+      }
       last_reload_errors_.clear();
       if (!loaded.ok()) {
         for (const auto& e : loaded.errors) {
@@ -170,6 +199,7 @@ class Engine {
         last_reload_ok_ = true;
       }
       metrics_.reloaded(last_reload_ok_);
+      last_reload_at_ = iso_time(std::chrono::system_clock::now());
       systemd::ready(status());
     } while (reload_again_ && !stopping_);
     reloading_ = false;
@@ -192,6 +222,7 @@ class Engine {
     if (it == slots_.end() || it->second->removed || stopping_) return RunNow::kUnknownJob;
     Slot& slot = *it->second;
     if (slot.running || slot.run_now) return RunNow::kAlreadyRunning;
+    if (paused_.contains(name)) return RunNow::kPaused;
     slot.run_now = true;
     poke(slot);
     return RunNow::kStarted;
@@ -225,6 +256,37 @@ class Engine {
       lines.push_back(std::move(line));
     }
     return lines;
+  }
+
+  // For the API: whether `name` is a job of the job file the daemon runs now.
+  bool has_job(const std::string& name) const {
+    for (const auto& job : config_->jobs)
+      if (job.name == name) return true;
+    return false;
+  }
+
+  // For the API, once the pause is persisted: a paused job starts no run (the one going on
+  // finishes); a resumed one runs at its next due time.
+  void set_paused(const std::string& name, bool pause) {
+    ++pause_changes_;
+    if (pause ? !paused_.insert(name).second : paused_.erase(name) == 0) return;
+    spdlog::info("job '{}' {}", name, pause ? "paused" : "resumed");
+  }
+
+  std::shared_ptr<const config::Config> config() const { return config_; }
+
+  // For /api/status.
+  DaemonStatus daemon_status() const {
+    DaemonStatus d;
+    d.since = started_at_;
+    d.config_path = options_.config_path;
+    d.jobs = static_cast<int>(slots_.size());
+    for (const auto& [name, slot] : slots_) d.paused += paused_.contains(name) ? 1 : 0;
+    d.requests_in_flight = static_cast<int>(fetcher_.in_flight());
+    d.last_reload_ok = last_reload_ok_;
+    d.last_reload_at = last_reload_at_;
+    d.last_reload_errors = last_reload_errors_;
+    return d;
   }
 
   // For systemd's STATUS= and the logs.
@@ -467,6 +529,11 @@ class Engine {
       slot.due = first_due(slot.job->schedule, slot.job->name, now, std::nullopt);
       co_await sleep(slot);
     } else if (now < slot.due) {  // woken early by a reload that kept the schedule
+      co_await sleep(slot);
+    } else if (paused_.contains(slot.job->name)) {  // no run; the schedule goes on
+      spdlog::debug("job '{}' is paused: its run due {} does not start", slot.job->name,
+                    storage::format_time(slot.due));
+      slot.due = next_due(slot.job->schedule, slot.due, now).due;
       co_await sleep(slot);
     } else {
       slot.running = true;
@@ -1144,6 +1211,8 @@ class Engine {
   bool reload_again_ = false;
   bool last_reload_ok_ = true;
   std::vector<std::string> last_reload_errors_;
+  std::string last_reload_at_;  // "" until the first reload
+  const std::string started_at_ = iso_time(std::chrono::system_clock::now());
   std::string last_error_;
   TaskGroup jobs_;  // the scheduler and the runs going on
   std::map<std::string, std::unique_ptr<Slot>> slots_;
@@ -1181,6 +1250,11 @@ class Engine {
     return out;
   }
   std::map<std::string, int> failing_;  // job → runs in a row where every URL failed
+  // Jobs paused by `scraperd pause` or the API (the database's `paused` table): their slots
+  // stay, but no run starts. Read at start and at each reload, changed by the API.
+  std::set<std::string> paused_;
+  std::uint64_t pause_changes_ = 0;  // set_paused() calls, so a reload's read of the table
+                                     // taken before one is not applied after it
   std::vector<std::pair<std::string, std::string>> secrets_;  // of every config loaded
   std::unordered_map<std::string, RobotsEntry> robots_;       // by origin
   std::mt19937_64 random_;
@@ -1277,7 +1351,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   const auto shutdown_timeout = config->shutdown_timeout;
   Metrics metrics;
   Engine engine(io, fetcher, cpu_pool, *writer, config, options, metrics, std::move(persisted_due),
-                std::move(url_states), std::move(failing));
+                std::move(url_states), std::move(failing), paused_in(options.db_path));
 
   // The HTTP API, for a daemon (not for --once). Its handlers hand work to the loop and wait
   // for the answer, bounded, so a stopping loop never hangs an API thread.
@@ -1300,6 +1374,39 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
       asio::post(io, [&engine, answer, name] { answer->set_value(engine.request_run(name)); });
       if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
         return RunNow::kUnknownJob;
+      return result.get();
+    };
+    hooks.set_paused = [&io, &engine, db = options.db_path](const std::string& name, bool pause) {
+      auto ask = [&](auto fn) {  // runs fn on the loop, waits for its answer (bounded)
+        using T = decltype(fn());
+        auto answer = std::make_shared<std::promise<T>>();
+        auto result = answer->get_future();
+        asio::post(io, [answer, fn] { answer->set_value(fn()); });
+        if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+          throw storage::Error("the daemon did not answer within 10 s (stopping?)", 0);
+        return result.get();
+      };
+      if (!ask([&engine, name] { return engine.has_job(name); })) return Pause::kUnknownJob;
+      bool changed = storage::set_paused(db, name, pause, storage::Clock::now());
+      ask([&engine, name, pause] {
+        engine.set_paused(name, pause);
+        return true;
+      });
+      return changed ? Pause::kDone : Pause::kAlready;
+    };
+    hooks.status = [&io, &engine]() -> DaemonStatus {
+      auto answer = std::make_shared<std::promise<DaemonStatus>>();
+      auto result = answer->get_future();
+      asio::post(io, [&engine, answer] { answer->set_value(engine.daemon_status()); });
+      if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+        throw storage::Error("the daemon did not answer within 10 s (stopping?)", 0);
+      return result.get();
+    };
+    hooks.config = [&io, &engine]() -> std::shared_ptr<const config::Config> {
+      auto answer = std::make_shared<std::promise<std::shared_ptr<const config::Config>>>();
+      auto result = answer->get_future();
+      asio::post(io, [&engine, answer] { answer->set_value(engine.config()); });
+      if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return nullptr;
       return result.get();
     };
     api = std::make_unique<Api>(config->api, options.db_path, metrics, *writer, std::move(hooks));

@@ -6,10 +6,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include <numeric>
+#include <set>
+
 #include "config/duration.h"
+#include "daemon/schedule.h"
 
 namespace scraperd::daemon {
 namespace {
@@ -176,6 +180,43 @@ void print(std::ostream& out, const storage::Table& t, Format format, std::size_
       break;
     }
   }
+}
+
+void merge_job_file(storage::Table& t, const config::Config* config, int limit) {
+  auto column = [&](std::string_view name) {
+    return static_cast<std::size_t>(std::find(t.columns.begin(), t.columns.end(), name) -
+                                    t.columns.begin());
+  };
+  const std::size_t job = column("job"), state = column("state"), schedule = column("schedule"),
+                    urls = column("urls");
+  if (config && state < t.columns.size()) {
+    std::map<std::string, const config::Job*> in_file;
+    for (const auto& j : config->jobs) in_file[j.name] = &j;
+    std::set<std::string> known;
+    for (auto& row : t.rows) {
+      const auto& name = std::get<std::string>(row[job]);
+      known.insert(name);
+      auto it = in_file.find(name);
+      if (it == in_file.end())
+        row[state] = std::string("removed");
+      else if (it->second->paused)
+        row[state] = std::string("paused");
+    }
+    for (const auto& [name, j] : in_file) {
+      if (known.contains(name)) continue;
+      std::vector<storage::Cell> row(t.columns.size());
+      row[job] = name;
+      row[state] = std::string(j->paused ? "paused" : "never run");
+      if (schedule < row.size()) row[schedule] = describe(j->schedule);
+      if (urls < row.size()) row[urls] = static_cast<std::int64_t>(j->urls.size());
+      t.rows.push_back(std::move(row));
+    }
+    std::sort(t.rows.begin(), t.rows.end(), [&](const auto& a, const auto& b) {
+      return std::get<std::string>(a[job]) < std::get<std::string>(b[job]);
+    });
+  }
+  if (limit >= 0 && t.rows.size() > static_cast<std::size_t>(limit))
+    t.rows.resize(static_cast<std::size_t>(limit));
 }
 
 std::size_t terminal_width() {

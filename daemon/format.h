@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "config/config.h"
 #include "storage/store.h"
 
 namespace scraperd::daemon {
@@ -34,6 +35,12 @@ std::optional<storage::Clock::time_point> parse_since(const std::string& text);
 // The error kinds of the `errors` table, and whether `kind` is one.
 bool is_error_kind(std::string_view kind);
 std::string error_kinds();  // "dns, connect, ..." for messages
+
+// The rows of storage::query_jobs completed with the job file `config` (null: not known):
+// jobs of the file the database does not know yet come in as "never run", jobs the file no
+// longer has become "removed", jobs the file pauses (`paused: true`) "paused". Sorted by name,
+// at most `limit` rows.
+void merge_job_file(storage::Table& jobs, const config::Config* config, int limit);
 
 // The terminal's width in columns, or 0 when stdout is not a terminal (nothing is cut).
 std::size_t terminal_width();

@@ -121,6 +121,13 @@ CREATE INDEX runs_started_at ON runs (started_at);
 -- The links of the last full response of a follow job's page, followed again on a 304.
 ALTER TABLE url_state ADD COLUMN links TEXT;
 )sql",
+    // Version 5: jobs paused by `scraperd pause` or the API, until resumed.
+    R"sql(
+CREATE TABLE paused (
+  job    TEXT PRIMARY KEY,
+  since  TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr std::int64_t kVersion = std::size(kMigrations);
@@ -299,18 +306,69 @@ std::map<std::string, int> failing_streaks(const std::string& path) {
   return out;
 }
 
-Table query_jobs(const std::string& path) {
+Table query_jobs(const std::string& path, const Filter& f) {
+  std::vector<Cell> params;
+  std::string where;
+  if (!f.job.empty()) {
+    where = "WHERE j.name = ? ";
+    params.emplace_back(f.job);
+  }
+  params.emplace_back(std::int64_t{f.limit});
   return run_query(path,
-                   "SELECT j.name AS job, j.schedule, j.urls, last.started_at AS last_run, "
+                   "SELECT j.name AS job, "
+                   "CASE WHEN p.job IS NOT NULL THEN 'paused' "
+                   " WHEN EXISTS (SELECT 1 FROM runs r WHERE r.job = j.name "
+                   "  AND r.status = 'running') THEN 'running' "
+                   " WHEN NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = j.name "
+                   "  AND r.status <> 'skipped') THEN 'never run' ELSE 'active' END AS state, "
+                   "j.schedule, j.urls, last.started_at AS last_run, "
                    "last.status AS last_status, "
                    "(SELECT round(100.0 * sum(ok) / nullif(sum(ok + failed), 0), 1) FROM runs r "
                    " WHERE r.job = j.name AND r.started_at >= datetime('now', '-1 day')) "
                    "AS ok_pct_24h, "
-                   "j.next_due FROM jobs j "
+                   "j.next_due, p.since AS paused_since FROM jobs j "
+                   "LEFT JOIN paused p ON p.job = j.name "
                    "LEFT JOIN runs last ON last.id = (SELECT id FROM runs r WHERE r.job = j.name "
-                   " ORDER BY started_at DESC, id DESC LIMIT 1) "
-                   "ORDER BY j.name",
+                   " ORDER BY started_at DESC, id DESC LIMIT 1) " +
+                       where + "ORDER BY j.name LIMIT ?",
+                   params);
+}
+
+Table query_unfinished_runs(const std::string& path) {
+  return run_query(path,
+                   "SELECT id, job, started_at, urls, ok + failed AS done, ok, failed FROM runs "
+                   "WHERE status = 'running' ORDER BY started_at, id",
                    {});
+}
+
+bool set_paused(const std::string& path, const std::string& job, bool paused,
+                Clock::time_point at) {
+  migrate(path);
+  sqlite::Db db(path, sqlite::Db::Mode::kReadWrite);
+  if (paused) {
+    sqlite::Stmt s(db, "INSERT OR IGNORE INTO paused (job, since) VALUES (?, ?)");
+    s.run(job, format_time(at));
+  } else {
+    sqlite::Stmt s(db, "DELETE FROM paused WHERE job = ?");
+    s.run(job);
+  }
+  return sqlite3_changes(db.get()) > 0;
+}
+
+std::map<std::string, Clock::time_point> paused_jobs(const std::string& path) {
+  std::map<std::string, Clock::time_point> out;
+  auto db = open_existing(path);
+  if (db.user_version() < 5) return out;  // no table yet: nothing was paused
+  sqlite::Stmt s(db, "SELECT job, since FROM paused");
+  while (s.step()) out[s.text(0)] = parse_time(s.text(1));
+  return out;
+}
+
+bool job_known(const std::string& path, const std::string& job) {
+  auto db = open_existing(path);
+  sqlite::Stmt s(db, "SELECT 1 FROM jobs WHERE name = ?");
+  s.bind(1, job);
+  return s.step();
 }
 
 std::string format_time(Clock::time_point t) {

@@ -164,8 +164,23 @@ struct Filter {
 Table query_results(const std::string& path, const Filter& filter);
 Table query_errors(const std::string& path, const Filter& filter);
 Table query_runs(const std::string& path, const Filter& filter);
-// Every job the daemon has run: schedule, last run and its status, success ratio over 24 h.
-Table query_jobs(const std::string& path);
+// Every job a daemon has registered (filter.job: that one), by name, at most filter.limit:
+// state (paused, running: a run not finished, never run, or active), schedule, last run and its
+// status, success ratio over 24 h, next due time, paused since. filter.since does not apply.
+Table query_jobs(const std::string& path, const Filter& filter);
+
+// Runs not finished yet (a daemon's runs going on, or left by one that was killed), oldest
+// first: id, job, started_at, urls, done (ok + failed), ok, failed. Throws Error.
+Table query_unfinished_runs(const std::string& path);
+
+// Pauses (`paused` true) or resumes `job`: a row in the `paused` table, or none; opens the
+// database for writing, creating and migrating it when needed. False when the job already was
+// in that state. Throws Error.
+bool set_paused(const std::string& path, const std::string& job, bool paused, Clock::time_point at);
+// Every paused job, and since when. Throws Error.
+std::map<std::string, Clock::time_point> paused_jobs(const std::string& path);
+// True when a daemon has registered `job` in the database at `path`. Throws Error.
+bool job_known(const std::string& path, const std::string& job);
 
 // Timestamps are stored as UTC text "YYYY-MM-DD HH:MM:SS.SSS", the form SQLite's own date
 // functions produce, so `fetched_at > datetime('now', '-1 hour')` compares correctly.

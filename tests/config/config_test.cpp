@@ -136,7 +136,7 @@ TEST_CASE("every mistake is reported at its line and column", "[config]") {
 TEST_CASE("a file that cannot be read is an error, not a crash", "[config]") {
   auto r = scraperd::config::load_file("/nonexistent/jobs.yaml");
   REQUIRE_FALSE(r.ok());
-  CHECK(r.errors[0].str() == "/nonexistent/jobs.yaml: cannot open the file");
+  CHECK(r.errors[0].str() == "/nonexistent/jobs.yaml: cannot open: No such file or directory");
 }
 
 TEST_CASE("every key of the job language loads into the Config", "[config]") {
@@ -434,8 +434,9 @@ TEST_CASE("a ca_file that is missing, a directory or not PEM is an error at its 
   if (::geteuid() != 0) {  // root reads anything
     auto locked = dir.write("locked.pem", kPem);
     std::filesystem::permissions(locked, std::filesystem::perms::none);
-    CHECK(errors_of(job(locked)) == std::vector<std::string>{"6:16: 'tls.ca_file' '" + locked +
-                                                             "' cannot be read (in job 'a')"});
+    CHECK(errors_of(job(locked)) ==
+          std::vector<std::string>{"6:16: 'tls.ca_file' '" + locked +
+                                   "' cannot be read: Permission denied (in job 'a')"});
   }
 }
 
@@ -603,4 +604,36 @@ TEST_CASE("same_job sees tls, cookies, http2 and proxy", "[config][tls]") {
   CHECK_FALSE(scraperd::config::same_job(base, load(", proxy: 'socks5h://p.internal'")));
   CHECK(scraperd::config::same_job(load(", proxy: 'http://p.internal'"),
                                    load(", proxy: 'http://p.internal:80'")));
+}
+
+TEST_CASE("a job slower than its interval at its host's limits is a warning", "[config]") {
+  auto slow = [](const std::string& schedule, const std::string& limits) {
+    return warnings_of(
+        "jobs:\n  - name: j\n    urls: ['http://a.example/{1..124}', "
+        "'http://b.example/']\n    " +
+        schedule + "\n    per_host: " + limits + "\n");
+  };
+  // (124 - burst 4) / 2 per second = 60 s: it just fits a minute, not 59 seconds.
+  CHECK(slow("every: 1m", "{rate: 2/s, burst: 4}").empty());
+  CHECK(slow("every: 59s", "{rate: 2/s, burst: 4}") ==
+        std::vector<std::string>{
+            "3:11: job 'j' cannot finish within its interval: its 124 URLs on a.example:80 take "
+            "at least 60s at 2/s (per_host.rate, burst 4), and it is due every 59s: each run "
+            "overlaps the next due time, which is skipped (raise per_host.rate or lengthen the "
+            "schedule)"});
+  // cron: the shortest gap between its firings; delay counts too.
+  CHECK(slow("cron: '* * * * *'", "{rate: 100/s, delay: 1s}").size() == 1);
+  CHECK(slow("cron: '0 3 * * *'", "{rate: 100/s, delay: 1s}").empty());
+  CHECK_THAT(slow("every: 1h", "{rate: 30/h, burst: 1}").at(0),
+             Catch::Contains("take at least 4.1h at 30/h"));
+}
+
+TEST_CASE("a duplicate name is an error even when the other job has errors", "[config]") {
+  auto r = load_string(
+      "jobs:\n  - {name: a, url: 'nope', every: 1m}\n"
+      "  - {name: a, url: 'http://x.example/', every: 1m}\n",
+      "t.yaml");
+  REQUIRE(r.errors.size() == 2);
+  CHECK_THAT(r.errors[0].str(), Catch::Contains("t.yaml:2:") && Catch::Contains("'nope'"));
+  CHECK(r.errors[1].str() == "t.yaml:3:12: duplicate job name 'a' (first defined at t.yaml:2)");
 }

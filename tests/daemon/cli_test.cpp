@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -31,9 +32,10 @@ struct Output {
   std::string out, err;
 };
 
-Output run_cli(const test::TempDir& dir, const std::vector<std::string>& args) {
+Output run_cli(const test::TempDir& dir, const std::vector<std::string>& args,
+               const std::vector<std::string>& env = {}) {
   Output o;
-  o.exit_code = wait_exit(spawn(args, dir.file("stdout"), dir.file("stderr")));
+  o.exit_code = wait_exit(spawn(args, dir.file("stdout"), dir.file("stderr"), env));
   o.out = slurp(dir.file("stdout"));
   o.err = slurp(dir.file("stderr"));
   return o;
@@ -325,4 +327,309 @@ TEST_CASE("secrets from ${VAR} never reach the logs or the database", "[cli][sec
         srv.url("/data?key=${API_KEY}"));
   CHECK_THAT(test::sql1(db, "SELECT group_concat(url) FROM results"),
              Catch::Contains("k=${API_KEY}"));
+}
+
+TEST_CASE("scraperd help: each command's usage, options and example, did you mean, version",
+          "[cli][help]") {
+  test::TempDir dir;
+  for (const std::string command :
+       {"run", "check", "try", "results", "errors", "runs", "jobs", "pause", "resume"}) {
+    auto o = run_cli(dir, {command, "--help"});
+    INFO(command << ": " << o.err);
+    CHECK(o.exit_code == 0);
+    CHECK_THAT(o.out, Catch::StartsWith("usage: scraperd " + command));
+    CHECK_THAT(o.out,
+               Catch::Contains("options:") && Catch::Contains("example:\n  scraperd " + command));
+    CHECK(run_cli(dir, {"help", command}).out == o.out);
+    CHECK(run_cli(dir, {command, "-h"}).out == o.out);
+  }
+  auto results = run_cli(dir, {"help", "results"}).out;
+  CHECK_THAT(results, Catch::Contains("--since T") && Catch::Contains("--changed") &&
+                          Catch::Contains("--limit N"));
+  CHECK_THAT(results, !Catch::Contains("--kind"));  // only the command's own options
+
+  auto o = run_cli(dir, {"--help"});
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::Contains("exit status:") && Catch::Contains("  3  run --once") &&
+                        Catch::Contains("  2  bad usage"));
+  CHECK(run_cli(dir, {"help"}).out == o.out);
+
+  o = run_cli(dir, {"reslts"});
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.err, Catch::Contains("unknown command 'reslts' (did you mean 'results'?)"));
+  o = run_cli(dir, {"results", "--limt", "5"});
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.err, Catch::Contains("unknown option '--limt' for results (did you mean "
+                                    "'--limit'?)") &&
+                        Catch::Contains("usage: scraperd results"));
+  o = run_cli(dir, {"jobs", "--since", "1h"});
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.err, Catch::Contains("option '--since' does not apply to jobs"));
+  o = run_cli(dir, {"help", "fly"});
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.err, Catch::Contains("no command 'fly'"));
+
+  for (const std::string v : {"version", "--version"}) {
+    o = run_cli(dir, {v});
+    CHECK(o.exit_code == 0);
+    CHECK(o.out == std::string("scraperd ") + SCRAPERD_VERSION_TEXT + "\n");
+  }
+}
+
+TEST_CASE("query commands read the database without the job file's ${VAR}s but check needs them",
+          "[cli]") {
+  test::HttpServer srv;
+  srv.server().Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("v.db");
+  auto cfg = dir.write("jobs.yaml",
+                       "storage: {path: '" + db +
+                           "'}\napi: {listen: '', token: '${SCRAPERD_TEST_TOKEN}'}\n"
+                           "defaults: {robots: ignore}\njobs:\n  - name: a\n    url: '" +
+                           srv.url("/") +
+                           "'\n    every: 1h\n    headers: {X-Key: '${SCRAPERD_TEST_KEY}'}\n");
+  ::unsetenv("SCRAPERD_TEST_TOKEN");
+  ::unsetenv("SCRAPERD_TEST_KEY");
+  ::setenv("SCRAPERD_TEST_TOKEN", "token-1234", 1);
+  ::setenv("SCRAPERD_TEST_KEY", "key-1234", 1);
+  auto o = run_cli(dir, {"run", "--once", "--config", cfg});
+  ::unsetenv("SCRAPERD_TEST_TOKEN");
+  ::unsetenv("SCRAPERD_TEST_KEY");
+  REQUIRE(o.exit_code == 0);
+
+  for (const std::string command : {"results", "errors", "runs", "jobs"}) {
+    o = run_cli(dir, {command, "--config", cfg, "--format", "json"});
+    INFO(command << ": " << o.err);
+    CHECK(o.exit_code == 0);
+    CHECK(nlohmann::json::parse(o.out).is_array());
+  }
+  CHECK(nlohmann::json::parse(run_cli(dir, {"results", "--config", cfg, "--format", "json"}).out)
+            .size() == 1);
+
+  o = run_cli(dir, {"check", "--config", cfg});
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.err, Catch::Contains(cfg + ":2:") &&
+                        Catch::Contains("environment variable 'SCRAPERD_TEST_TOKEN' is not set"));
+  CHECK_THAT(o.err, Catch::Contains("environment variable 'SCRAPERD_TEST_KEY' is not set"));
+
+  // Except in storage.path: the database would be another file.
+  auto elsewhere = dir.write("elsewhere.yaml",
+                             "storage: {path: '${SCRAPERD_TEST_DIR}/v.db'}\njobs:\n"
+                             "  - {name: a, url: 'http://x.example/', every: 1h}\n");
+  o = run_cli(dir, {"results", "--config", elsewhere});
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.err, Catch::Contains("environment variable 'SCRAPERD_TEST_DIR' is not set"));
+}
+
+TEST_CASE("scraperd check reports every error in one pass, warnings, and the system's reasons",
+          "[cli][check]") {
+  test::TempDir dir;
+  auto bad = dir.write("bad.yaml",
+                       "jobs:\n"
+                       "  - {name: a, url: 'http://x.example/', every: 1h}\n"
+                       "  - {name: a, url: 'not a url', every: 1h}\n"
+                       "  - {name: b, url: 'http://x.example/', evry: 1h}\n"
+                       "  - {name: c, url: 'http://x.example/', every: soon}\n");
+  auto o = run_cli(dir, {"check", "--config", bad});
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.err, Catch::Contains(bad + ":3:") && Catch::Contains("is not an absolute"));
+  CHECK_THAT(o.err, Catch::Contains(bad + ":3:12: duplicate job name 'a' (first defined at " + bad +
+                                    ":2)"));
+  CHECK_THAT(o.err, Catch::Contains(bad + ":4:") && Catch::Contains("unknown key 'evry'"));
+  CHECK_THAT(o.err, Catch::Contains(bad + ":5:") && Catch::Contains("is not a duration"));
+  CHECK_THAT(o.err, Catch::Contains(bad + ": 5 errors"));
+
+  SECTION("warnings: a job slower than its interval, a relative storage.path") {
+    auto slow = dir.write("slow.yaml",
+                          "storage: {path: results.db}\njobs:\n"
+                          "  - name: big\n    urls: ['http://x.example/p/{1..304}']\n"
+                          "    every: 1m\n    per_host: {rate: 2/s, burst: 4}\n"
+                          "  - name: fine\n    urls: ['http://x.example/q/{1..100}']\n"
+                          "    every: 1h\n");
+    o = run_cli(dir, {"check", "--config", slow});
+    CHECK(o.exit_code == 0);
+    CHECK_THAT(o.err, Catch::Contains(slow + ":4:11: warning: job 'big' cannot finish within its "
+                                             "interval: its 304 URLs on x.example:80 take at least "
+                                             "3m at 2/s"));
+    CHECK_THAT(o.err, Catch::Contains(slow + ":1:17: warning: 'storage.path' 'results.db' is "
+                                             "relative"));
+    CHECK_THAT(o.err, !Catch::Contains("job 'fine'"));
+  }
+  SECTION("a path that cannot be opened says why") {
+    o = run_cli(dir, {"check", "--config", dir.file("missing.yaml")});
+    CHECK(o.exit_code == 1);
+    CHECK_THAT(o.err, Catch::Contains(dir.file("missing.yaml") +
+                                      ": cannot open: No such file or directory"));
+    auto nowhere = dir.write("nowhere.yaml", "storage: {path: '" + dir.file("no/such/dir/x.db") +
+                                                 "'}\njobs:\n"
+                                                 "  - {name: a, url: 'http://x.example/', "
+                                                 "every: 1h}\n");
+    o = run_cli(dir, {"check", "--config", nowhere});
+    CHECK(o.exit_code == 0);
+    CHECK_THAT(o.err, Catch::Contains("warning: 'storage.path' '" + dir.file("no/such/dir/x.db") +
+                                      "' cannot be created in " + dir.file("no/such/dir") +
+                                      ": No such file or directory"));
+  }
+}
+
+TEST_CASE("scraperd pause / resume: persisted, shown by jobs, honoured by run --once",
+          "[cli][pause]") {
+  std::atomic<int> hits{0};
+  test::HttpServer srv;
+  srv.server().Get("/", [&](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    res.set_content("ok", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("p.db");
+  auto jobs_yaml = [&](const std::string& extra) {
+    return dir.write("jobs.yaml", "storage: {path: '" + db +
+                                      "'}\ndefaults: {robots: ignore}\njobs:\n"
+                                      "  - {name: a, url: '" +
+                                      srv.url("/") + "', every: 1h}\n" + extra);
+  };
+  auto cfg = jobs_yaml("  - {name: b, url: '" + srv.url("/") + "', every: 1h}\n");
+  REQUIRE(run_cli(dir, {"run", "--once", "--config", cfg}).exit_code == 0);
+  REQUIRE(hits == 2);
+
+  auto o = run_cli(dir, {"pause", "a", "--config", cfg});
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::Contains("job 'a' paused"));
+  CHECK(run_cli(dir, {"pause", "a", "--config", cfg}).out == "job 'a' was paused already\n");
+  o = run_cli(dir, {"pause", "nobody", "--config", cfg});
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.err, Catch::Contains("no job 'nobody'"));
+  CHECK(run_cli(dir, {"pause", "--config", cfg}).exit_code == 2);
+
+  // run --once leaves it alone.
+  REQUIRE(run_cli(dir, {"run", "--once", "--config", cfg}).exit_code == 0);
+  CHECK(hits == 3);
+  CHECK(test::sql1(db, "SELECT count(*) FROM runs WHERE job = 'a'") == "1");
+
+  // `jobs` marks paused, removed (in the database, not in the file) and never-run jobs.
+  cfg = jobs_yaml("  - {name: c, url: '" + srv.url("/") + "', every: 1h}\n");
+  o = run_cli(dir, {"jobs", "--config", cfg, "--format", "json"});
+  REQUIRE(o.exit_code == 0);
+  auto jobs = nlohmann::json::parse(o.out);
+  REQUIRE(jobs.size() == 3);
+  CHECK(jobs[0]["job"] == "a");
+  CHECK(jobs[0]["state"] == "paused");
+  CHECK(jobs[1]["job"] == "b");
+  CHECK(jobs[1]["state"] == "removed");
+  CHECK(jobs[2]["job"] == "c");
+  CHECK(jobs[2]["state"] == "never run");
+  CHECK(jobs[2]["schedule"] == "every 1h");
+  o = run_cli(dir, {"jobs", "--config", cfg, "--format", "json", "--limit", "2"});
+  CHECK(nlohmann::json::parse(o.out).size() == 2);
+  o = run_cli(dir, {"jobs", "--config", cfg});
+  CHECK_THAT(o.out, Catch::StartsWith("daemon: none runs on " + db + "\nJOB  STATE "));
+
+  o = run_cli(dir, {"resume", "a", "--config", cfg});
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::Contains("job 'a' resumed"));
+  REQUIRE(run_cli(dir, {"run", "--once", "--config", cfg}).exit_code == 0);
+  CHECK(test::sql1(db, "SELECT count(*) FROM runs WHERE job = 'a'") == "2");
+}
+
+TEST_CASE("status and jobs say whether a daemon runs on the database, and pause goes through it",
+          "[cli][status]") {
+  std::atomic<bool> release{false};
+  std::atomic<int> slow_started{0};
+  test::HttpServer srv;
+  srv.server().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
+    ++slow_started;
+    for (int i = 0; i < 3000 && !release; ++i) std::this_thread::sleep_for(10ms);
+    res.set_content("slow", "text/plain");
+  });
+  srv.server().Get("/fast", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("fast", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("s.db");
+  auto cfg = dir.write("jobs.yaml", "storage: {path: '" + db +
+                                        "'}\napi: {listen: '127.0.0.1:0', token: "
+                                        "'${SCRAPERD_TEST_API_TOKEN}'}\n"
+                                        "defaults: {robots: ignore}\njobs:\n"
+                                        "  - {name: slow, url: '" +
+                                        srv.url("/slow") +
+                                        "', every: 1h}\n"
+                                        "  - {name: fast, url: '" +
+                                        srv.url("/fast") + "', every: 1h}\n");
+  const std::vector<std::string> token = {"SCRAPERD_TEST_API_TOKEN=opensesame"};
+  ::unsetenv("SCRAPERD_TEST_API_TOKEN");
+
+  auto o = run_cli(dir, {"status", "--config", cfg});
+  CHECK(o.exit_code == 0);
+  CHECK(o.out == "daemon: none runs on " + db + "\n");
+
+  pid_t pid = spawn({"run", "--config", cfg}, dir.file("o"), dir.file("e"), token);
+  test::Reaper reaper(pid);
+  int port = 0;
+  REQUIRE(test::eventually([&] {
+    std::smatch m;
+    std::string log = slurp(dir.file("e"));
+    static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+))");
+    if (!std::regex_search(log, m, listening)) return false;
+    port = std::stoi(m[1]);
+    return true;
+  }));
+  httplib::Client client("127.0.0.1", port);
+  client.set_bearer_token_auth("opensesame");
+  REQUIRE(client.Post("/api/jobs/slow/run")->status == 202);
+  REQUIRE(test::eventually([&] { return slow_started > 0; }));
+
+  // With the token: the daemon, its run going on, the writer, the last reload.
+  nlohmann::json status;
+  REQUIRE(test::eventually([&] {
+    o = run_cli(dir, {"status", "--config", cfg, "--format", "json"}, token);
+    status = nlohmann::json::parse(o.out, nullptr, false);
+    return o.exit_code == 0 && !status.is_discarded() && status["running"].size() == 1;
+  }));
+  CHECK(status["daemon"]["pid"] == pid);
+  CHECK(status["daemon"]["config"] == cfg);
+  CHECK(status["daemon"]["api"] == "127.0.0.1:" + std::to_string(port));
+  CHECK_THAT(status["daemon"]["since"].get<std::string>(), Catch::EndsWith("Z"));
+  CHECK(status["running"][0]["job"] == "slow");
+  CHECK(status["running"][0]["urls"] == 1);
+  CHECK(status["jobs"] == 2);
+  CHECK(status["writer"].contains("queued"));
+  CHECK(status["last_reload"]["at"].is_null());
+  REQUIRE(client.Post("/api/reload")->status == 200);
+  o = run_cli(dir, {"status", "--config", cfg, "--format", "json"}, token);
+  CHECK(nlohmann::json::parse(o.out)["last_reload"]["ok"] == true);
+
+  // Without it: what the lock file and the database say, and why the rest is missing.
+  o = run_cli(dir, {"status", "--config", cfg});
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::StartsWith("daemon: pid " + std::to_string(pid) + " since "));
+  CHECK_THAT(o.out, Catch::Contains("running now:") && Catch::Contains("slow"));
+  CHECK_THAT(o.out, Catch::Contains("its API needs api.token"));
+  o = run_cli(dir, {"status", "--config", cfg}, token);
+  CHECK_THAT(o.out, Catch::Contains("last reload: ok at "));
+
+  o = run_cli(dir, {"jobs", "--config", cfg});
+  CHECK_THAT(o.out, Catch::StartsWith("daemon: pid " + std::to_string(pid)));
+  o = run_cli(dir, {"jobs", "--config", cfg, "--format", "json"});
+  auto jobs = nlohmann::json::parse(o.out);
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[1]["job"] == "slow");
+  CHECK(jobs[1]["state"] == "running");
+
+  // pause through the daemon's API: it acts at once.
+  o = run_cli(dir, {"pause", "fast", "--config", cfg}, token);
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.out, Catch::Contains("paused by the daemon (pid " + std::to_string(pid) + ")"));
+  CHECK(client.Post("/api/jobs/fast/run")->status == 409);
+
+  release = true;
+  kill(pid, SIGTERM);
+  CHECK(wait_exit(pid) == 0);
+  o = run_cli(dir, {"jobs", "--config", cfg});
+  CHECK_THAT(o.out, Catch::StartsWith("daemon: none runs on " + db));
+  CHECK(test::sql1(db, "SELECT job FROM paused") == "fast");
 }

@@ -50,7 +50,7 @@ TEST_CASE("migrate creates the schema in WAL mode at the current version", "[sto
   CHECK(sql1(path,
              "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
              "WHERE type IN ('table', 'view') ORDER BY name)") ==
-        "changes errors jobs latest_results results runs sqlite_sequence url_state");
+        "changes errors jobs latest_results paused results runs sqlite_sequence url_state");
 }
 
 TEST_CASE("a version 1 database migrates forward and keeps its rows", "[storage][migration]") {
@@ -148,10 +148,46 @@ TEST_CASE("queries filter by job, time, kind and change, newest first", "[storag
   CHECK(cell(runs, 0, "lag_ms") == "1000.000000");
   CHECK(cell(runs, 0, "failed") == "2");
 
-  auto jobs = storage::query_jobs(path);
+  auto jobs = storage::query_jobs(path, {});
   REQUIRE(jobs.rows.size() == 1);
   CHECK(cell(jobs, 0, "job") == "j");
+  CHECK(cell(jobs, 0, "state") == "active");
   CHECK(cell(jobs, 0, "last_status") == "partial");
+}
+
+TEST_CASE("a paused job stays paused until resumed, and the jobs query says so", "[storage]") {
+  test::TempDir dir;
+  auto path = dir.file("p.db");
+  auto now = storage::Clock::now();
+  {
+    storage::Writer w(path);
+    w.push(storage::JobSeen{"a", "every 1m", 1, now});
+    w.push(storage::JobSeen{"b", "every 1m", 1, now});
+  }
+  CHECK(storage::paused_jobs(path).empty());
+  CHECK(storage::set_paused(path, "a", true, now));
+  CHECK_FALSE(storage::set_paused(path, "a", true, now + std::chrono::hours(1)));  // already
+  auto paused = storage::paused_jobs(path);
+  REQUIRE(paused.size() == 1);
+  CHECK(storage::format_time(paused.at("a")) == storage::format_time(now));  // the first time
+
+  storage::Filter f;
+  auto jobs = storage::query_jobs(path, f);
+  REQUIRE(jobs.rows.size() == 2);
+  CHECK(cell(jobs, 0, "state") == "paused");
+  CHECK(cell(jobs, 0, "paused_since") == storage::format_time(now));
+  CHECK(cell(jobs, 1, "state") == "never run");
+  f.limit = 1;
+  CHECK(storage::query_jobs(path, f).rows.size() == 1);
+  f.job = "b";
+  REQUIRE(storage::query_jobs(path, f).rows.size() == 1);
+  CHECK(cell(storage::query_jobs(path, f), 0, "job") == "b");
+
+  CHECK(storage::set_paused(path, "a", false, now));
+  CHECK_FALSE(storage::set_paused(path, "a", false, now));
+  CHECK(storage::paused_jobs(path).empty());
+  CHECK(storage::job_known(path, "b"));
+  CHECK_FALSE(storage::job_known(path, "c"));
 }
 
 TEST_CASE("runs a killed daemon left running are closed as interrupted", "[storage]") {
