@@ -25,7 +25,7 @@ _scraperd_jobs() {
 
 _scraperd() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="run check try results errors runs jobs schema version help"
+  local commands="run check try results errors runs jobs status pause resume schema version help"
   local kinds="dns connect timeout tls http too_large read redirect_loop robots cancelled parse"
   local formats="table json ndjson csv"
   local levels="trace debug info warn error"
@@ -65,7 +65,11 @@ _scraperd() {
     try) options+=" --url --html" ;;
     results) options+=" --db --since --limit --format --changed" ;;
     errors) options+=" --db --since --limit --format --kind" ;;
-    runs | jobs) options+=" --db --since --limit --format" ;;
+    runs) options+=" --db --since --limit --format" ;;
+    jobs) options+=" --db --limit --format" ;;
+    status) options+=" --db --format" ;;
+    pause | resume) options+=" --db" ;;
+    schema) options="--help" ;;
     *) return ;;
   esac
 
@@ -73,9 +77,9 @@ _scraperd() {
     mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     return
   fi
-  # The job name: the one positional argument of try, results, errors and runs.
+  # The job name: the one positional argument of try, results, errors, runs, pause and resume.
   case $command in
-    try | results | errors | runs)
+    try | results | errors | runs | pause | resume)
       local i n=0
       for ((i = 2; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in

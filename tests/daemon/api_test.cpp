@@ -277,233 +277,233 @@ TEST_CASE("HTTP API: /metrics counts the engine's runs, changes and webhook deli
   CHECK(metric("scraperd_webhook_deliveries_total{job=\"watch\",outcome=\"ok\"}") == 1);
   CHECK(metric("scraperd_webhook_deliveries_total{job=\"unheard\",outcome=\"failed\"}") == 1);
   CHECK(metric("scraperd_runs_total{job=\"watch\",status=\"failed\"}") == 0);
-  namespace {
+}
 
-  // Starts `scraperd run` on `cfg` and `db` and returns the API's port, read off its log.
-  int start_daemon(const test::TempDir& dir, const std::string& cfg, const std::string& db,
-                   pid_t& pid, const std::string& log = "e") {
-    pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file(log));
-    int port = 0;
-    bool up = eventually([&] {
+namespace {
+
+// Starts `scraperd run` on `cfg` and `db` and returns the API's port, read off its log.
+int start_daemon(const test::TempDir& dir, const std::string& cfg, const std::string& db,
+                 pid_t& pid, const std::string& log = "e") {
+  pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file(log));
+  int port = 0;
+  bool up = eventually([&] {
+    std::smatch m;
+    std::string text = test::slurp(dir.file(log));
+    static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+))");
+    if (!std::regex_search(text, m, listening)) return false;
+    port = std::stoi(m[1]);
+    return true;
+  });
+  REQUIRE(up);
+  return port;
+}
+
+// Sends `request` as it is over a new connection and returns what comes back until the server
+// closes it (bounded by a 30 s receive timeout, far beyond any answer here).
+std::string raw_http(int port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.find("\r\n\r\n") != std::string::npos) {  // a whole answer: headers and body
+      auto head = out.substr(0, out.find("\r\n\r\n"));
       std::smatch m;
-      std::string text = test::slurp(dir.file(log));
-      static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+))");
-      if (!std::regex_search(text, m, listening)) return false;
-      port = std::stoi(m[1]);
-      return true;
-    });
-    REQUIRE(up);
-    return port;
+      static const std::regex length(R"(Content-Length: (\d+))", std::regex::icase);
+      if (std::regex_search(head, m, length) && out.size() >= head.size() + 4 + std::stoul(m[1]))
+        break;
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("HTTP API: decoded job names, 405, bodiless POSTs, queries across jobs, index", "[api]") {
+  test::HttpServer site;
+  site.server().Get(R"(/p/(\d+))", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p>ok</p>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml",
+                       "api: {listen: '127.0.0.1:0', token: 'sesame'}\n"
+                       "defaults: {robots: ignore}\njobs:\n"
+                       "  - {name: 'shop/eu', url: '" +
+                           site.url("/p/1") +
+                           "', every: 1h}\n"
+                           "  - {name: 'café', url: '" +
+                           site.url("/p/2") + "', every: 1h}\n");
+  auto db = dir.file("api.db");
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  test::Reaper reaper(pid);
+  httplib::Client client("127.0.0.1", port);
+  client.set_default_headers({{"Authorization", "bEaReR   sesame"}});  // any case, any spaces
+
+  SECTION("the scheme of Authorization in any case; a wrong token is still refused") {
+    CHECK(client.Get("/api/jobs")->status == 200);
+    httplib::Client wrong("127.0.0.1", port);
+    wrong.set_default_headers({{"Authorization", "Bearer sesam"}});
+    CHECK(wrong.Get("/api/jobs")->status == 401);
+    wrong.set_default_headers({{"Authorization", "Basic sesame"}});
+    CHECK(wrong.Get("/api/jobs")->status == 401);
   }
 
-  // Sends `request` as it is over a new connection and returns what comes back until the server
-  // closes it (bounded by a 30 s receive timeout, far beyond any answer here).
-  std::string raw_http(int port, const std::string& request) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{30, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(request.size()));
-    std::string out;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<std::size_t>(n));
-      if (out.find("\r\n\r\n") != std::string::npos) {  // a whole answer: headers and body
-        auto head = out.substr(0, out.find("\r\n\r\n"));
-        std::smatch m;
-        static const std::regex length(R"(Content-Length: (\d+))", std::regex::icase);
-        if (std::regex_search(head, m, length) && out.size() >= head.size() + 4 + std::stoul(m[1]))
-          break;
-      }
-    }
-    ::close(fd);
-    return out;
+  SECTION("job names with / and non-ASCII are reachable percent-encoded") {
+    auto run = client.Post("/api/jobs/shop%2Feu/run");
+    REQUIRE(run);
+    CHECK(run->status == 202);
+    CHECK(client.Post("/api/jobs/caf%C3%A9/run")->status == 202);
+    REQUIRE(eventually([&] {
+      auto r = client.Get("/api/results?limit=10");
+      return r && r->status == 200 && nlohmann::json::parse(r->body).size() == 2;
+    }));
+    auto one = client.Get("/api/jobs/shop%2Feu");
+    REQUIRE(one->status == 200);
+    CHECK(nlohmann::json::parse(one->body)["job"]["job"] == "shop/eu");
+    auto results = client.Get("/api/jobs/caf%C3%A9/results");
+    REQUIRE(results->status == 200);
+    auto rows = nlohmann::json::parse(results->body);
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0]["job"] == "café");
+    CHECK(rows[0]["url"] == site.url("/p/2"));
+
+    // Across jobs, with the filters.
+    CHECK(nlohmann::json::parse(client.Get("/api/results?limit=1")->body).size() == 1);
+    CHECK(nlohmann::json::parse(client.Get("/api/results?job=shop%2Feu")->body).size() == 1);
+    CHECK(nlohmann::json::parse(client.Get("/api/results?since=2099-01-01")->body).empty());
+    REQUIRE(eventually([&] {  // the run rows are finished a moment after the result rows
+      auto r = client.Get("/api/runs?since=1h");
+      if (!r || r->status != 200) return false;
+      auto runs = nlohmann::json::parse(r->body);
+      return runs.size() == 2 && runs[0]["status"] == "ok" && runs[1]["status"] == "ok";
+    }));
+    CHECK(nlohmann::json::parse(client.Get("/api/runs?limit=1")->body).size() == 1);
+    CHECK(client.Get("/api/runs?limit=x")->status == 400);
   }
 
-  }  // namespace
-
-  TEST_CASE("HTTP API: decoded job names, 405, bodiless POSTs, queries across jobs, index",
-            "[api]") {
-    test::HttpServer site;
-    site.server().Get(R"(/p/(\d+))", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_content("<p>ok</p>", "text/html");
-    });
-    site.start();
-    test::TempDir dir;
-    auto cfg = dir.write("jobs.yaml",
-                         "api: {listen: '127.0.0.1:0', token: 'sesame'}\n"
-                         "defaults: {robots: ignore}\njobs:\n"
-                         "  - {name: 'shop/eu', url: '" +
-                             site.url("/p/1") +
-                             "', every: 1h}\n"
-                             "  - {name: 'café', url: '" +
-                             site.url("/p/2") + "', every: 1h}\n");
-    auto db = dir.file("api.db");
-    pid_t pid = 0;
-    int port = start_daemon(dir, cfg, db, pid);
-    test::Reaper reaper(pid);
-    httplib::Client client("127.0.0.1", port);
-    client.set_default_headers({{"Authorization", "bEaReR   sesame"}});  // any case, any spaces
-
-    SECTION("the scheme of Authorization in any case; a wrong token is still refused") {
-      CHECK(client.Get("/api/jobs")->status == 200);
-      httplib::Client wrong("127.0.0.1", port);
-      wrong.set_default_headers({{"Authorization", "Bearer sesam"}});
-      CHECK(wrong.Get("/api/jobs")->status == 401);
-      wrong.set_default_headers({{"Authorization", "Basic sesame"}});
-      CHECK(wrong.Get("/api/jobs")->status == 401);
-    }
-
-    SECTION("job names with / and non-ASCII are reachable percent-encoded") {
-      auto run = client.Post("/api/jobs/shop%2Feu/run");
-      REQUIRE(run);
-      CHECK(run->status == 202);
-      CHECK(client.Post("/api/jobs/caf%C3%A9/run")->status == 202);
-      REQUIRE(eventually([&] {
-        auto r = client.Get("/api/results?limit=10");
-        return r && r->status == 200 && nlohmann::json::parse(r->body).size() == 2;
-      }));
-      auto one = client.Get("/api/jobs/shop%2Feu");
-      REQUIRE(one->status == 200);
-      CHECK(nlohmann::json::parse(one->body)["job"]["job"] == "shop/eu");
-      auto results = client.Get("/api/jobs/caf%C3%A9/results");
-      REQUIRE(results->status == 200);
-      auto rows = nlohmann::json::parse(results->body);
-      REQUIRE(rows.size() == 1);
-      CHECK(rows[0]["job"] == "café");
-      CHECK(rows[0]["url"] == site.url("/p/2"));
-
-      // Across jobs, with the filters.
-      CHECK(nlohmann::json::parse(client.Get("/api/results?limit=1")->body).size() == 1);
-      CHECK(nlohmann::json::parse(client.Get("/api/results?job=shop%2Feu")->body).size() == 1);
-      CHECK(nlohmann::json::parse(client.Get("/api/results?since=2099-01-01")->body).empty());
-      REQUIRE(eventually([&] {  // the run rows are finished a moment after the result rows
-        auto r = client.Get("/api/runs?since=1h");
-        if (!r || r->status != 200) return false;
-        auto runs = nlohmann::json::parse(r->body);
-        return runs.size() == 2 && runs[0]["status"] == "ok" && runs[1]["status"] == "ok";
-      }));
-      CHECK(nlohmann::json::parse(client.Get("/api/runs?limit=1")->body).size() == 1);
-      CHECK(client.Get("/api/runs?limit=x")->status == 400);
-    }
-
-    SECTION("404 for results of an unknown job; 405 with Allow for a wrong method") {
-      auto unknown = client.Get("/api/jobs/nobody/results");
-      CHECK(unknown->status == 404);
-      CHECK_THAT(unknown->body, Catch::Contains("no job 'nobody'"));
-      auto get_reload = client.Get("/api/reload");
-      CHECK(get_reload->status == 405);
-      CHECK(get_reload->get_header_value("Allow") == "POST");
-      auto post_jobs = client.Post("/api/jobs", "", "text/plain");
-      CHECK(post_jobs->status == 405);
-      CHECK(post_jobs->get_header_value("Allow") == "GET, HEAD");
-      CHECK(client.Delete("/api/jobs/shop%2Feu")->status == 405);
-      CHECK(client.Get("/api/nowhere")->status == 404);
-    }
-
-    SECTION("a POST without a body needs no Content-Length") {
-      std::string answer = raw_http(port,
-                                    "POST /api/jobs/shop%2Feu/pause HTTP/1.1\r\nHost: x\r\n"
-                                    "Authorization: Bearer sesame\r\nConnection: close\r\n\r\n");
-      CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
-      CHECK_THAT(answer, Catch::Contains("\"paused\": true"));
-      answer = raw_http(port,
-                        "POST /api/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sesame\r\n"
-                        "Connection: close\r\n\r\n");
-      CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
-    }
-
-    SECTION("/ lists the endpoints") {
-      auto index = client.Get("/");
-      REQUIRE(index->status == 200);
-      auto j = nlohmann::json::parse(index->body);
-      std::vector<std::string> paths;
-      for (const auto& e : j["endpoints"])
-        paths.push_back(e["method"].get<std::string>() + " " + e["path"].get<std::string>());
-      CHECK(std::find(paths.begin(), paths.end(), "GET /api/runs") != paths.end());
-      CHECK(std::find(paths.begin(), paths.end(), "POST /api/jobs/NAME/pause") != paths.end());
-      CHECK(std::find(paths.begin(), paths.end(), "GET /healthz") != paths.end());
-    }
-
-    kill(pid, SIGTERM);
-    CHECK(test::wait_exit(pid) == 0);
+  SECTION("404 for results of an unknown job; 405 with Allow for a wrong method") {
+    auto unknown = client.Get("/api/jobs/nobody/results");
+    CHECK(unknown->status == 404);
+    CHECK_THAT(unknown->body, Catch::Contains("no job 'nobody'"));
+    auto get_reload = client.Get("/api/reload");
+    CHECK(get_reload->status == 405);
+    CHECK(get_reload->get_header_value("Allow") == "POST");
+    auto post_jobs = client.Post("/api/jobs", "", "text/plain");
+    CHECK(post_jobs->status == 405);
+    CHECK(post_jobs->get_header_value("Allow") == "GET, HEAD");
+    CHECK(client.Delete("/api/jobs/shop%2Feu")->status == 405);
+    CHECK(client.Get("/api/nowhere")->status == 404);
   }
 
-  TEST_CASE(
-      "pause and resume through the API: persisted, no run starts, through reload and restart",
-      "[api][pause]") {
-    std::atomic<int> hits{0};
-    test::HttpServer site;
-    site.server().Get("/", [&](const httplib::Request&, httplib::Response& res) {
-      ++hits;
-      res.set_content("ok", "text/plain");
-    });
-    site.start();
-    test::TempDir dir;
-    auto cfg = dir.write("jobs.yaml",
-                         "api: {listen: '127.0.0.1:0'}\n"
-                         "defaults: {robots: ignore}\njobs:\n"
-                         "  - {name: fast, url: '" +
-                             site.url("/") + "', every: 1s}\n");
-    auto db = dir.file("p.db");
-    pid_t pid = 0;
-    int port = start_daemon(dir, cfg, db, pid);
-    std::optional<test::Reaper> reaper(pid);
-    httplib::Client client("127.0.0.1", port);
-    REQUIRE(eventually([&] { return hits >= 1; }));  // it runs, every second
-
-    auto paused = client.Post("/api/jobs/fast/pause");
-    REQUIRE(paused);
-    CHECK(paused->status == 200);
-    CHECK(client.Post("/api/jobs/nope/pause")->status == 404);
-    CHECK(test::sql1(db, "SELECT job FROM paused") == "fast");
-    auto jobs = nlohmann::json::parse(client.Get("/api/jobs")->body);
-    REQUIRE(jobs.size() == 1);
-    CHECK(jobs[0]["state"] == "paused");
-    auto run = client.Post("/api/jobs/fast/run");
-    CHECK(run->status == 409);
-    CHECK_THAT(run->body, Catch::Contains("paused"));
-
-    // The scheduler passes due times without starting runs: next_due moves on while the number
-    // of requests stays where it was (counted once a run started before the pause is over).
-    std::string due = test::sql1(db, "SELECT next_due FROM jobs");
-    auto due_times_pass = [&](int n) {
-      for (int i = 0; i < n; ++i) {
-        REQUIRE(eventually([&] { return test::sql1(db, "SELECT next_due FROM jobs") != due; }));
-        due = test::sql1(db, "SELECT next_due FROM jobs");
-      }
-    };
-    due_times_pass(2);
-    int before = hits.load();
-    due_times_pass(3);
-    CHECK(hits.load() == before);
-
-    // A reload keeps it paused; so does a restart.
-    CHECK(client.Post("/api/reload")->status == 200);
-    CHECK(client.Post("/api/jobs/fast/run")->status == 409);
-    kill(pid, SIGTERM);
-    REQUIRE(test::wait_exit(pid) == 0);
-    reaper.reset();
-    port = start_daemon(dir, cfg, db, pid, "e2");
-    reaper.emplace(pid);
-    httplib::Client again("127.0.0.1", port);
-    CHECK(again.Post("/api/jobs/fast/run")->status == 409);
-    CHECK(nlohmann::json::parse(again.Get("/api/jobs")->body)[0]["state"] == "paused");
-
-    // Resumed, it runs again.
-    auto resumed = again.Post("/api/jobs/fast/resume");
-    REQUIRE(resumed);
-    CHECK(resumed->status == 200);
-    CHECK(test::sql1(db, "SELECT count(*) FROM paused") == "0");
-    CHECK(eventually([&] { return hits > before; }));
-    kill(pid, SIGTERM);
-    CHECK(test::wait_exit(pid) == 0);
+  SECTION("a POST without a body needs no Content-Length") {
+    std::string answer = raw_http(port,
+                                  "POST /api/jobs/shop%2Feu/pause HTTP/1.1\r\nHost: x\r\n"
+                                  "Authorization: Bearer sesame\r\nConnection: close\r\n\r\n");
+    CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
+    CHECK_THAT(answer, Catch::Contains("\"paused\": true"));
+    answer = raw_http(port,
+                      "POST /api/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sesame\r\n"
+                      "Connection: close\r\n\r\n");
+    CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
   }
+
+  SECTION("/ lists the endpoints") {
+    auto index = client.Get("/");
+    REQUIRE(index->status == 200);
+    auto j = nlohmann::json::parse(index->body);
+    std::vector<std::string> paths;
+    for (const auto& e : j["endpoints"])
+      paths.push_back(e["method"].get<std::string>() + " " + e["path"].get<std::string>());
+    CHECK(std::find(paths.begin(), paths.end(), "GET /api/runs") != paths.end());
+    CHECK(std::find(paths.begin(), paths.end(), "POST /api/jobs/NAME/pause") != paths.end());
+    CHECK(std::find(paths.begin(), paths.end(), "GET /healthz") != paths.end());
+  }
+
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
+
+TEST_CASE("pause and resume through the API: persisted, no run starts, through reload and restart",
+          "[api][pause]") {
+  std::atomic<int> hits{0};
+  test::HttpServer site;
+  site.server().Get("/", [&](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    res.set_content("ok", "text/plain");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml",
+                       "api: {listen: '127.0.0.1:0'}\n"
+                       "defaults: {robots: ignore}\njobs:\n"
+                       "  - {name: fast, url: '" +
+                           site.url("/") + "', every: 1s}\n");
+  auto db = dir.file("p.db");
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  std::optional<test::Reaper> reaper(pid);
+  httplib::Client client("127.0.0.1", port);
+  REQUIRE(eventually([&] { return hits >= 1; }));  // it runs, every second
+
+  auto paused = client.Post("/api/jobs/fast/pause");
+  REQUIRE(paused);
+  CHECK(paused->status == 200);
+  CHECK(client.Post("/api/jobs/nope/pause")->status == 404);
+  CHECK(test::sql1(db, "SELECT job FROM paused") == "fast");
+  auto jobs = nlohmann::json::parse(client.Get("/api/jobs")->body);
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0]["state"] == "paused");
+  auto run = client.Post("/api/jobs/fast/run");
+  CHECK(run->status == 409);
+  CHECK_THAT(run->body, Catch::Contains("paused"));
+
+  // The scheduler passes due times without starting runs: next_due moves on while the number
+  // of requests stays where it was (counted once a run started before the pause is over).
+  std::string due = test::sql1(db, "SELECT next_due FROM jobs");
+  auto due_times_pass = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      REQUIRE(eventually([&] { return test::sql1(db, "SELECT next_due FROM jobs") != due; }));
+      due = test::sql1(db, "SELECT next_due FROM jobs");
+    }
+  };
+  due_times_pass(2);
+  int before = hits.load();
+  due_times_pass(3);
+  CHECK(hits.load() == before);
+
+  // A reload keeps it paused; so does a restart.
+  CHECK(client.Post("/api/reload")->status == 200);
+  CHECK(client.Post("/api/jobs/fast/run")->status == 409);
+  kill(pid, SIGTERM);
+  REQUIRE(test::wait_exit(pid) == 0);
+  reaper.reset();
+  port = start_daemon(dir, cfg, db, pid, "e2");
+  reaper.emplace(pid);
+  httplib::Client again("127.0.0.1", port);
+  CHECK(again.Post("/api/jobs/fast/run")->status == 409);
+  CHECK(nlohmann::json::parse(again.Get("/api/jobs")->body)[0]["state"] == "paused");
+
+  // Resumed, it runs again.
+  auto resumed = again.Post("/api/jobs/fast/resume");
+  REQUIRE(resumed);
+  CHECK(resumed->status == 200);
+  CHECK(test::sql1(db, "SELECT count(*) FROM paused") == "0");
+  CHECK(eventually([&] { return hits > before; }));
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}

@@ -47,7 +47,7 @@ offered=$(complete_words scraperd "")
 for c in $("$bin" --help | sed -n '/^commands:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p'); do
   contains "command" "$c" "$offered"
 done
-expect "commands starting with r" "$(printf 'results\nrun\nruns')" "$(complete_words scraperd r)"
+expect "commands starting with r" "$(printf 'results\nresume\nrun\nruns')" "$(complete_words scraperd r)"
 expect "options before a command" "$(printf -- '--help\n--version')" "$(complete_words scraperd --)"
 
 # Options: each one offered for a command is one the binary takes for it.
