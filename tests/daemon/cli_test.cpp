@@ -21,27 +21,10 @@
 
 using namespace scraperd;
 using namespace std::chrono_literals;
+using test::run_cli;
 using test::slurp;
 using test::spawn;
 using test::wait_exit;
-
-namespace {
-
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-Output run_cli(const test::TempDir& dir, const std::vector<std::string>& args,
-               const std::vector<std::string>& env = {}) {
-  Output o;
-  o.exit_code = wait_exit(spawn(args, dir.file("stdout"), dir.file("stderr"), env));
-  o.out = slurp(dir.file("stdout"));
-  o.err = slurp(dir.file("stderr"));
-  return o;
-}
-
-}  // namespace
 
 TEST_CASE("scraperd check: exit 0 and a line per job, or exit 1 and file:line:col", "[cli]") {
   test::TempDir dir;

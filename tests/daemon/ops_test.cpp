@@ -24,23 +24,24 @@
 using namespace scraperd;
 using namespace std::chrono_literals;
 using test::eventually;
+using test::run_cli;
 using test::slurp;
 
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-Output run_cli(const test::TempDir& dir, const std::vector<std::string>& args,
-               const std::vector<std::string>& env = {}) {
-  Output o;
-  o.exit_code = test::wait_exit(test::spawn(args, dir.file("stdout"), dir.file("stderr"), env));
-  o.out = slurp(dir.file("stdout"));
-  o.err = slurp(dir.file("stderr"));
-  return o;
+// Runs `sql` on the database beside the daemon that writes it.
+void exec_sql(const std::string& db, const char* sql) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  CHECK(sqlite3_exec(h, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(h);
 }
+
+// From then on every commit with a result in it fails, as on a broken disk.
+constexpr const char* kBreakResults =
+    "CREATE TRIGGER broken BEFORE INSERT ON results "
+    "BEGIN SELECT RAISE(ABORT, 'test: the disk is broken'); END";
 
 // The port of "api: listening on http://127.0.0.1:PORT" in a daemon's log, 0 until it shows.
 int api_port(const std::string& log_file) {
@@ -159,16 +160,7 @@ TEST_CASE("commits that keep failing: /healthz 503, counted, rows lost at exit m
   // From now on every commit with a result in it fails, as on a broken disk (the daemon's own
   // writes are refused by a trigger the test adds beside it).
   REQUIRE(eventually([&] { return test::sql1(db, "PRAGMA user_version") != "0"; }));
-  {
-    sqlite3* h = nullptr;
-    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-    sqlite3_busy_timeout(h, 5000);
-    CHECK(sqlite3_exec(h,
-                       "CREATE TRIGGER broken BEFORE INSERT ON results "
-                       "BEGIN SELECT RAISE(ABORT, 'test: the disk is broken'); END",
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(h);
-  }
+  exec_sql(db, kBreakResults);
   REQUIRE(client.Post("/api/jobs/a/run", "", "application/json")->status == 202);
   REQUIRE(eventually([&] {
     auto r = client.Get("/healthz");
@@ -210,22 +202,13 @@ TEST_CASE("a commit that fails for a while and then succeeds: healthy again, not
   REQUIRE(eventually([&] { return (port = api_port(dir.file("e"))) > 0; }));
   httplib::Client client("127.0.0.1", port);
   REQUIRE(eventually([&] { return test::sql1(db, "PRAGMA user_version") != "0"; }));
-  auto exec = [&](const char* sql) {
-    sqlite3* h = nullptr;
-    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-    sqlite3_busy_timeout(h, 5000);
-    CHECK(sqlite3_exec(h, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(h);
-  };
-  exec(
-      "CREATE TRIGGER broken BEFORE INSERT ON results "
-      "BEGIN SELECT RAISE(ABORT, 'test: the disk is broken'); END");
+  exec_sql(db, kBreakResults);
   REQUIRE(client.Post("/api/jobs/a/run", "", "application/json")->status == 202);
   REQUIRE(eventually([&] {
     auto r = client.Get("/healthz");
     return r && r->status == 503;
   }));
-  exec("DROP TRIGGER broken");
+  exec_sql(db, "DROP TRIGGER broken");
   REQUIRE(eventually([&] {
     auto r = client.Get("/healthz");
     return r && r->status == 200;

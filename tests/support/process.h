@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 extern char** environ;
 
 namespace scraperd::test {
@@ -84,6 +86,22 @@ inline int wait_exit(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// What a run of the scraperd binary printed, and how it ended.
+struct CliOutput {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs scraperd with `args` (its stdout and stderr into files of `dir`) and waits for it.
+inline CliOutput run_cli(const TempDir& dir, const std::vector<std::string>& args,
+                         const std::vector<std::string>& env = {}) {
+  CliOutput o;
+  o.exit_code = wait_exit(spawn(args, dir.file("stdout"), dir.file("stderr"), env));
+  o.out = slurp(dir.file("stdout"));
+  o.err = slurp(dir.file("stderr"));
+  return o;
 }
 
 }  // namespace scraperd::test
