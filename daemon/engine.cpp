@@ -1262,10 +1262,10 @@ class Engine {
 
 // Every request in flight holds a socket (two through a proxy), the database and the API a
 // few more: the soft limit on open files is raised to the hard one, and a `concurrency` that
-// does not fit is said in the log.
-void raise_file_limit(int concurrency) {
+// does not fit is said in the log. Returns the limit (RLIM_INFINITY: none).
+rlim_t raise_file_limit(int concurrency) {
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return RLIM_INFINITY;
   if (limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &limit);
@@ -1278,6 +1278,7 @@ void raise_file_limit(int concurrency) {
         "is {}: requests beyond it fail as 'connect' errors (raise LimitNOFILE= or lower "
         "concurrency)",
         concurrency, needed, limit.rlim_cur);
+  return limit.rlim_cur;
 }
 
 // What run() handles: SIGINT and SIGTERM stop, SIGHUP reloads.
@@ -1330,10 +1331,10 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   }
   spdlog::info("scraperd: {} jobs from {}, database {}, concurrency {}", config->jobs.size(),
                config->source, options.db_path, config->concurrency);
-  raise_file_limit(config->concurrency);
+  const rlim_t files = raise_file_limit(config->concurrency);
 
   asio::io_context io(1);
-  Fetcher fetcher(io, static_cast<std::size_t>(std::max(64, config->concurrency)));
+  Fetcher fetcher(io, connections_to_keep(config->concurrency, files == RLIM_INFINITY ? 0 : files));
   // CPU work gets as many threads as there are cores: sixty-four fetch threads parsing at
   // once on two cores only switch between each other and spread their pages' trees over
   // more memory (docs/performance.md).

@@ -629,6 +629,13 @@ asio::awaitable<FetchResult> Fetcher::fetch(FetchRequest request, std::source_lo
   }
 }
 
+std::size_t connections_to_keep(int concurrency, std::uint64_t open_files) {
+  std::uint64_t idle = 1024;
+  if (open_files > 0) idle = std::min<std::uint64_t>(idle, open_files / 2);
+  return std::max<std::size_t>(static_cast<std::size_t>(std::max(concurrency, 1)),
+                               static_cast<std::size_t>(idle));
+}
+
 FetchRequest request_for(const config::Job& job, const std::string& url) {
   FetchRequest r;
   r.url = url;

@@ -229,3 +229,12 @@ TEST_CASE("a kept-alive connection the server closed as the next request went ou
   CHECK(results[1].body == "first");
   CHECK(srv.requests() == 3);  // the dropped one, and again on a new connection
 }
+
+TEST_CASE("connections kept: every request in flight, and an idle one for many hosts", "[fetch]") {
+  using daemon::connections_to_keep;
+  CHECK(connections_to_keep(64, 0) == 1024);        // no limit on open files
+  CHECK(connections_to_keep(64, 524288) == 1024);   // systemd's default hard limit
+  CHECK(connections_to_keep(64, 1024) == 512);      // half of a low limit
+  CHECK(connections_to_keep(5000, 20000) == 5000);  // never fewer than in flight
+  CHECK(connections_to_keep(0, 100) == 50);
+}
