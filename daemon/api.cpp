@@ -16,6 +16,7 @@
 
 #include "config/text.h"
 #include "daemon/format.h"
+#include "daemon/ui.h"
 #include "storage/store.h"
 
 namespace scraperd::daemon {
@@ -113,6 +114,13 @@ std::vector<std::string> path_segments(const std::string& target) {
   return out;
 }
 
+bool same_secret(std::string_view given, const std::string& token) {  // constant time
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (std::size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
+  return diff == 0;
+}
+
 // "Authorization: Bearer TOKEN", the scheme in any case, spaces around ignored; the token is
 // compared in constant time.
 bool authorized(const httplib::Request& req, const std::string& token) {
@@ -121,11 +129,89 @@ bool authorized(const httplib::Request& req, const std::string& token) {
   auto space = h.find(' ');
   if (space == std::string_view::npos || config::lower(h.substr(0, space)) != "bearer")
     return false;
-  std::string_view given = config::trim(h.substr(space + 1));
-  unsigned char diff = given.size() == token.size() ? 0 : 1;
-  for (std::size_t i = 0; i < token.size(); ++i)
-    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
-  return diff == 0;
+  return same_secret(config::trim(h.substr(space + 1)), token);
+}
+
+// The dashboard's login cookie holds the token in hex (any byte of a token is then a valid
+// cookie value).
+constexpr std::string_view kCookie = "scraperd_token";
+
+std::string to_hex(std::string_view s) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+// The value of the cookie `name` in the request's Cookie headers, or "".
+std::string cookie(const httplib::Request& req, std::string_view name) {
+  for (std::size_t n = 0; n < req.get_header_value_count("Cookie"); ++n) {
+    const std::string header = req.get_header_value("Cookie", n);
+    std::string_view rest = header;
+    while (!rest.empty()) {
+      auto semi = rest.find(';');
+      std::string_view pair = config::trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      auto eq = pair.find('=');
+      if (eq != std::string_view::npos && config::trim(pair.substr(0, eq)) == name)
+        return std::string(config::trim(pair.substr(eq + 1)));
+    }
+  }
+  return "";
+}
+
+bool cookie_authorized(const httplib::Request& req, const std::string& token) {
+  std::string given = cookie(req, kCookie);
+  return !given.empty() && same_secret(given, to_hex(token));
+}
+
+bool loopback(const std::string& addr) {
+  return addr.starts_with("127.") || addr == "::1" || addr.starts_with("::ffff:127.");
+}
+
+// True when the client asks for HTML (a browser) rather than JSON (curl sends */*).
+bool wants_html(const httplib::Request& req) {
+  return req.get_header_value("Accept").find("text/html") != std::string::npos;
+}
+
+// The Origin header's host[:port] is the Host the request was sent to: the POST comes from a
+// page of the daemon itself, not from another site (CSRF).
+bool same_origin(const std::string& origin, const std::string& host) {
+  auto scheme = origin.find("://");
+  return scheme != std::string::npos && !host.empty() && origin.substr(scheme + 3) == host;
+}
+
+// Headers of every dashboard answer: no inline script or style can run, nothing is sniffed,
+// framed or sent as a referrer.
+void ui_headers(httplib::Response& res) {
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                 "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                 "base-uri 'none'");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "no-referrer");
+}
+
+std::string content_type(std::string_view name) {
+  if (name.ends_with(".html")) return "text/html; charset=utf-8";
+  if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (name.ends_with(".css")) return "text/css; charset=utf-8";
+  return "application/octet-stream";
+}
+
+const UiFile* ui_file(std::string_view name) {
+  for (const auto& f : ui_files())
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+void redirect(httplib::Response& res, const std::string& to) {
+  res.status = 303;
+  res.set_header("Location", to);
+  res.set_content("see " + to + "\n", "text/plain");
 }
 
 }  // namespace
@@ -338,12 +424,20 @@ struct Api::Impl {
   // Every request comes here, routed by its percent-decoded path segments.
   void dispatch(const httplib::Request& req, httplib::Response& res) {
     auto segments = path_segments(req.target);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    std::string method = req.method == "HEAD" ? "GET" : req.method;
+    if (!segments.empty() && segments[0] == "ui") return dashboard(req, res, segments);
+    // A browser at / goes to the dashboard; API clients get the index below.
+    if (segments.empty() && method == "GET" && wants_html(req)) return redirect(res, "/ui/");
     bool health = segments.size() == 1 && segments[0] == "healthz";
-    if (!settings.token.empty() && !health && !authorized(req, settings.token)) {
+    bool by_header = !settings.token.empty() && authorized(req, settings.token);
+    bool by_cookie =
+        !by_header && !settings.token.empty() && cookie_authorized(req, settings.token);
+    if (!settings.token.empty() && !health && !by_header && !by_cookie) {
       res.set_header("WWW-Authenticate", "Bearer");
       return reply_error(res, 401, "this API needs 'Authorization: Bearer <api.token>'");
     }
-    std::string method = req.method == "HEAD" ? "GET" : req.method;
+    if (method != "GET" && !csrf_safe(req, res, by_cookie)) return;
     std::vector<std::string> allowed;
     for (const auto& route : routes) {
       if (route.path.size() != segments.size()) continue;
@@ -364,6 +458,76 @@ struct Api::Impl {
     for (const auto& a : allowed) allow += (allow.empty() ? "" : ", ") + a;
     res.set_header("Allow", allow);
     reply_error(res, 405, req.method + " is not allowed here (allowed: " + allow + ")");
+  }
+
+  // Browsers send Origin with every POST. An action from a page must come from the daemon's
+  // own pages (another site's form or script cannot use the login cookie), and needs a token:
+  // without one, the dashboard is read-only. Clients that send no Origin (curl, scripts)
+  // authenticate with the header, which a browser never adds by itself; a request that only
+  // has the cookie must carry Origin. False, with the answer sent, when refused.
+  bool csrf_safe(const httplib::Request& req, httplib::Response& res, bool by_cookie) {
+    const std::string origin = req.get_header_value("Origin");
+    if (origin.empty()) {
+      if (!by_cookie) return true;
+      reply_error(res, 403, "a request authenticated by the dashboard's cookie needs Origin");
+      return false;
+    }
+    if (settings.token.empty()) {
+      reply_error(res, 403, "actions from a browser need api.token (the dashboard is read-only)");
+      return false;
+    }
+    if (!same_origin(origin, req.get_header_value("Host"))) {
+      reply_error(res, 403, "cross-origin request refused (Origin " + origin + ")");
+      return false;
+    }
+    return true;
+  }
+
+  // /ui/...: the dashboard. Its script and stylesheet are public; its pages need the token
+  // (the login cookie, or the header), or, with no token configured, a client on loopback.
+  void dashboard(const httplib::Request& req, httplib::Response& res,
+                 const std::vector<std::string>& segments) {
+    ui_headers(res);
+    std::string method = req.method == "HEAD" ? "GET" : req.method;
+    std::string page = segments.size() == 1 ? "index" : segments[1];
+    if (segments.size() > 2) return reply_error(res, 404, "no such page");
+    if (page == "login" && method == "POST") return login(req, res);
+    if (page == "logout" && method == "POST") {
+      res.set_header("Set-Cookie",
+                     std::string(kCookie) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+      return redirect(res, "/ui/login");
+    }
+    const UiFile* file = ui_file(page.find('.') == std::string::npos ? page + ".html" : page);
+    if (!file) return reply_error(res, 404, "no such page");
+    if (method != "GET") {
+      res.set_header("Allow", "GET, HEAD");
+      return reply_error(res, 405, req.method + " is not allowed here (allowed: GET, HEAD)");
+    }
+    bool page_html = file->name.ends_with(".html") && file->name != "login.html";
+    if (page_html && settings.token.empty() && !loopback(req.remote_addr))
+      return reply_error(res, 403,
+                         "without api.token the dashboard is served to loopback clients only");
+    if (page_html && !settings.token.empty() && !authorized(req, settings.token) &&
+        !cookie_authorized(req, settings.token))
+      return redirect(res, "/ui/login");
+    // Pages are read every time; the script and stylesheet may be kept but are checked
+    // (the binary changes them on upgrade).
+    res.set_header("Cache-Control", file->name.ends_with(".html") ? "no-store" : "no-cache");
+    res.set_content(std::string(file->body), content_type(file->name));
+  }
+
+  // POST /ui/login, form field `token`: the cookie, and on to the jobs; a wrong token back to
+  // the form with ?failed=1.
+  void login(const httplib::Request& req, httplib::Response& res) {
+    const std::string origin = req.get_header_value("Origin");
+    if (!origin.empty() && !same_origin(origin, req.get_header_value("Host")))
+      return reply_error(res, 403, "cross-origin request refused (Origin " + origin + ")");
+    if (settings.token.empty()) return redirect(res, "/ui/");
+    std::string given = req.has_param("token") ? req.get_param_value("token") : "";
+    if (!same_secret(given, settings.token)) return redirect(res, "/ui/login?failed=1");
+    res.set_header("Set-Cookie", std::string(kCookie) + "=" + to_hex(settings.token) +
+                                     "; Path=/; HttpOnly; SameSite=Strict");
+    redirect(res, "/ui/");
   }
 
   void serve() {

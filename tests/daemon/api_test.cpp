@@ -507,3 +507,163 @@ TEST_CASE("pause and resume through the API: persisted, no run starts, through r
   kill(pid, SIGTERM);
   CHECK(test::wait_exit(pid) == 0);
 }
+
+TEST_CASE("dashboard: pages, login cookie, CSRF on actions, security headers, / by Accept",
+          "[api][ui]") {
+  test::HttpServer site;
+  site.server().Get("/p", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p>ok</p>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml",
+                       "api: {listen: '127.0.0.1:0', token: 'ses ame;'}\n"
+                       "defaults: {robots: ignore}\njobs:\n"
+                       "  - {name: shop, url: '" +
+                           site.url("/p") + "', every: 1h}\n");
+  auto db = dir.file("ui.db");
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  test::Reaper reaper(pid);
+  httplib::Client anon("127.0.0.1", port);
+  const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+
+  SECTION("/ redirects a browser to /ui/ and answers API clients with the index") {
+    auto html = anon.Get("/", {{"Accept", "text/html,application/xhtml+xml,*/*;q=0.8"}});
+    REQUIRE(html);
+    CHECK(html->status == 303);
+    CHECK(html->get_header_value("Location") == "/ui/");
+    httplib::Client api("127.0.0.1", port);
+    api.set_default_headers({{"Authorization", "Bearer ses ame;"}});
+    auto json = api.Get("/", {{"Accept", "application/json"}});
+    REQUIRE(json->status == 200);
+    CHECK(nlohmann::json::parse(json->body)["service"] == "scraperd");
+  }
+
+  SECTION("pages without the token go to the login; the script and stylesheet are public") {
+    for (auto page : {"/ui/", "/ui/job?name=shop", "/ui/errors"}) {
+      auto r = anon.Get(page);
+      REQUIRE(r);
+      INFO(page);
+      CHECK(r->status == 303);
+      CHECK(r->get_header_value("Location") == "/ui/login");
+    }
+    auto login = anon.Get("/ui/login");
+    REQUIRE(login->status == 200);
+    CHECK_THAT(login->body, Catch::Contains("<form method=\"post\" action=\"/ui/login\">"));
+    CHECK(login->get_header_value("Content-Type") == "text/html; charset=utf-8");
+    auto js = anon.Get("/ui/app.js");
+    REQUIRE(js->status == 200);
+    CHECK(js->get_header_value("Content-Type") == "text/javascript; charset=utf-8");
+    CHECK_THAT(js->body, Catch::Contains("textContent"));
+    CHECK(anon.Get("/ui/style.css")->status == 200);
+    CHECK(anon.Get("/ui/nothing.js")->status == 404);
+    CHECK(anon.Get("/ui/a/b")->status == 404);
+    CHECK(anon.Post("/ui/app.js", "", "text/plain")->status == 405);
+    // The API itself still wants the token.
+    CHECK(anon.Get("/api/jobs")->status == 401);
+  }
+
+  SECTION("every dashboard answer carries a strict CSP, nosniff and a cache policy") {
+    auto page = anon.Get("/ui/login");
+    std::string csp = page->get_header_value("Content-Security-Policy");
+    CHECK_THAT(csp, Catch::Contains("default-src 'none'"));
+    CHECK_THAT(csp, Catch::Contains("script-src 'self'"));
+    CHECK_THAT(csp, !Catch::Contains("unsafe-inline"));
+    CHECK(page->get_header_value("X-Content-Type-Options") == "nosniff");
+    CHECK(page->get_header_value("Cache-Control") == "no-store");
+    CHECK(anon.Get("/ui/style.css")->get_header_value("Cache-Control") == "no-cache");
+    // No inline script or style (the CSP would block it anyway); no markup built from text.
+    auto login = anon.Get("/ui/login");
+    CHECK_THAT(login->body, !Catch::Contains("<script>"));
+    CHECK_THAT(login->body, !Catch::Contains("<style"));
+    CHECK_THAT(login->body, !Catch::Contains("style="));
+    auto js = anon.Get("/ui/app.js");
+    CHECK_THAT(js->body, !Catch::Contains("innerHTML"));
+    CHECK_THAT(js->body, !Catch::Contains(".style"));
+  }
+
+  SECTION("login: a wrong token back to the form, the right one an HttpOnly SameSite cookie") {
+    httplib::Params bad{{"token", "sesame"}};
+    auto wrong = anon.Post("/ui/login", bad);
+    REQUIRE(wrong);
+    CHECK(wrong->status == 303);
+    CHECK(wrong->get_header_value("Location") == "/ui/login?failed=1");
+    CHECK_FALSE(wrong->has_header("Set-Cookie"));
+    httplib::Params good{{"token", "ses ame;"}};
+    auto right = anon.Post("/ui/login", good);
+    REQUIRE(right->status == 303);
+    CHECK(right->get_header_value("Location") == "/ui/");
+    std::string set = right->get_header_value("Set-Cookie");
+    CHECK_THAT(set, Catch::Contains("HttpOnly"));
+    CHECK_THAT(set, Catch::Contains("SameSite=Strict"));
+    std::string cookie = set.substr(0, set.find(';'));
+    CHECK(cookie == "scraperd_token=73657320616d653b");  // the token in hex
+
+    httplib::Client browser("127.0.0.1", port);
+    browser.set_default_headers({{"Cookie", "theme=x; " + cookie}});
+    auto jobs_page = browser.Get("/ui/");
+    REQUIRE(jobs_page->status == 200);
+    CHECK_THAT(jobs_page->body, Catch::Contains("<script src=\"/ui/app.js\" defer></script>"));
+    CHECK(browser.Get("/ui/job?name=shop")->status == 200);
+    CHECK(browser.Get("/ui/errors")->status == 200);
+    CHECK(browser.Get("/api/jobs")->status == 200);  // the API takes the cookie too
+
+    // Actions: with the cookie only from the daemon's own origin; the header needs none.
+    CHECK(browser.Post("/api/jobs/shop/pause")->status == 403);  // no Origin
+    auto cross =
+        browser.Post("/api/jobs/shop/pause", {{"Origin", "http://evil.example"}}, "", "text/plain");
+    CHECK(cross->status == 403);
+    CHECK_THAT(cross->body, Catch::Contains("cross-origin"));
+    auto same = browser.Post("/api/jobs/shop/pause", {{"Origin", origin}}, "", "text/plain");
+    REQUIRE(same->status == 200);
+    CHECK(nlohmann::json::parse(same->body)["paused"] == true);
+    CHECK(browser.Post("/api/jobs/shop/resume", {{"Origin", origin}}, "", "text/plain")->status ==
+          200);
+    httplib::Client script("127.0.0.1", port);
+    script.set_default_headers({{"Authorization", "Bearer ses ame;"}});
+    CHECK(script.Post("/api/jobs/shop/pause")->status == 200);
+    // A login form posted from another site is refused too.
+    auto foreign = anon.Post("/ui/login", {{"Origin", "http://evil.example"}}, "token=ses+ame%3B",
+                             "application/x-www-form-urlencoded");
+    CHECK(foreign->status == 403);
+    // Log out: the cookie is cleared.
+    auto out = browser.Post("/ui/logout", {{"Origin", origin}}, "", "text/plain");
+    CHECK(out->status == 303);
+    CHECK_THAT(out->get_header_value("Set-Cookie"), Catch::Contains("Max-Age=0"));
+  }
+
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
+
+TEST_CASE("dashboard without api.token: read-only pages on loopback, browser actions refused",
+          "[api][ui]") {
+  test::HttpServer site;
+  site.server().Get("/p", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p>ok</p>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml",
+                       "api: {listen: '127.0.0.1:0'}\ndefaults: {robots: ignore}\njobs:\n"
+                       "  - {name: shop, url: '" +
+                           site.url("/p") + "', every: 1h}\n");
+  auto db = dir.file("ui.db");
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  test::Reaper reaper(pid);
+  httplib::Client client("127.0.0.1", port);
+  const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+  CHECK(client.Get("/ui/")->status == 200);  // loopback: served, no login
+  CHECK(client.Get("/ui/errors")->status == 200);
+  auto action = client.Post("/api/jobs/shop/pause", {{"Origin", origin}}, "", "text/plain");
+  REQUIRE(action);
+  CHECK(action->status == 403);
+  CHECK_THAT(action->body, Catch::Contains("read-only"));
+  CHECK(client.Post("/api/reload", {{"Origin", origin}}, "", "text/plain")->status == 403);
+  // A client that is not a browser (no Origin) keeps the API as it was.
+  CHECK(client.Post("/api/jobs/shop/pause")->status == 200);
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
