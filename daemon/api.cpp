@@ -185,14 +185,16 @@ bool same_origin(const std::string& origin, const std::string& host) {
 }
 
 // Headers of every dashboard answer: no inline script or style can run, nothing is sniffed,
-// framed or sent as a referrer.
+// framed, or sent as a referrer to another site.
 void ui_headers(httplib::Response& res) {
   res.set_header("Content-Security-Policy",
                  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                  "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
                  "base-uri 'none'");
   res.set_header("X-Frame-Options", "DENY");
-  res.set_header("Referrer-Policy", "no-referrer");
+  // same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on a
+  // form POST, and the login form would be refused as cross-origin.
+  res.set_header("Referrer-Policy", "same-origin");
 }
 
 std::string content_type(std::string_view name) {

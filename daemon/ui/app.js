@@ -225,7 +225,7 @@ async function jobsPage() {
         state: jobState(j, running.get(j.job)),
         running: running.get(j.job),
         lastRun: finished[0],
-        durations: finished.slice(0, 30).reverse().map(runDuration),
+        durations: finished.slice(0, 30).reverse().map(runDuration).filter((d) => d !== null),
         lastChange: lastChange.get(j.job),
       };
     });
@@ -363,7 +363,7 @@ async function jobPage() {
     document.getElementById('summary').replaceChildren(
       el('span', {class: 'state state-' + state.replace(' ', '-'), id: 'state'}, state), ' · ',
       j.schedule || '', ' · ', String(j.urls || 0), ' URLs · next due ', timeEl(j.next_due, true),
-      running ? el('progress', {max: Math.max(running.urls, 1), value: running.done, 'aria-label': 'progress'}) : null);
+      ...(running ? [' ', el('progress', {max: Math.max(running.urls, 1), value: running.done, 'aria-label': 'progress'})] : []));
     const actions = document.getElementById('actions');
     if (j.state !== 'removed') {
       const act = async (what) => {
