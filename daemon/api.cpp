@@ -221,6 +221,9 @@ void redirect(httplib::Response& res, const std::string& to) {
 // Failed commit attempts in a row (retried after 0.1, 0.2, 0.4 s, ...) that make /healthz 503.
 constexpr int kUnhealthyAfterFailures = 3;
 
+// The most values /api/jobs/NAME/series answers (the newest ones): ~2.5 MB of JSON.
+constexpr int kSeriesLimit = 100'000;
+
 struct Api::Impl {
   Impl(config::Api s, std::string db, Metrics& m, const storage::Writer& w, ApiHooks h)
       : settings(std::move(s)),
@@ -277,6 +280,27 @@ struct Api::Impl {
     }
     merge_job_file(table, config.get(), f.limit);
     return to_json(table);
+  }
+
+  // {"price": {"URL": [[epoch ms, value], ...], ...}, ...}: compact, ~25 bytes a value.
+  static nlohmann::json series_json(const storage::Table& t) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& row : t.rows) {
+      const auto& field = std::get<std::string>(row[0]);
+      const auto& url = std::get<std::string>(row[1]);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    storage::parse_time(std::get<std::string>(row[2])).time_since_epoch())
+                    .count();
+      nlohmann::json value;
+      if (auto* i = std::get_if<std::int64_t>(&row[3]))
+        value = *i;
+      else if (auto* d = std::get_if<double>(&row[3]))
+        value = *d;
+      else
+        continue;
+      out[field][url].push_back({ms, value});
+    }
+    return out;
   }
 
   void define_routes() {
@@ -385,6 +409,41 @@ struct Api::Impl {
           storage::Filter f;
           if (!read_filter(req, res, f)) return;
           query(res, [&] { reply_json(res, 200, to_json(storage::query_errors(db_path, f))); });
+        });
+    add("GET", "/api/errors/groups",
+        "errors of 24 h grouped by job, kind and host, with counts over 1 h and 24 h: ?job=NAME",
+        [this](const auto& req, auto& res, const auto&) {
+          storage::Filter f;
+          f.limit = 10'000;
+          if (!read_filter(req, res, f)) return;
+          query(res,
+                [&] { reply_json(res, 200, to_json(storage::query_error_groups(db_path, f))); });
+        });
+    add("GET", "/api/jobs/*/series",
+        "a job's numeric field values over time, for charts: ?since=7d&limit=N (newest N values)",
+        [this](const auto& req, auto& res, const auto& args) {
+          storage::Filter f;
+          f.limit = kSeriesLimit;
+          if (req.has_param("limit")) {  // up to kSeriesLimit, beyond read_filter's 10000
+            std::string text = req.get_param_value("limit");
+            int n = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+            if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > kSeriesLimit)
+              return reply_error(
+                  res, 400, "limit must be a number from 1 to " + std::to_string(kSeriesLimit));
+            f.limit = n;
+          }
+          if (req.has_param("since")) {
+            auto since = parse_since(req.get_param_value("since"));
+            if (!since) return reply_error(res, 400, "since must be a duration or a date");
+            f.since = since;
+          }
+          f.job = args[0];
+          query(res, [&] {
+            if (!storage::job_known(db_path, f.job))
+              return reply_error(res, 404, "no job '" + f.job + "'");
+            reply_json(res, 200, series_json(storage::query_field_series(db_path, f)));
+          });
         });
     add("POST", "/api/reload", "reload the job files", [this](const auto&, auto& res, const auto&) {
       ReloadOutcome outcome = hooks.reload();

@@ -13,6 +13,8 @@
 //   GET  /api/results                 ?job=NAME&since=1h&limit=N&changed=1, across jobs
 //   GET  /api/runs                    ?job=NAME&since=1h&limit=N
 //   GET  /api/errors                  ?job=NAME&kind=K&since=1h&limit=N
+//   GET  /api/errors/groups           ?job=NAME: errors of 24 h by job, kind, host; 1 h/24 h counts
+//   GET  /api/jobs/NAME/series        ?since=7d&limit=N: numeric field values over time
 //   POST /api/reload                  reload the job files; 200 with the outcome
 //   POST /api/jobs/NAME/run           run the job now (202), 404 unknown, 409 running or paused
 //   POST /api/jobs/NAME/pause         pause the job (persisted), 200; 404 unknown

@@ -82,10 +82,6 @@ function jobLink(name) {
   return el('a', {href: '/ui/job?name=' + encodeURIComponent(name)}, name);
 }
 
-function hostOf(url) {
-  try { return new URL(url).host; } catch (e) { return url; }
-}
-
 function message(text) {
   const m = document.getElementById('message');
   if (m) m.textContent = text || '';
@@ -271,24 +267,8 @@ async function jobsPage() {
 
 // ---- Job page ----
 
-// Every numeric field's values over time, per URL: {field: {url: [[time ms, value], ...]}}.
-function numericSeries(results) {
-  const series = {};
-  for (const r of results) {
-    if (!r.data || typeof r.data !== 'object') continue;
-    const t = parseTime(r.fetched_at);
-    if (!t) continue;
-    for (const [k, v] of Object.entries(r.data)) {
-      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
-      ((series[k] = series[k] || {})[r.url] = series[k][r.url] || []).push([t.getTime(), v]);
-    }
-  }
-  for (const byUrl of Object.values(series)) for (const pts of Object.values(byUrl)) pts.sort((a, b) => a[0] - b[0]);
-  return series;
-}
-
-// A line chart: one line per URL, a circle per value (below 2000 points), axes with the
-// range. data-points holds how many values it drew.
+// A line chart of {url: [[time ms, value], ...]} (/api/jobs/NAME/series): one line per URL,
+// a circle per value (up to 2000), axes with the range. data-points: how many values it drew.
 function chart(field, byUrl) {
   const W = 800, H = 240, L = 56, R = 10, T = 10, B = 28;
   const all = Object.values(byUrl).flat();
@@ -353,10 +333,12 @@ async function jobPage() {
   let drawn = '';
 
   async function refresh() {
-    const [info, runs, results, errors, status] = await Promise.all([
+    const known = (e) => (e.status === 404 ? null : Promise.reject(e)); // never run: no rows
+    const [info, runs, results, series, groups, status] = await Promise.all([
       api('/api/jobs/' + enc), api('/api/runs?limit=50&job=' + enc),
-      api('/api/jobs/' + enc + '/results?limit=10000').catch((e) => (e.status === 404 ? [] : Promise.reject(e))),
-      api('/api/errors?since=24h&limit=10000&job=' + enc), api('/api/status')]);
+      api('/api/jobs/' + enc + '/results?limit=1000').catch(known).then((r) => r || []),
+      api('/api/jobs/' + enc + '/series').catch(known).then((r) => r || {}),
+      api('/api/errors/groups?job=' + enc), api('/api/status')]);
     const j = info.job;
     const running = status.running.find((r) => r.job === name);
     const state = jobState(j, running);
@@ -385,8 +367,8 @@ async function jobPage() {
     'No runs yet.', 7);
 
     // Charts are redrawn only when the values changed.
-    const series = numericSeries(results);
-    const key = results.length + ':' + (results[0] ? results[0].fetched_at : '');
+    const key = JSON.stringify(Object.entries(series).map(([f, byUrl]) =>
+      [f, Object.values(byUrl).reduce((n, pts) => n + pts.length, 0), Object.values(byUrl).map((pts) => pts[pts.length - 1][0])]));
     if (key !== drawn) {
       drawn = key;
       const charts = Object.entries(series).map(([f, byUrl]) => chart(f, byUrl));
@@ -418,14 +400,18 @@ async function jobPage() {
     }
     fill(document.querySelector('#changes tbody'), changes, 'No changes stored.', 5);
 
-    const kinds = new Map();
-    for (const e of errors) { // newest first
-      const g = kinds.get(e.kind);
-      if (g) g.count++; else kinds.set(e.kind, {last: e, count: 1});
+    const kinds = new Map(); // the groups of job, kind and host, by kind
+    for (const g of groups) {
+      const k = kinds.get(g.kind);
+      if (!k) kinds.set(g.kind, {...g});
+      else {
+        k.last_24h += g.last_24h;
+        if (g.last_at > k.last_at) Object.assign(k, {last_at: g.last_at, url: g.url, message: g.message});
+      }
     }
     fill(document.querySelector('#errors tbody'), [...kinds.values()].map((g) => el('tr', {},
-      el('td', {}, g.last.kind), el('td', {class: 'num'}, g.count), el('td', {}, timeEl(g.last.fetched_at)),
-      el('td', {class: 'url'}, g.last.url), el('td', {}, g.last.message))), 'No errors in 24 h.', 5);
+      el('td', {}, g.kind), el('td', {class: 'num'}, g.last_24h), el('td', {}, timeEl(g.last_at)),
+      el('td', {class: 'url'}, g.url), el('td', {}, g.message))), 'No errors in 24 h.', 5);
   }
   live(refresh);
 }
@@ -434,24 +420,11 @@ async function jobPage() {
 
 async function errorsPage() {
   async function refresh() {
-    const errors = await api('/api/errors?since=24h&limit=10000');
-    const hourAgo = Date.now() - 3600 * 1000;
-    const groups = new Map();
-    for (const e of errors) { // newest first
-      const host = hostOf(e.url);
-      const key = JSON.stringify([e.job, e.kind, host]);
-      let g = groups.get(key);
-      if (!g) groups.set(key, g = {last: e, host, hour: 0, day: 0});
-      g.day++;
-      const t = parseTime(e.fetched_at);
-      if (t && t.getTime() >= hourAgo) g.hour++;
-    }
-    const rows = [...groups.values()].sort((a, b) => b.day - a.day).map((g) => el('tr', {},
-      el('td', {}, jobLink(g.last.job)), el('td', {}, g.last.kind), el('td', {}, g.host),
-      el('td', {class: 'num'}, g.hour), el('td', {class: 'num'}, g.day), el('td', {}, timeEl(g.last.fetched_at)),
-      el('td', {}, g.last.message)));
-    fill(document.querySelector('#groups tbody'), rows, 'No errors in 24 h.', 7);
-    if (errors.length >= 10000) message('Only the newest 10000 errors of 24 h are counted.');
+    const groups = await api('/api/errors/groups');
+    fill(document.querySelector('#groups tbody'), groups.map((g) => el('tr', {},
+      el('td', {}, jobLink(g.job)), el('td', {}, g.kind), el('td', {}, g.host),
+      el('td', {class: 'num'}, g.last_1h), el('td', {class: 'num'}, g.last_24h), el('td', {}, timeEl(g.last_at)),
+      el('td', {}, g.message))), 'No errors in 24 h.', 7);
   }
   live(refresh);
 }

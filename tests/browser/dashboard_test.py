@@ -185,6 +185,7 @@ class Browser:
         self.session = attached["sessionId"]
         self.send("Page.enable")
         self.send("Runtime.enable")
+        self.send("Log.enable")
         self.send("Emulation.setDeviceMetricsOverride",
                   {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False})
 
@@ -206,6 +207,18 @@ class Browser:
             except RuntimeError:  # the page is still loading
                 return None
         return eventually(probe, timeout, 0.2)
+
+    def problems(self):
+        """Uncaught exceptions and CSP violations the pages reported so far."""
+        out = []
+        for m in self.events:
+            if m.get("method") == "Runtime.exceptionThrown":
+                out.append(m["params"]["exceptionDetails"].get("text", "exception"))
+            elif m.get("method") == "Log.entryAdded":
+                entry = m["params"]["entry"]
+                if entry.get("source") in ("security", "javascript", "violation"):
+                    out.append(entry.get("text", ""))
+        return out
 
     def screenshot(self, path):
         data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
@@ -374,6 +387,8 @@ def main():
         check(browser.js("document.querySelector('#groups a').getAttribute('href')") == "/ui/job?name=failing",
               "and links to the job")
         browser.screenshot(os.path.join(out_dir, "dashboard-errors.png"))
+
+        check(browser.problems() == [], f"no script error and no CSP violation: {browser.problems()}")
 
         # The phone width: no page wider than the screen but the tables' own scroll.
         browser.send("Emulation.setDeviceMetricsOverride",

@@ -667,3 +667,99 @@ TEST_CASE("dashboard without api.token: read-only pages on loopback, browser act
   kill(pid, SIGTERM);
   CHECK(test::wait_exit(pid) == 0);
 }
+
+TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, kind and host",
+          "[api][ui]") {
+  std::atomic<int> fetches{0};
+  test::HttpServer site;
+  site.server().Get(R"(/p/(\d))", [&](const httplib::Request& req, httplib::Response& res) {
+    int n = ++fetches;
+    res.set_content("<h1>" + req.matches[1].str() + "</h1><p class=price>" + std::to_string(n) +
+                        ".5</p><p class=n>" + std::to_string(n) + "</p>",
+                    "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write(
+      "jobs.yaml",
+      "api: {listen: '127.0.0.1:0', token: 't'}\n"
+      "defaults: {robots: ignore, retries: {max: 0}}\njobs:\n"
+      "  - {name: shop, urls: ['" +
+          site.url("/p/1") + "', '" + site.url("/p/2") +
+          "'], cron: '0 0 1 1 *',\n"
+          "     extract: {title: h1, price: {css: .price, type: number}, n: {css: .n, type: "
+          "number}}}\n"
+          "  - {name: broken, urls: ['" +
+          site.url("/missing") + "', '" + site.url("/gone") +
+          "', 'http://127.0.0.1:9/'], cron: '0 0 1 1 *'}\n");
+  auto db = dir.file("ui.db");
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  test::Reaper reaper(pid);
+  httplib::Client client("127.0.0.1", port);
+  client.set_default_headers({{"Authorization", "Bearer t"}});
+  auto run = [&](const std::string& job, int runs_done) {
+    REQUIRE(client.Post("/api/jobs/" + job + "/run")->status == 202);
+    REQUIRE(eventually([&] {
+      auto r = client.Get("/api/runs?job=" + job + "&limit=100");
+      if (!r || r->status != 200) return false;
+      auto rows = nlohmann::json::parse(r->body);
+      return static_cast<int>(rows.size()) == runs_done && !rows[0]["finished_at"].is_null();
+    }));
+  };
+  for (int i = 1; i <= 3; ++i) run("shop", i);
+  run("broken", 1);
+  run("broken", 2);
+
+  SECTION("series: every stored numeric value, per field and URL, oldest first") {
+    auto r = client.Get("/api/jobs/shop/series");
+    REQUIRE(r->status == 200);
+    auto s = nlohmann::json::parse(r->body);
+    CHECK(s.size() == 2);  // price and n; title is text
+    REQUIRE(s.contains("price"));
+    REQUIRE(s["price"].size() == 2);  // two URLs
+    std::vector<double> values;
+    for (const auto& [url, points] : s["price"].items()) {
+      CHECK(points.size() == 3);
+      for (std::size_t i = 1; i < points.size(); ++i)
+        CHECK(points[i][0].get<std::int64_t>() >= points[i - 1][0].get<std::int64_t>());
+      for (const auto& p : points) values.push_back(p[1].get<double>());
+    }
+    std::sort(values.begin(), values.end());
+    CHECK(values == std::vector<double>{1.5, 2.5, 3.5, 4.5, 5.5, 6.5});
+    CHECK(s["n"][site.url("/p/1")].size() == 3);
+    // limit keeps the newest values; since, the recent ones.
+    auto newest = nlohmann::json::parse(client.Get("/api/jobs/shop/series?limit=2")->body);
+    std::size_t n = 0;
+    for (const auto& [field, urls] : newest.items())
+      for (const auto& [url, points] : urls.items()) n += points.size();
+    CHECK(n == 2);
+    CHECK(
+        nlohmann::json::parse(client.Get("/api/jobs/shop/series?since=2099-01-01")->body).empty());
+    CHECK(client.Get("/api/jobs/shop/series?limit=0")->status == 400);
+    CHECK(client.Get("/api/jobs/shop/series?limit=100001")->status == 400);
+    CHECK(client.Get("/api/jobs/nobody/series")->status == 404);
+  }
+
+  SECTION("error groups: one per job, kind and host, counted over 1 h and 24 h") {
+    auto r = client.Get("/api/errors/groups");
+    REQUIRE(r->status == 200);
+    auto g = nlohmann::json::parse(r->body);
+    REQUIRE(g.size() == 2);
+    const std::string host = "127.0.0.1:" + std::to_string(site.port());
+    CHECK(g[0]["job"] == "broken");
+    CHECK(g[0]["kind"] == "http");
+    CHECK(g[0]["host"] == host);
+    CHECK(g[0]["last_24h"] == 4);  // two URLs, two runs
+    CHECK(g[0]["last_1h"] == 4);
+    CHECK(g[1]["kind"] == "connect");
+    CHECK(g[1]["host"] == "127.0.0.1:9");
+    CHECK(g[1]["last_24h"] == 2);
+    CHECK_THAT(g[1]["message"].get<std::string>(), !Catch::Contains("404"));
+    CHECK(nlohmann::json::parse(client.Get("/api/errors/groups?job=shop")->body).empty());
+    CHECK(nlohmann::json::parse(client.Get("/api/errors/groups?job=broken")->body).size() == 2);
+  }
+
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
