@@ -231,6 +231,14 @@ class Browser:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        # The helpers are reparented and reaped by init: wait until the group is gone.
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
 
 
 def fcntl_dup(fd):
