@@ -402,9 +402,15 @@ def main():
         browser.send("Emulation.setDeviceMetricsOverride",
                      {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
         browser.go(ui + "/ui/")
-        browser.wait("document.querySelectorAll('#jobs tbody tr[data-job]').length === 6")
+        browser.wait("document.querySelectorAll('#jobs tbody tr[data-job]').length === 7")
         check(browser.js("document.documentElement.scrollWidth <= window.innerWidth + 1"),
               "on a phone the page fits the width (the table scrolls on its own)")
+        light = browser.js("getComputedStyle(document.body).backgroundColor")
+        browser.send("Emulation.setEmulatedMedia",
+                     {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        dark = browser.js("getComputedStyle(document.body).backgroundColor")
+        check(light == "rgb(255, 255, 255)" and dark == "rgb(15, 20, 25)",
+              f"dark colours follow the system setting ({light} -> {dark})")
         browser.screenshot(os.path.join(out_dir, "dashboard-phone.png"))
     finally:
         if browser:
