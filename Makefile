@@ -1,5 +1,6 @@
 # The two commands of the README:
 #   make run    install what is missing, build, serve the demo site, run the example jobs once
+#   make dashboard  the same, then keep the daemon running: http://127.0.0.1:9184/ui/
 #   make test   install what is missing, build, run every test
 BUILD ?= build
 JOBS ?= 2
@@ -7,7 +8,7 @@ CMAKE_FLAGS ?=
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test bench fuzz package clean
+.PHONY: all deps build run dashboard test bench fuzz package clean
 
 all: build
 
@@ -22,6 +23,9 @@ build: deps $(BUILD)/build.ninja
 
 run: build
 	@bash scripts/demo $(BUILD)
+
+dashboard: build
+	@bash scripts/demo $(BUILD) --dashboard
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

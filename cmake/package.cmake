@@ -88,6 +88,8 @@ install(FILES README.md ${changelog_gz} cmake/debian/copyright DESTINATION ${doc
 install(FILES docs/configuration.md docs/schema.md docs/operations.md docs/ARCHITECTURE.md
               docs/performance.md docs/reliability.md docs/scraperd.1.md
         DESTINATION ${doc_dir}/docs)
+install(FILES docs/img/dashboard-jobs.png docs/img/dashboard-job.png  # the README's screenshots
+        DESTINATION ${doc_dir}/docs/img)
 install(FILES examples/jobs.yaml examples/alerts.yml DESTINATION ${doc_dir}/examples)
 
 set(CPACK_GENERATOR DEB)

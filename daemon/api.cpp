@@ -16,6 +16,7 @@
 
 #include "config/text.h"
 #include "daemon/format.h"
+#include "daemon/ui.h"
 #include "storage/store.h"
 
 namespace scraperd::daemon {
@@ -113,6 +114,13 @@ std::vector<std::string> path_segments(const std::string& target) {
   return out;
 }
 
+bool same_secret(std::string_view given, const std::string& token) {  // constant time
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (std::size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
+  return diff == 0;
+}
+
 // "Authorization: Bearer TOKEN", the scheme in any case, spaces around ignored; the token is
 // compared in constant time.
 bool authorized(const httplib::Request& req, const std::string& token) {
@@ -121,17 +129,100 @@ bool authorized(const httplib::Request& req, const std::string& token) {
   auto space = h.find(' ');
   if (space == std::string_view::npos || config::lower(h.substr(0, space)) != "bearer")
     return false;
-  std::string_view given = config::trim(h.substr(space + 1));
-  unsigned char diff = given.size() == token.size() ? 0 : 1;
-  for (std::size_t i = 0; i < token.size(); ++i)
-    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
-  return diff == 0;
+  return same_secret(config::trim(h.substr(space + 1)), token);
+}
+
+// The dashboard's login cookie holds the token in hex (any byte of a token is then a valid
+// cookie value).
+constexpr std::string_view kCookie = "scraperd_token";
+
+std::string to_hex(std::string_view s) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+// The value of the cookie `name` in the request's Cookie headers, or "".
+std::string cookie(const httplib::Request& req, std::string_view name) {
+  for (std::size_t n = 0; n < req.get_header_value_count("Cookie"); ++n) {
+    const std::string header = req.get_header_value("Cookie", n);
+    std::string_view rest = header;
+    while (!rest.empty()) {
+      auto semi = rest.find(';');
+      std::string_view pair = config::trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      auto eq = pair.find('=');
+      if (eq != std::string_view::npos && config::trim(pair.substr(0, eq)) == name)
+        return std::string(config::trim(pair.substr(eq + 1)));
+    }
+  }
+  return "";
+}
+
+bool cookie_authorized(const httplib::Request& req, const std::string& token) {
+  std::string given = cookie(req, kCookie);
+  return !given.empty() && same_secret(given, to_hex(token));
+}
+
+bool loopback(const std::string& addr) {
+  return addr.starts_with("127.") || addr == "::1" || addr.starts_with("::ffff:127.");
+}
+
+// True when the client asks for HTML (a browser) rather than JSON (curl sends */*).
+bool wants_html(const httplib::Request& req) {
+  return req.get_header_value("Accept").find("text/html") != std::string::npos;
+}
+
+// The Origin header's host[:port] is the Host the request was sent to: the POST comes from a
+// page of the daemon itself, not from another site (CSRF).
+bool same_origin(const std::string& origin, const std::string& host) {
+  auto scheme = origin.find("://");
+  return scheme != std::string::npos && !host.empty() && origin.substr(scheme + 3) == host;
+}
+
+// Headers of every dashboard answer: no inline script or style can run, nothing is sniffed,
+// framed, or sent as a referrer to another site.
+void ui_headers(httplib::Response& res) {
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                 "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                 "base-uri 'none'");
+  res.set_header("X-Frame-Options", "DENY");
+  // same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on a
+  // form POST, and the login form would be refused as cross-origin.
+  res.set_header("Referrer-Policy", "same-origin");
+}
+
+std::string content_type(std::string_view name) {
+  if (name.ends_with(".html")) return "text/html; charset=utf-8";
+  if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (name.ends_with(".css")) return "text/css; charset=utf-8";
+  return "application/octet-stream";
+}
+
+const UiFile* ui_file(std::string_view name) {
+  for (const auto& f : ui_files())
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+void redirect(httplib::Response& res, const std::string& to) {
+  res.status = 303;
+  res.set_header("Location", to);
+  res.set_content("see " + to + "\n", "text/plain");
 }
 
 }  // namespace
 
 // Failed commit attempts in a row (retried after 0.1, 0.2, 0.4 s, ...) that make /healthz 503.
 constexpr int kUnhealthyAfterFailures = 3;
+
+// The most values /api/jobs/NAME/series answers (the newest ones): ~2.5 MB of JSON.
+constexpr int kSeriesLimit = 100'000;
 
 struct Api::Impl {
   Impl(config::Api s, std::string db, Metrics& m, const storage::Writer& w, ApiHooks h)
@@ -189,6 +280,27 @@ struct Api::Impl {
     }
     merge_job_file(table, config.get(), f.limit);
     return to_json(table);
+  }
+
+  // {"price": {"URL": [[epoch ms, value], ...], ...}, ...}: compact, ~25 bytes a value.
+  static nlohmann::json series_json(const storage::Table& t) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& row : t.rows) {
+      const auto& field = std::get<std::string>(row[0]);
+      const auto& url = std::get<std::string>(row[1]);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    storage::parse_time(std::get<std::string>(row[2])).time_since_epoch())
+                    .count();
+      nlohmann::json value;
+      if (auto* i = std::get_if<std::int64_t>(&row[3]))
+        value = *i;
+      else if (auto* d = std::get_if<double>(&row[3]))
+        value = *d;
+      else
+        continue;
+      out[field][url].push_back({ms, value});
+    }
+    return out;
   }
 
   void define_routes() {
@@ -298,6 +410,46 @@ struct Api::Impl {
           if (!read_filter(req, res, f)) return;
           query(res, [&] { reply_json(res, 200, to_json(storage::query_errors(db_path, f))); });
         });
+    add("GET", "/api/errors/groups",
+        "errors of 24 h grouped by job, kind and host, with counts over 1 h and 24 h: ?job=NAME",
+        [this](const auto& req, auto& res, const auto&) {
+          storage::Filter f;
+          f.limit = 10'000;
+          if (!read_filter(req, res, f)) return;
+          query(res,
+                [&] { reply_json(res, 200, to_json(storage::query_error_groups(db_path, f))); });
+        });
+    add("GET", "/api/jobs/*/series",
+        "a job's numeric field values over time, for charts: ?since=7d&limit=N (newest N values)",
+        [this](const auto& req, auto& res, const auto& args) {
+          storage::Filter f;
+          f.limit = kSeriesLimit;
+          if (req.has_param("limit")) {  // up to kSeriesLimit, beyond read_filter's 10000
+            std::string text = req.get_param_value("limit");
+            int n = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+            if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > kSeriesLimit)
+              return reply_error(
+                  res, 400, "limit must be a number from 1 to " + std::to_string(kSeriesLimit));
+            f.limit = n;
+          }
+          if (req.has_param("since")) {
+            auto since = parse_since(req.get_param_value("since"));
+            if (!since) return reply_error(res, 400, "since must be a duration or a date");
+            f.since = since;
+          }
+          f.job = args[0];
+          query(res, [&] {
+            if (!storage::job_known(db_path, f.job))
+              return reply_error(res, 404, "no job '" + f.job + "'");
+            // Compact: indenting would double the size of 100,000 [time, value] pairs.
+            res.set_content(
+                series_json(storage::query_field_series(db_path, f))
+                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                    "\n",
+                "application/json");
+          });
+        });
     add("POST", "/api/reload", "reload the job files", [this](const auto&, auto& res, const auto&) {
       ReloadOutcome outcome = hooks.reload();
       reply_json(res, outcome.ok ? 200 : 422, {{"ok", outcome.ok}, {"errors", outcome.errors}});
@@ -338,12 +490,20 @@ struct Api::Impl {
   // Every request comes here, routed by its percent-decoded path segments.
   void dispatch(const httplib::Request& req, httplib::Response& res) {
     auto segments = path_segments(req.target);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    std::string method = req.method == "HEAD" ? "GET" : req.method;
+    if (!segments.empty() && segments[0] == "ui") return dashboard(req, res, segments);
+    // A browser at / goes to the dashboard; API clients get the index below.
+    if (segments.empty() && method == "GET" && wants_html(req)) return redirect(res, "/ui/");
     bool health = segments.size() == 1 && segments[0] == "healthz";
-    if (!settings.token.empty() && !health && !authorized(req, settings.token)) {
+    bool by_header = !settings.token.empty() && authorized(req, settings.token);
+    bool by_cookie =
+        !by_header && !settings.token.empty() && cookie_authorized(req, settings.token);
+    if (!settings.token.empty() && !health && !by_header && !by_cookie) {
       res.set_header("WWW-Authenticate", "Bearer");
       return reply_error(res, 401, "this API needs 'Authorization: Bearer <api.token>'");
     }
-    std::string method = req.method == "HEAD" ? "GET" : req.method;
+    if (method != "GET" && !csrf_safe(req, res, by_cookie)) return;
     std::vector<std::string> allowed;
     for (const auto& route : routes) {
       if (route.path.size() != segments.size()) continue;
@@ -364,6 +524,76 @@ struct Api::Impl {
     for (const auto& a : allowed) allow += (allow.empty() ? "" : ", ") + a;
     res.set_header("Allow", allow);
     reply_error(res, 405, req.method + " is not allowed here (allowed: " + allow + ")");
+  }
+
+  // Browsers send Origin with every POST. An action from a page must come from the daemon's
+  // own pages (another site's form or script cannot use the login cookie), and needs a token:
+  // without one, the dashboard is read-only. Clients that send no Origin (curl, scripts)
+  // authenticate with the header, which a browser never adds by itself; a request that only
+  // has the cookie must carry Origin. False, with the answer sent, when refused.
+  bool csrf_safe(const httplib::Request& req, httplib::Response& res, bool by_cookie) {
+    const std::string origin = req.get_header_value("Origin");
+    if (origin.empty()) {
+      if (!by_cookie) return true;
+      reply_error(res, 403, "a request authenticated by the dashboard's cookie needs Origin");
+      return false;
+    }
+    if (settings.token.empty()) {
+      reply_error(res, 403, "actions from a browser need api.token (the dashboard is read-only)");
+      return false;
+    }
+    if (!same_origin(origin, req.get_header_value("Host"))) {
+      reply_error(res, 403, "cross-origin request refused (Origin " + origin + ")");
+      return false;
+    }
+    return true;
+  }
+
+  // /ui/...: the dashboard. Its script and stylesheet are public; its pages need the token
+  // (the login cookie, or the header), or, with no token configured, a client on loopback.
+  void dashboard(const httplib::Request& req, httplib::Response& res,
+                 const std::vector<std::string>& segments) {
+    ui_headers(res);
+    std::string method = req.method == "HEAD" ? "GET" : req.method;
+    std::string page = segments.size() == 1 ? "index" : segments[1];
+    if (segments.size() > 2) return reply_error(res, 404, "no such page");
+    if (page == "login" && method == "POST") return login(req, res);
+    if (page == "logout" && method == "POST") {
+      res.set_header("Set-Cookie",
+                     std::string(kCookie) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+      return redirect(res, "/ui/login");
+    }
+    const UiFile* file = ui_file(page.find('.') == std::string::npos ? page + ".html" : page);
+    if (!file) return reply_error(res, 404, "no such page");
+    if (method != "GET") {
+      res.set_header("Allow", "GET, HEAD");
+      return reply_error(res, 405, req.method + " is not allowed here (allowed: GET, HEAD)");
+    }
+    bool page_html = file->name.ends_with(".html") && file->name != "login.html";
+    if (page_html && settings.token.empty() && !loopback(req.remote_addr))
+      return reply_error(res, 403,
+                         "without api.token the dashboard is served to loopback clients only");
+    if (page_html && !settings.token.empty() && !authorized(req, settings.token) &&
+        !cookie_authorized(req, settings.token))
+      return redirect(res, "/ui/login");
+    // Pages are read every time; the script and stylesheet may be kept but are checked
+    // (the binary changes them on upgrade).
+    res.set_header("Cache-Control", file->name.ends_with(".html") ? "no-store" : "no-cache");
+    res.set_content(std::string(file->body), content_type(file->name));
+  }
+
+  // POST /ui/login, form field `token`: the cookie, and on to the jobs; a wrong token back to
+  // the form with ?failed=1.
+  void login(const httplib::Request& req, httplib::Response& res) {
+    const std::string origin = req.get_header_value("Origin");
+    if (!origin.empty() && !same_origin(origin, req.get_header_value("Host")))
+      return reply_error(res, 403, "cross-origin request refused (Origin " + origin + ")");
+    if (settings.token.empty()) return redirect(res, "/ui/");
+    std::string given = req.has_param("token") ? req.get_param_value("token") : "";
+    if (!same_secret(given, settings.token)) return redirect(res, "/ui/login?failed=1");
+    res.set_header("Set-Cookie", std::string(kCookie) + "=" + to_hex(settings.token) +
+                                     "; Path=/; HttpOnly; SameSite=Strict");
+    redirect(res, "/ui/");
   }
 
   void serve() {

@@ -1,6 +1,8 @@
 // The daemon's HTTP API (cpp-httplib's server on its own threads, JSON via nlohmann-json).
 //
-//   GET  /                            this list, as JSON
+//   GET  /                            this list, as JSON; a browser (Accept: text/html) is
+//                                     sent to /ui/
+//   GET  /ui/, /ui/job, /ui/errors    the dashboard (daemon/ui/, embedded); /ui/login its form
 //   GET  /healthz                     200 "ok" (never needs the token)
 //   GET  /metrics                     Prometheus text format
 //   GET  /api/status                  the daemon: pid, since, job file, runs going on (live
@@ -11,6 +13,8 @@
 //   GET  /api/results                 ?job=NAME&since=1h&limit=N&changed=1, across jobs
 //   GET  /api/runs                    ?job=NAME&since=1h&limit=N
 //   GET  /api/errors                  ?job=NAME&kind=K&since=1h&limit=N
+//   GET  /api/errors/groups           ?job=NAME: errors of 24 h by job, kind, host; 1 h/24 h counts
+//   GET  /api/jobs/NAME/series        ?since=7d&limit=N: numeric field values over time
 //   POST /api/reload                  reload the job files; 200 with the outcome
 //   POST /api/jobs/NAME/run           run the job now (202), 404 unknown, 409 running or paused
 //   POST /api/jobs/NAME/pause         pause the job (persisted), 200; 404 unknown
@@ -20,7 +24,9 @@
 // with Allow; a POST needs no body and no Content-Length. Queries open the database read-only
 // per request, so the event loop is never involved; reload, run and pause are handed to the
 // loop through `ApiHooks`. With a token configured, every path but /healthz needs
-// "Authorization: Bearer TOKEN" (the scheme in any case). Listens on loopback by default.
+// "Authorization: Bearer TOKEN" (the scheme in any case) or the dashboard's login cookie; a
+// request that sends Origin (a browser) must come from the daemon's own origin to change
+// anything, and needs a token. Listens on loopback by default.
 #pragma once
 
 #include <functional>

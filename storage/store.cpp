@@ -334,6 +334,48 @@ Table query_jobs(const std::string& path, const Filter& f) {
                    params);
 }
 
+Table query_field_series(const std::string& path, const Filter& f) {
+  std::vector<Cell> params{f.job};
+  std::string since;
+  if (f.since) {
+    since = "AND r.fetched_at >= ? ";
+    params.emplace_back(format_time(*f.since));
+  }
+  params.emplace_back(std::int64_t{f.limit});
+  return run_query(path,
+                   "SELECT field, url, fetched_at, value FROM (SELECT j.key AS field, r.url, "
+                   "r.fetched_at, j.value, r.id FROM results r, json_each(r.data) j "
+                   "WHERE r.job = ? AND r.data IS NOT NULL AND j.type IN ('integer', 'real') " +
+                       since +
+                       "ORDER BY r.fetched_at DESC, r.id DESC LIMIT ?) "
+                       "ORDER BY field, url, fetched_at, id",
+                   params);
+}
+
+Table query_error_groups(const std::string& path, const Filter& f) {
+  std::vector<Cell> params;
+  std::string where;
+  if (!f.job.empty()) {
+    where = "AND job = ? ";
+    params.emplace_back(f.job);
+  }
+  params.emplace_back(std::int64_t{f.limit});
+  // The host: what lies between "://" and the next "/" of the URL. With max(), SQLite takes
+  // the bare columns (url, message) from the row of the newest error.
+  return run_query(path,
+                   "SELECT job, kind, CASE WHEN instr(rest, '/') > 0 "
+                   " THEN substr(rest, 1, instr(rest, '/') - 1) ELSE rest END AS host, "
+                   "sum(fetched_at >= strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 hour')) AS last_1h, "
+                   "count(*) AS last_24h, max(fetched_at) AS last_at, url, message FROM ("
+                   "SELECT job, kind, url, message, fetched_at, CASE WHEN instr(url, '://') > 0 "
+                   " THEN substr(url, instr(url, '://') + 3) ELSE url END AS rest FROM errors "
+                   "WHERE fetched_at >= strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 day') " +
+                       where +
+                       ") GROUP BY job, kind, host ORDER BY last_24h DESC, job, kind, host "
+                       "LIMIT ?",
+                   params);
+}
+
 Table query_unfinished_runs(const std::string& path) {
   return run_query(path,
                    "SELECT id, job, started_at, urls, ok + failed AS done, ok, failed FROM runs "

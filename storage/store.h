@@ -169,6 +169,16 @@ Table query_runs(const std::string& path, const Filter& filter);
 // status, success ratio over 24 h, next due time, paused since. filter.since does not apply.
 Table query_jobs(const std::string& path, const Filter& filter);
 
+// The numeric values of `filter.job`'s extracted fields (JSON numbers in results.data), the
+// newest filter.limit of them from filter.since on, ordered by field, url, time: columns
+// field, url, fetched_at, value. The dashboard's charts. Throws Error.
+Table query_field_series(const std::string& path, const Filter& filter);
+
+// Errors of the last 24 hours grouped by job, kind and host (of the URL), most first:
+// job, kind, host, last_1h, last_24h, last_at, and the url and message of the newest one;
+// filter.job: that job's only; at most filter.limit groups. Throws Error.
+Table query_error_groups(const std::string& path, const Filter& filter);
+
 // Runs not finished yet (a daemon's runs going on, or left by one that was killed), oldest
 // first: id, job, started_at, urls, done (ok + failed), ok, failed. Throws Error.
 Table query_unfinished_runs(const std::string& path);

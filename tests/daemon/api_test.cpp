@@ -507,3 +507,259 @@ TEST_CASE("pause and resume through the API: persisted, no run starts, through r
   kill(pid, SIGTERM);
   CHECK(test::wait_exit(pid) == 0);
 }
+
+TEST_CASE("dashboard: pages, login cookie, CSRF on actions, security headers, / by Accept",
+          "[api][ui]") {
+  test::HttpServer site;
+  site.server().Get("/p", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p>ok</p>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml",
+                       "api: {listen: '127.0.0.1:0', token: 'ses ame;'}\n"
+                       "defaults: {robots: ignore}\njobs:\n"
+                       "  - {name: shop, url: '" +
+                           site.url("/p") + "', every: 1h}\n");
+  auto db = dir.file("ui.db");
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  test::Reaper reaper(pid);
+  httplib::Client anon("127.0.0.1", port);
+  const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+
+  SECTION("/ redirects a browser to /ui/ and answers API clients with the index") {
+    auto html = anon.Get("/", {{"Accept", "text/html,application/xhtml+xml,*/*;q=0.8"}});
+    REQUIRE(html);
+    CHECK(html->status == 303);
+    CHECK(html->get_header_value("Location") == "/ui/");
+    httplib::Client api("127.0.0.1", port);
+    api.set_default_headers({{"Authorization", "Bearer ses ame;"}});
+    auto json = api.Get("/", {{"Accept", "application/json"}});
+    REQUIRE(json->status == 200);
+    CHECK(nlohmann::json::parse(json->body)["service"] == "scraperd");
+  }
+
+  SECTION("pages without the token go to the login; the script and stylesheet are public") {
+    for (auto page : {"/ui/", "/ui/job?name=shop", "/ui/errors"}) {
+      auto r = anon.Get(page);
+      REQUIRE(r);
+      INFO(page);
+      CHECK(r->status == 303);
+      CHECK(r->get_header_value("Location") == "/ui/login");
+    }
+    auto login = anon.Get("/ui/login");
+    REQUIRE(login->status == 200);
+    CHECK_THAT(login->body, Catch::Contains("<form method=\"post\" action=\"/ui/login\">"));
+    CHECK(login->get_header_value("Content-Type") == "text/html; charset=utf-8");
+    auto js = anon.Get("/ui/app.js");
+    REQUIRE(js->status == 200);
+    CHECK(js->get_header_value("Content-Type") == "text/javascript; charset=utf-8");
+    CHECK_THAT(js->body, Catch::Contains("textContent"));
+    CHECK(anon.Get("/ui/style.css")->status == 200);
+    CHECK(anon.Get("/ui/nothing.js")->status == 404);
+    CHECK(anon.Get("/ui/a/b")->status == 404);
+    CHECK(anon.Post("/ui/app.js", "", "text/plain")->status == 405);
+    // The API itself still wants the token.
+    CHECK(anon.Get("/api/jobs")->status == 401);
+  }
+
+  SECTION("every dashboard answer carries a strict CSP, nosniff and a cache policy") {
+    auto page = anon.Get("/ui/login");
+    std::string csp = page->get_header_value("Content-Security-Policy");
+    CHECK_THAT(csp, Catch::Contains("default-src 'none'"));
+    CHECK_THAT(csp, Catch::Contains("script-src 'self'"));
+    CHECK_THAT(csp, !Catch::Contains("unsafe-inline"));
+    CHECK(page->get_header_value("X-Content-Type-Options") == "nosniff");
+    CHECK(page->get_header_value("Cache-Control") == "no-store");
+    CHECK(anon.Get("/ui/style.css")->get_header_value("Cache-Control") == "no-cache");
+    // No inline script or style (the CSP would block it anyway); no markup built from text.
+    auto login = anon.Get("/ui/login");
+    CHECK_THAT(login->body, !Catch::Contains("<script>"));
+    CHECK_THAT(login->body, !Catch::Contains("<style"));
+    CHECK_THAT(login->body, !Catch::Contains("style="));
+    auto js = anon.Get("/ui/app.js");
+    CHECK_THAT(js->body, !Catch::Contains("innerHTML"));
+    CHECK_THAT(js->body, !Catch::Contains(".style"));
+  }
+
+  SECTION("login: a wrong token back to the form, the right one an HttpOnly SameSite cookie") {
+    httplib::Params bad{{"token", "sesame"}};
+    auto wrong = anon.Post("/ui/login", bad);
+    REQUIRE(wrong);
+    CHECK(wrong->status == 303);
+    CHECK(wrong->get_header_value("Location") == "/ui/login?failed=1");
+    CHECK_FALSE(wrong->has_header("Set-Cookie"));
+    httplib::Params good{{"token", "ses ame;"}};
+    auto right = anon.Post("/ui/login", good);
+    REQUIRE(right->status == 303);
+    CHECK(right->get_header_value("Location") == "/ui/");
+    std::string set = right->get_header_value("Set-Cookie");
+    CHECK_THAT(set, Catch::Contains("HttpOnly"));
+    CHECK_THAT(set, Catch::Contains("SameSite=Strict"));
+    std::string cookie = set.substr(0, set.find(';'));
+    CHECK(cookie == "scraperd_token=73657320616d653b");  // the token in hex
+
+    httplib::Client browser("127.0.0.1", port);
+    browser.set_default_headers({{"Cookie", "theme=x; " + cookie}});
+    auto jobs_page = browser.Get("/ui/");
+    REQUIRE(jobs_page->status == 200);
+    CHECK_THAT(jobs_page->body, Catch::Contains("<script src=\"/ui/app.js\" defer></script>"));
+    CHECK(browser.Get("/ui/job?name=shop")->status == 200);
+    CHECK(browser.Get("/ui/errors")->status == 200);
+    CHECK(browser.Get("/api/jobs")->status == 200);  // the API takes the cookie too
+
+    // Actions: with the cookie only from the daemon's own origin; the header needs none.
+    CHECK(browser.Post("/api/jobs/shop/pause")->status == 403);  // no Origin
+    auto cross =
+        browser.Post("/api/jobs/shop/pause", {{"Origin", "http://evil.example"}}, "", "text/plain");
+    CHECK(cross->status == 403);
+    CHECK_THAT(cross->body, Catch::Contains("cross-origin"));
+    auto same = browser.Post("/api/jobs/shop/pause", {{"Origin", origin}}, "", "text/plain");
+    REQUIRE(same->status == 200);
+    CHECK(nlohmann::json::parse(same->body)["paused"] == true);
+    CHECK(browser.Post("/api/jobs/shop/resume", {{"Origin", origin}}, "", "text/plain")->status ==
+          200);
+    httplib::Client script("127.0.0.1", port);
+    script.set_default_headers({{"Authorization", "Bearer ses ame;"}});
+    CHECK(script.Post("/api/jobs/shop/pause")->status == 200);
+    // A login form posted from another site is refused too.
+    auto foreign = anon.Post("/ui/login", {{"Origin", "http://evil.example"}}, "token=ses+ame%3B",
+                             "application/x-www-form-urlencoded");
+    CHECK(foreign->status == 403);
+    // Log out: the cookie is cleared.
+    auto out = browser.Post("/ui/logout", {{"Origin", origin}}, "", "text/plain");
+    CHECK(out->status == 303);
+    CHECK_THAT(out->get_header_value("Set-Cookie"), Catch::Contains("Max-Age=0"));
+  }
+
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
+
+TEST_CASE("dashboard without api.token: read-only pages on loopback, browser actions refused",
+          "[api][ui]") {
+  test::HttpServer site;
+  site.server().Get("/p", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<p>ok</p>", "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write("jobs.yaml",
+                       "api: {listen: '127.0.0.1:0'}\ndefaults: {robots: ignore}\njobs:\n"
+                       "  - {name: shop, url: '" +
+                           site.url("/p") + "', every: 1h}\n");
+  auto db = dir.file("ui.db");
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  test::Reaper reaper(pid);
+  httplib::Client client("127.0.0.1", port);
+  const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+  CHECK(client.Get("/ui/")->status == 200);  // loopback: served, no login
+  CHECK(client.Get("/ui/errors")->status == 200);
+  auto action = client.Post("/api/jobs/shop/pause", {{"Origin", origin}}, "", "text/plain");
+  REQUIRE(action);
+  CHECK(action->status == 403);
+  CHECK_THAT(action->body, Catch::Contains("read-only"));
+  CHECK(client.Post("/api/reload", {{"Origin", origin}}, "", "text/plain")->status == 403);
+  // A client that is not a browser (no Origin) keeps the API as it was.
+  CHECK(client.Post("/api/jobs/shop/pause")->status == 200);
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
+
+TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, kind and host",
+          "[api][ui]") {
+  std::atomic<int> fetches{0};
+  test::HttpServer site;
+  site.server().Get(R"(/p/(\d))", [&](const httplib::Request& req, httplib::Response& res) {
+    int n = ++fetches;
+    res.set_content("<h1>" + req.matches[1].str() + "</h1><p class=price>" + std::to_string(n) +
+                        ".5</p><p class=n>" + std::to_string(n) + "</p>",
+                    "text/html");
+  });
+  site.start();
+  test::TempDir dir;
+  auto cfg = dir.write(
+      "jobs.yaml",
+      "api: {listen: '127.0.0.1:0', token: 't'}\n"
+      "defaults: {robots: ignore, retries: {max: 0}}\njobs:\n"
+      "  - {name: shop, urls: ['" +
+          site.url("/p/1") + "', '" + site.url("/p/2") +
+          "'], cron: '0 0 1 1 *',\n"
+          "     extract: {title: h1, price: {css: .price, type: number}, n: {css: .n, type: "
+          "number}}}\n"
+          "  - {name: broken, urls: ['" +
+          site.url("/missing") + "', '" + site.url("/gone") +
+          "', 'http://127.0.0.1:9/'], cron: '0 0 1 1 *'}\n");
+  auto db = dir.file("ui.db");
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  test::Reaper reaper(pid);
+  httplib::Client client("127.0.0.1", port);
+  client.set_default_headers({{"Authorization", "Bearer t"}});
+  auto run = [&](const std::string& job, int runs_done) {
+    REQUIRE(client.Post("/api/jobs/" + job + "/run")->status == 202);
+    REQUIRE(eventually([&] {
+      auto r = client.Get("/api/runs?job=" + job + "&limit=100");
+      if (!r || r->status != 200) return false;
+      auto rows = nlohmann::json::parse(r->body);
+      return static_cast<int>(rows.size()) == runs_done && !rows[0]["finished_at"].is_null();
+    }));
+  };
+  for (int i = 1; i <= 3; ++i) run("shop", i);
+  run("broken", 1);
+  run("broken", 2);
+
+  SECTION("series: every stored numeric value, per field and URL, oldest first") {
+    auto r = client.Get("/api/jobs/shop/series");
+    REQUIRE(r->status == 200);
+    auto s = nlohmann::json::parse(r->body);
+    CHECK(s.size() == 2);  // price and n; title is text
+    REQUIRE(s.contains("price"));
+    REQUIRE(s["price"].size() == 2);  // two URLs
+    std::vector<double> values;
+    for (const auto& [url, points] : s["price"].items()) {
+      CHECK(points.size() == 3);
+      for (std::size_t i = 1; i < points.size(); ++i)
+        CHECK(points[i][0].get<std::int64_t>() >= points[i - 1][0].get<std::int64_t>());
+      for (const auto& p : points) values.push_back(p[1].get<double>());
+    }
+    std::sort(values.begin(), values.end());
+    CHECK(values == std::vector<double>{1.5, 2.5, 3.5, 4.5, 5.5, 6.5});
+    CHECK(s["n"][site.url("/p/1")].size() == 3);
+    // limit keeps the newest values; since, the recent ones.
+    auto newest = nlohmann::json::parse(client.Get("/api/jobs/shop/series?limit=2")->body);
+    std::size_t n = 0;
+    for (const auto& [field, urls] : newest.items())
+      for (const auto& [url, points] : urls.items()) n += points.size();
+    CHECK(n == 2);
+    CHECK(
+        nlohmann::json::parse(client.Get("/api/jobs/shop/series?since=2099-01-01")->body).empty());
+    CHECK(client.Get("/api/jobs/shop/series?limit=0")->status == 400);
+    CHECK(client.Get("/api/jobs/shop/series?limit=100001")->status == 400);
+    CHECK(client.Get("/api/jobs/nobody/series")->status == 404);
+  }
+
+  SECTION("error groups: one per job, kind and host, counted over 1 h and 24 h") {
+    auto r = client.Get("/api/errors/groups");
+    REQUIRE(r->status == 200);
+    auto g = nlohmann::json::parse(r->body);
+    REQUIRE(g.size() == 2);
+    const std::string host = "127.0.0.1:" + std::to_string(site.port());
+    CHECK(g[0]["job"] == "broken");
+    CHECK(g[0]["kind"] == "http");
+    CHECK(g[0]["host"] == host);
+    CHECK(g[0]["last_24h"] == 4);  // two URLs, two runs
+    CHECK(g[0]["last_1h"] == 4);
+    CHECK(g[1]["kind"] == "connect");
+    CHECK(g[1]["host"] == "127.0.0.1:9");
+    CHECK(g[1]["last_24h"] == 2);
+    CHECK_THAT(g[1]["message"].get<std::string>(), !Catch::Contains("404"));
+    CHECK(nlohmann::json::parse(client.Get("/api/errors/groups?job=shop")->body).empty());
+    CHECK(nlohmann::json::parse(client.Get("/api/errors/groups?job=broken")->body).size() == 2);
+  }
+
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
