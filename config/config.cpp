@@ -10,6 +10,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -54,7 +55,7 @@ constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
 constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
 #undef SCRAPERD_COMMON_KEYS
 constexpr std::string_view kStorageKeys[] = {"path", "keep"};
-constexpr std::string_view kApiKeys[] = {"listen", "token"};
+constexpr std::string_view kApiKeys[] = {"listen", "token", "token_file"};
 constexpr std::string_view kLogKeys[] = {"level", "format"};
 constexpr std::string_view kTimeoutKeys[] = {"connect", "total"};
 constexpr std::string_view kRetryKeys[] = {"max", "backoff", "max_backoff", "max_stall",
@@ -425,6 +426,12 @@ class Loader {
       }
       if (const auto& t = a["token"]; t)
         if (auto v = string(t, "'api.token'")) cfg.api.token = *v;
+      if (const auto& f = a["token_file"]; f) {
+        if (a["token"])
+          error(f, "'api.token' and 'api.token_file' are both set: keep one");
+        else if (auto v = token_file(f))
+          cfg.api.token = *v;
+      }
     }
     if (const auto& l = root["log"]; l && map(l, "'log'")) {
       check_keys(l, kLogKeys, "in 'log'");
@@ -890,16 +897,7 @@ class Loader {
   std::optional<std::string> ca_file(const Yaml& node) {
     auto text = string(node, "'tls.ca_file'");
     if (!text || text->empty()) return text;
-    fs::path path(*text);
-    std::string where;  // for messages: the directory a relative path was looked for in
-    if (path.is_relative()) {
-      std::error_code ec;
-      fs::path base = fs::path(file_).parent_path();
-      base = base.empty() ? fs::current_path(ec) : fs::absolute(base, ec);
-      path = base / path;
-      where = " (relative to " + base.lexically_normal().string() + ")";
-    }
-    std::string resolved = path.lexically_normal().string();
+    auto [resolved, where] = resolve_path(*text);
     auto [known, fresh] = ca_files_.emplace(resolved, "");
     if (fresh) known->second = check_ca_file(resolved);
     if (!known->second.empty()) {
@@ -907,6 +905,47 @@ class Loader {
       return std::nullopt;
     }
     return resolved;
+  }
+
+  // A path written in the file being loaded, made absolute: a relative one is relative to that
+  // file's directory, like `include`. Also returns, for messages, " (relative to DIR)" when it
+  // was relative, else "".
+  std::pair<std::string, std::string> resolve_path(const std::string& text) const {
+    fs::path path(text);
+    std::string where;
+    if (path.is_relative()) {
+      std::error_code ec;
+      fs::path base = fs::path(file_).parent_path();
+      base = base.empty() ? fs::current_path(ec) : fs::absolute(base, ec);
+      path = base / path;
+      where = " (relative to " + base.lexically_normal().string() + ")";
+    }
+    return {path.lexically_normal().string(), where};
+  }
+
+  // `api.token_file`: the token is the file's first line (surrounding blanks dropped), read at
+  // each load, so a reload takes a new token.
+  std::optional<std::string> token_file(const Yaml& node) {
+    auto text = string(node, "'api.token_file'");
+    if (!text) return std::nullopt;
+    auto [path, where] = resolve_path(*text);
+    errno = 0;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      error(node, "'api.token_file' '" + *text + "' cannot be read" + where + ": " +
+                      std::strerror(errno ? errno : ENOENT));
+      return std::nullopt;
+    }
+    std::string token;
+    std::getline(in, token);
+    auto blank = [](unsigned char c) { return std::isspace(c) != 0; };
+    while (!token.empty() && blank(token.back())) token.pop_back();
+    token.erase(token.begin(), std::find_if_not(token.begin(), token.end(), blank));
+    if (token.empty()) {
+      error(node, "'api.token_file' '" + *text + "' holds no token on its first line" + where);
+      return std::nullopt;
+    }
+    return token;
   }
 
   // "" when this process could open (or create) the database `path` for writing, else why not.

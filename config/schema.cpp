@@ -93,6 +93,8 @@ const std::map<std::string, json>& key_types() {
         described({{"type", "string"}, {"pattern", "^$|^.+:[0-9]{1,5}$"}},
                   "HOST:PORT of the HTTP API (default 127.0.0.1:9184), \"\" to disable it");
     t["api.token"] = string_type("bearer token the API requires (all paths but /healthz)");
+    t["api.token_file"] =
+        string_type("a file whose first line is the API token (instead of api.token)");
     t["log.level"] = enum_type({"trace", "debug", "info", "warn", "error"}, "log level");
     t["log.format"] = enum_type({"text", "json"}, "log line format");
 

@@ -637,3 +637,33 @@ TEST_CASE("a duplicate name is an error even when the other job has errors", "[c
   CHECK_THAT(r.errors[0].str(), Catch::Contains("t.yaml:2:") && Catch::Contains("'nope'"));
   CHECK(r.errors[1].str() == "t.yaml:3:12: duplicate job name 'a' (first defined at t.yaml:2)");
 }
+
+TEST_CASE("api.token_file: the token from a file beside the job file, errors at line:col",
+          "[config]") {
+  scraperd::test::TempDir dir;
+  dir.write("api-token", "  s3cret-from-file \nsecond line is ignored\n");
+  dir.write("empty-token", "\n");
+  auto ok = dir.write("jobs.yaml", "api: {token_file: api-token}\njobs: []\n");
+  auto r = scraperd::config::load_file(ok);
+  for (const auto& e : r.errors) FAIL(e.str());
+  CHECK(r.config->api.token == "s3cret-from-file");
+
+  auto missing = dir.write("missing.yaml", "api:\n  token_file: no-such-file\njobs: []\n");
+  r = scraperd::config::load_file(missing);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].line == 2);
+  CHECK(r.errors[0].column == 15);
+  CHECK_THAT(r.errors[0].message, Catch::Contains("cannot be read") &&
+                                      Catch::Contains("No such file or directory") &&
+                                      Catch::Contains("(relative to "));
+
+  auto empty = dir.write("empty.yaml", "api: {token_file: empty-token}\njobs: []\n");
+  r = scraperd::config::load_file(empty);
+  REQUIRE(r.errors.size() == 1);
+  CHECK_THAT(r.errors[0].message, Catch::Contains("holds no token"));
+
+  auto both = dir.write("both.yaml", "api: {token: x, token_file: api-token}\njobs: []\n");
+  r = scraperd::config::load_file(both);
+  REQUIRE(r.errors.size() == 1);
+  CHECK_THAT(r.errors[0].message, Catch::Contains("both set"));
+}
