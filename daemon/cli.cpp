@@ -153,6 +153,13 @@ const std::vector<Command>& commands() {
        {"--config", "--db", "--log-level"},
        {},
        "scraperd pause prices"},
+      {"resume",
+       "resume a paused job",
+       "resume JOB [options]",
+       "Resumes a job paused by `scraperd pause`: it runs again from its next due time.",
+       {"--config", "--db", "--log-level"},
+       {},
+       "scraperd resume prices"},
       {"schema",
        "print the JSON Schema of job files (for editors and validators)",
        "schema",
@@ -161,13 +168,6 @@ const std::vector<Command>& commands() {
        {},
        {},
        "scraperd schema > jobs.schema.json"},
-      {"resume",
-       "resume a paused job",
-       "resume JOB [options]",
-       "Resumes a job paused by `scraperd pause`: it runs again from its next due time.",
-       {"--config", "--db", "--log-level"},
-       {},
-       "scraperd resume prices"},
   };
   return table;
 }
