@@ -356,6 +356,10 @@ def main():
         check(bool(errors) and (cfg + ":") in errors, f"a refused reload shows its errors: {errors!r}")
         with open(cfg, "w") as f:
             f.write(job_file(base, with_old=False))
+        # The outcome shows before the page's refresh ends and the button is enabled again: a
+        # click on the disabled button would be lost.
+        check(browser.wait("!document.getElementById('reload').disabled", 10),
+              "the reload button is enabled again after a reload")
         browser.js("document.getElementById('reload').click()")
         check(browser.wait("document.querySelector('tr[data-job=old]').dataset.state === 'removed'", 10),
               "after a reload without it the job shows as removed")
