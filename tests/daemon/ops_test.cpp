@@ -9,6 +9,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -50,6 +51,32 @@ int api_port(const std::string& log_file) {
   static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+))");
   return std::regex_search(log, m, listening) ? std::stoi(m[1]) : 0;
 }
+
+// A running daemon with one job, `a`, on a one-page site: its API's client, its database
+// migrated. Stopped (SIGKILL) at the end of the test unless the test stopped it.
+struct OnePageDaemon {
+  OnePageDaemon() {
+    site.server().Get("/p", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("<p>ok</p>", "text/html");
+    });
+    site.start();
+    auto cfg = dir.write("jobs.yaml", "api: {listen: '127.0.0.1:0'}\njobs:\n  - {name: a, url: '" +
+                                          site.url("/p") + "', every: 1h, robots: ignore}\n");
+    db = dir.file("x.db");
+    daemon = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+    reaper.emplace(daemon);
+    int port = 0;
+    REQUIRE(eventually([&] { return (port = api_port(dir.file("e"))) > 0; }));
+    client.emplace("127.0.0.1", port);
+    REQUIRE(eventually([&] { return test::sql1(db, "PRAGMA user_version") != "0"; }));
+  }
+  test::HttpServer site;
+  test::TempDir dir;
+  std::string db;
+  pid_t daemon = -1;
+  std::optional<test::Reaper> reaper;
+  std::optional<httplib::Client> client;
+};
 
 }  // namespace
 
@@ -141,25 +168,15 @@ TEST_CASE("two daemons on one API port: the second stops at start, address in us
 
 TEST_CASE("commits that keep failing: /healthz 503, counted, rows lost at exit make it fail",
           "[ops][writer]") {
-  test::HttpServer site;
-  site.server().Get("/p", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("<p>ok</p>", "text/html");
-  });
-  site.start();
-  test::TempDir dir;
-  auto cfg = dir.write("jobs.yaml", "api: {listen: '127.0.0.1:0'}\njobs:\n  - {name: a, url: '" +
-                                        site.url("/p") + "', every: 1h, robots: ignore}\n");
-  auto db = dir.file("x.db");
-  pid_t daemon = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
-  test::Reaper reaper(daemon);
-  int port = 0;
-  REQUIRE(eventually([&] { return (port = api_port(dir.file("e"))) > 0; }));
-  httplib::Client client("127.0.0.1", port);
+  OnePageDaemon d;
+  const auto& dir = d.dir;
+  const auto& db = d.db;
+  const pid_t daemon = d.daemon;
+  auto& client = *d.client;
   REQUIRE(client.Get("/healthz")->status == 200);
 
   // From now on every commit with a result in it fails, as on a broken disk (the daemon's own
   // writes are refused by a trigger the test adds beside it).
-  REQUIRE(eventually([&] { return test::sql1(db, "PRAGMA user_version") != "0"; }));
   exec_sql(db, kBreakResults);
   REQUIRE(client.Post("/api/jobs/a/run", "", "application/json")->status == 202);
   REQUIRE(eventually([&] {
@@ -187,21 +204,10 @@ TEST_CASE("commits that keep failing: /healthz 503, counted, rows lost at exit m
 
 TEST_CASE("a commit that fails for a while and then succeeds: healthy again, nothing lost",
           "[ops][writer]") {
-  test::HttpServer site;
-  site.server().Get("/p", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("<p>ok</p>", "text/html");
-  });
-  site.start();
-  test::TempDir dir;
-  auto cfg = dir.write("jobs.yaml", "api: {listen: '127.0.0.1:0'}\njobs:\n  - {name: a, url: '" +
-                                        site.url("/p") + "', every: 1h, robots: ignore}\n");
-  auto db = dir.file("x.db");
-  pid_t daemon = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
-  test::Reaper reaper(daemon);
-  int port = 0;
-  REQUIRE(eventually([&] { return (port = api_port(dir.file("e"))) > 0; }));
-  httplib::Client client("127.0.0.1", port);
-  REQUIRE(eventually([&] { return test::sql1(db, "PRAGMA user_version") != "0"; }));
+  OnePageDaemon d;
+  const auto& db = d.db;
+  const pid_t daemon = d.daemon;
+  auto& client = *d.client;
   exec_sql(db, kBreakResults);
   REQUIRE(client.Post("/api/jobs/a/run", "", "application/json")->status == 202);
   REQUIRE(eventually([&] {
