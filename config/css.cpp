@@ -151,15 +151,8 @@ class Parser {
       }
       bool spaced = skip_space();
       if (at_end() || peek() == ',') return path;
-      if (peek() == '>' || peek() == '+' || peek() == '~') {
-        combinator = peek();
-        ++pos_;
-        skip_space();
-      } else if (spaced) {
-        combinator = ' ';
-      } else {
+      if (!combinator_after(spaced, combinator))
         return fail("unexpected '" + std::string(1, peek()) + "'");
-      }
     }
   }
 
@@ -454,15 +447,8 @@ class Parser {
         bool spaced = skip_space();
         if (at_end()) return fail("missing ')' after :has(");
         if (peek() == ')' || peek() == ',') break;
-        if (peek() == '>' || peek() == '+' || peek() == '~') {
-          combinator = peek();
-          ++pos_;
-          skip_space();
-        } else if (spaced) {
-          combinator = ' ';
-        } else {
+        if (!combinator_after(spaced, combinator))
           return fail("unexpected '" + std::string(1, peek()) + "' in :has()");
-        }
       }
       out += (out.empty() ? "" : " | ") + path;
       if (peek() == ')') break;
@@ -672,6 +658,20 @@ class Parser {
       out += s_[pos_++];
     } while (!at_end() && (static_cast<unsigned char>(peek()) & 0xC0) == 0x80);
     return true;
+  }
+
+  // After a compound selector and the blanks that followed it (`spaced`): reads `>`, `+` or
+  // `~` (and the blanks after it) into `combinator`, or takes the blanks as the descendant
+  // combinator; false when neither is there.
+  bool combinator_after(bool spaced, char& combinator) {
+    if (peek() == '>' || peek() == '+' || peek() == '~') {
+      combinator = peek();
+      ++pos_;
+      skip_space();
+      return true;
+    }
+    if (spaced) combinator = ' ';
+    return spaced;
   }
 
   bool skip_space() {
