@@ -7,8 +7,8 @@
 
 #include "config/config.h"
 #include "config/css.h"
-#include "daemon/extract.h"
-#include "daemon/frontier.h"
+#include "daemon/extract/extract.h"
+#include "daemon/crawl/frontier.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 #include <csignal>
 
-#include "daemon/cli.h"
+#include "daemon/cli/cli.h"
 
 int main(int argc, char** argv) {
   // A write to a connection the peer has reset (OpenSSL writes with write(2), not with

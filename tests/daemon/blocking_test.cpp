@@ -1,4 +1,4 @@
-#include "daemon/blocking.h"
+#include "daemon/loop/blocking.h"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

@@ -2,7 +2,7 @@
 // data: its fixtures are files under tests/pages/cssselect/ and its selector → expected ids (or
 // count) cases are tables beside them. Each selector goes through our translator and the field
 // extractor, the way a job's `css:` field does; a failure names the selector.
-#include "daemon/extract.h"
+#include "daemon/extract/extract.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>

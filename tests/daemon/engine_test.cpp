@@ -1,4 +1,4 @@
-#include "daemon/engine.h"
+#include "daemon/service/service.h"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-#include "daemon/extract.h"
+#include "daemon/extract/extract.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "config/css.h"
-#include "daemon/engine.h"
+#include "daemon/service/service.h"
 #include "tests/support/http_server.h"
 #include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"

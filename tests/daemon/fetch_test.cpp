@@ -1,4 +1,4 @@
-#include "daemon/fetch.h"
+#include "daemon/crawl/fetch.h"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>

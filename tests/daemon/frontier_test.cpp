@@ -1,4 +1,4 @@
-#include "daemon/frontier.h"
+#include "daemon/crawl/frontier.h"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

@@ -7,8 +7,8 @@
 #include <string>
 #include <thread>
 
-#include "daemon/extract.h"
-#include "daemon/fetch.h"
+#include "daemon/extract/extract.h"
+#include "daemon/crawl/fetch.h"
 #include "tests/support/hostile_server.h"
 #include "tests/support/http_server.h"
 #include "tests/support/temp_dir.h"

@@ -1,4 +1,4 @@
-#include "daemon/loop_watch.h"
+#include "daemon/loop/loop_watch.h"
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/blocking.h"
+#include "daemon/loop/blocking.h"
 
 using namespace scraperd;
 using namespace std::chrono_literals;

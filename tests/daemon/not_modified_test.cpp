@@ -4,7 +4,7 @@
 #include <map>
 #include <mutex>
 
-#include "daemon/engine.h"
+#include "daemon/service/service.h"
 #include "tests/support/http_server.h"
 #include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/engine.h"
+#include "daemon/service/service.h"
 #include "tests/support/http_server.h"
 #include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"

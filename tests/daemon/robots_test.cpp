@@ -1,4 +1,4 @@
-#include "daemon/robots.h"
+#include "daemon/crawl/robots.h"
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -9,7 +9,7 @@
 
 #include "config/text.h"
 #include "config/url.h"
-#include "daemon/engine.h"
+#include "daemon/service/service.h"
 #include "tests/daemon/robots_google_cases.h"
 #include "tests/support/http_server.h"
 #include "tests/support/sql.h"

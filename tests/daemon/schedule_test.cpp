@@ -1,4 +1,4 @@
-#include "daemon/schedule.h"
+#include "daemon/schedule/schedule.h"
 
 #include <catch2/catch.hpp>
 #include <set>

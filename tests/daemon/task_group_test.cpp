@@ -1,4 +1,4 @@
-#include "daemon/task_group.h"
+#include "daemon/loop/task_group.h"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "daemon/fetch.h"
+#include "daemon/crawl/fetch.h"
 #include "tests/support/hostile_server.h"
 #include "tests/support/http_server.h"
 #include "tests/support/process.h"

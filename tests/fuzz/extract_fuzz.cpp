@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "config/css.h"
-#include "daemon/extract.h"
+#include "daemon/extract/extract.h"
 
 using namespace scraperd;
 

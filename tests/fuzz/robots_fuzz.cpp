@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "daemon/robots.h"
+#include "daemon/crawl/robots.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using scraperd::daemon::Robots;

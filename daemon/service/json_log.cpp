@@ -1,4 +1,4 @@
-#include "daemon/json_log.h"
+#include "daemon/service/json_log.h"
 
 #include <spdlog/formatter.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "daemon/progress.h"
+#include "daemon/cli/progress.h"
 
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "daemon/systemd.h"
+#include "daemon/service/systemd.h"
 
 namespace scraperd::daemon {
 

@@ -1,4 +1,4 @@
-#include "daemon/systemd.h"
+#include "daemon/service/systemd.h"
 
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>

@@ -1,4 +1,4 @@
-#include "daemon/frontier.h"
+#include "daemon/crawl/frontier.h"
 
 #include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
@@ -7,7 +7,7 @@
 #include <system_error>
 #include <vector>
 
-#include "daemon/blocking.h"
+#include "daemon/loop/blocking.h"
 
 namespace scraperd::daemon {
 

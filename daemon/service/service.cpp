@@ -1,4 +1,4 @@
-#include "daemon/engine.h"
+#include "daemon/service/service.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -34,19 +34,19 @@
 #include <unordered_set>
 
 #include "config/url.h"
-#include "daemon/api.h"
-#include "daemon/blocking.h"
-#include "daemon/extract.h"
-#include "daemon/fetch.h"
-#include "daemon/frontier.h"
-#include "daemon/loop_watch.h"
-#include "daemon/metrics.h"
-#include "daemon/progress.h"
-#include "daemon/retry.h"
-#include "daemon/robots.h"
-#include "daemon/schedule.h"
-#include "daemon/systemd.h"
-#include "daemon/task_group.h"
+#include "daemon/service/api.h"
+#include "daemon/loop/blocking.h"
+#include "daemon/extract/extract.h"
+#include "daemon/crawl/fetch.h"
+#include "daemon/crawl/frontier.h"
+#include "daemon/loop/loop_watch.h"
+#include "daemon/service/metrics.h"
+#include "daemon/cli/progress.h"
+#include "daemon/crawl/retry.h"
+#include "daemon/crawl/robots.h"
+#include "daemon/schedule/schedule.h"
+#include "daemon/service/systemd.h"
+#include "daemon/loop/task_group.h"
 #include "storage/db_lock.h"
 #include "storage/writer.h"
 

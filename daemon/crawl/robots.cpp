@@ -1,4 +1,4 @@
-#include "daemon/robots.h"
+#include "daemon/crawl/robots.h"
 
 #include <algorithm>
 #include <cctype>

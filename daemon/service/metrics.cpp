@@ -1,4 +1,4 @@
-#include "daemon/metrics.h"
+#include "daemon/service/metrics.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>

@@ -1,4 +1,4 @@
-#include "daemon/extract.h"
+#include "daemon/extract/extract.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <libxml/HTMLparser.h>

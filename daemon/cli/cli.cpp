@@ -1,4 +1,4 @@
-#include "daemon/cli.h"
+#include "daemon/cli/cli.h"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -28,13 +28,13 @@
 #include "config/schema.h"
 #include "config/text.h"
 #include "config/url.h"
-#include "daemon/engine.h"
-#include "daemon/extract.h"
-#include "daemon/fetch.h"
-#include "daemon/format.h"
-#include "daemon/json_log.h"
-#include "daemon/schedule.h"
-#include "daemon/systemd.h"
+#include "daemon/service/service.h"
+#include "daemon/extract/extract.h"
+#include "daemon/crawl/fetch.h"
+#include "daemon/cli/format.h"
+#include "daemon/service/json_log.h"
+#include "daemon/schedule/schedule.h"
+#include "daemon/service/systemd.h"
 #include "storage/db_lock.h"
 #include "storage/store.h"
 

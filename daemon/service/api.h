@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "daemon/metrics.h"
+#include "daemon/service/metrics.h"
 #include "storage/writer.h"
 
 namespace scraperd::daemon {

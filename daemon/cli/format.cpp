@@ -1,4 +1,4 @@
-#include "daemon/format.h"
+#include "daemon/cli/format.h"
 
 #include <fmt/format.h>
 #include <sys/ioctl.h>
@@ -13,7 +13,7 @@
 #include <set>
 
 #include "config/duration.h"
-#include "daemon/schedule.h"
+#include "daemon/schedule/schedule.h"
 
 namespace scraperd::daemon {
 namespace {

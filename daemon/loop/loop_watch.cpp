@@ -1,4 +1,4 @@
-#include "daemon/loop_watch.h"
+#include "daemon/loop/loop_watch.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "daemon/fetch.h"
+#include "daemon/crawl/fetch.h"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -18,7 +18,7 @@
 
 #include "config/text.h"
 #include "config/url.h"
-#include "daemon/blocking.h"
+#include "daemon/loop/blocking.h"
 
 namespace scraperd::daemon {
 namespace {

@@ -1,4 +1,4 @@
-#include "daemon/api.h"
+#include "daemon/service/api.h"
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "config/text.h"
-#include "daemon/format.h"
-#include "daemon/ui.h"
+#include "daemon/cli/format.h"
+#include "daemon/service/ui.h"
 #include "storage/store.h"
 
 namespace scraperd::daemon {

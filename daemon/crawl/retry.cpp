@@ -1,4 +1,4 @@
-#include "daemon/retry.h"
+#include "daemon/crawl/retry.h"
 
 #include <algorithm>
 #include <cctype>
