@@ -18,7 +18,7 @@
 
 #include "config/text.h"
 #include "config/url.h"
-#include "daemon/loop/blocking.h"
+#include "daemon/core/blocking.h"
 
 namespace scraperd::daemon {
 namespace {

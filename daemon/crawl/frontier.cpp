@@ -7,7 +7,7 @@
 #include <system_error>
 #include <vector>
 
-#include "daemon/loop/blocking.h"
+#include "daemon/core/blocking.h"
 
 namespace scraperd::daemon {
 

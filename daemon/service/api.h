@@ -35,7 +35,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "daemon/service/metrics.h"
+#include "daemon/core/metrics.h"
+#include "daemon/schedule/scheduler.h"
 #include "storage/writer.h"
 
 namespace scraperd::daemon {
@@ -44,8 +45,6 @@ struct ReloadOutcome {
   bool ok = false;
   std::vector<std::string> errors;  // file:line:col: ... when not ok
 };
-
-enum class RunNow { kStarted, kUnknownJob, kAlreadyRunning, kPaused };
 
 enum class Pause { kDone, kAlready, kUnknownJob };
 

@@ -1,4 +1,4 @@
-#include "daemon/loop/task_group.h"
+#include "daemon/core/task_group.h"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

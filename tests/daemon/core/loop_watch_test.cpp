@@ -1,4 +1,4 @@
-#include "daemon/loop/loop_watch.h"
+#include "daemon/core/loop_watch.h"
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/loop/blocking.h"
+#include "daemon/core/blocking.h"
 
 using namespace scraperd;
 using namespace std::chrono_literals;
@@ -61,7 +61,7 @@ TEST_CASE("debug-loop reports the steps that hold the loop, and where they resum
   CHECK(loop_watch::slow_steps() == before + 1);
   CHECK_THAT(log.str(),
              Catch::Contains("event loop: a step held the loop for") &&
-                 Catch::Contains("daemon/loop_watch_test.cpp:" + std::to_string(blocking_line)) &&
+                 Catch::Contains("daemon/core/loop_watch_test.cpp:" + std::to_string(blocking_line)) &&
                  Catch::Contains("rude"));
 
   // Off, nothing is timed.

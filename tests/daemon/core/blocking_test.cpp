@@ -1,4 +1,4 @@
-#include "daemon/loop/blocking.h"
+#include "daemon/core/blocking.h"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

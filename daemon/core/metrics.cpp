@@ -1,4 +1,4 @@
-#include "daemon/service/metrics.h"
+#include "daemon/core/metrics.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>

@@ -1,4 +1,4 @@
-#include "daemon/loop/loop_watch.h"
+#include "daemon/core/loop_watch.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,11 +1,11 @@
-#include "daemon/loop/task_group.h"
+#include "daemon/core/task_group.h"
 
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "daemon/loop/blocking.h"
+#include "daemon/core/blocking.h"
 
 namespace scraperd::daemon {
 

@@ -10,7 +10,7 @@
 #include "config/text.h"
 #include "config/url.h"
 #include "daemon/service/service.h"
-#include "tests/daemon/robots_google_cases.h"
+#include "tests/daemon/crawl/robots_google_cases.h"
 #include "tests/support/http_server.h"
 #include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"

@@ -11,7 +11,7 @@
 #include <regex>
 #include <string>
 
-#include "daemon/service/metrics.h"
+#include "daemon/core/metrics.h"
 #include "tests/support/temp_dir.h"
 
 using namespace scraperd;

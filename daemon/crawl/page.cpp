@@ -1,0 +1,247 @@
+// Crawler, one URL: cleared by Politeness (robots.txt), sent with its attempts (the
+// RetryLoop), read on the CPU pool, and ended as a result row or a final error row.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+#include "config/url.h"
+#include "daemon/core/blocking.h"
+#include "daemon/crawl/crawler.h"
+
+namespace scraperd::daemon {
+namespace {
+
+double millis(Steady::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+}  // namespace
+
+// Attempts until a response that is not an error, a failure that is not worth another try,
+// or no retries left. Every failed attempt is an error row (with its attempt number, and what
+// happens next in the message); the URL ends as one result row or as a final error row.
+// `depth`: link hops from the job's own URLs (0 for them).
+asio::awaitable<void> Crawler::fetch_one(Run& run, std::string url, int depth) {
+  const config::Job& job = run.job;
+  auto target = config::parse_url(url);  // validated when the config was loaded
+  Clearance clearance = co_await parts_.politeness.clear(job, *target);
+  if (clearance.verdict == Clearance::Verdict::kStopping) {
+    co_await cancelled(run, url, 1, storage::Clock::now(), "the request was not sent");
+    co_return;
+  }
+  if (clearance.verdict == Clearance::Verdict::kRefused) {
+    count_failure(run, clearance.kind, url, clearance.message);
+    storage::Row row = storage::ErrorRow{.run_id = run.run_id,
+                                         .job = job.name,
+                                         .url = url,
+                                         .attempt = 1,
+                                         .kind = clearance.kind,
+                                         .status = std::nullopt,
+                                         .message = clearance.message,
+                                         .elapsed_ms = 0,
+                                         .fetched_at = storage::Clock::now()};
+    co_await parts_.rows.store(std::move(row));
+    co_return;
+  }
+
+  RetryPlan plan;
+  plan.host = host_key(*target);
+  plan.limits = clearance.limits;
+  plan.retries = job.retries;
+  plan.counted_job = job.name;
+  plan.request = [this, &run, &url] { return make_request(run, url); };
+  plan.done = [](const FetchResult& r) { return r.ok() && r.status < 400; };
+  plan.failed = [this, &run, &url](const Attempt& a) -> std::optional<storage::Row> {
+    const FetchResult& r = a.result;
+    storage::ErrorRow e{
+        .run_id = run.run_id,
+        .job = run.job.name,
+        .url = url,
+        .attempt = a.number,
+        .kind = r.ok() ? "http" : r.error_kind,
+        .status = std::nullopt,
+        .message = (r.ok() ? "HTTP status " + std::to_string(r.status) : r.error_message) + a.next,
+        .elapsed_ms = millis(r.elapsed),
+        .fetched_at = a.sent_at};
+    if (r.status > 0) e.status = r.status;
+    if (a.last) {
+      parts_.last_error =
+          fmt::format("job '{}': {} {}", run.job.name, e.kind, parts_.rows.shown(url));
+      count_failure(run, e.kind, url, e.message);
+    } else {
+      spdlog::debug("job '{}': {}: {}: {}", run.job.name, parts_.rows.shown(url), e.kind,
+                    parts_.rows.shown(e.message));
+    }
+    return e;
+  };
+  Sent sent = co_await parts_.politeness.send(plan);
+  switch (sent.end) {
+    case Sent::End::kDone: co_await succeeded(run, url, depth, sent.result, sent.sent_at); break;
+    case Sent::End::kFailed:  // its row is stored
+      break;
+    case Sent::End::kNotSent:
+      co_await cancelled(run, url, sent.attempt, sent.sent_at, "the request was not sent");
+      break;
+    case Sent::End::kCut:
+      co_await cancelled(run, url, sent.attempt, sent.sent_at,
+                         "the response did not come in time (" + abandon_reason_ + ")",
+                         sent.result.elapsed);
+      break;
+    case Sent::End::kRetryNotSent:
+      co_await cancelled(run, url, sent.attempt, sent.sent_at, "the retry was not sent");
+      break;
+  }
+}
+
+FetchRequest Crawler::make_request(Run& run, const std::string& url) const {
+  const config::Job& job = run.job;
+  FetchRequest request = request_for(job, url);
+  request.cookies = run.cookies.get();
+  request.group = static_cast<std::uint64_t>(run.run_id);
+  // A conditional GET with what the last full response said, unless the job sets these.
+  const KnownUrl* v = parts_.states.find(job.name, parts_.rows.shown(url));
+  if (v && job.method == "GET" && job.conditional) {
+    auto has = [&](std::string_view name) {
+      return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
+        return std::equal(h.first.begin(), h.first.end(), name.begin(), name.end(),
+                          [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+      });
+    };
+    if (!v->etag.empty() && !has("If-None-Match"))
+      request.headers.emplace_back("If-None-Match", v->etag);
+    if (!v->last_modified.empty() && !has("If-Modified-Since"))
+      request.headers.emplace_back("If-Modified-Since", v->last_modified);
+  }
+  return request;
+}
+
+// A response that is not an error: its fields and links are read on the pool, then the
+// result row (unless `store: on_change` and nothing changed), the URL's new state, and the
+// links the run goes on to.
+asio::awaitable<void> Crawler::succeeded(Run& run, const std::string& url, int depth,
+                                         const FetchResult& r,
+                                         storage::Clock::time_point fetched_at) {
+  const config::Job& job = run.job;
+  const std::string key = parts_.rows.shown(url);       // the URL as stored
+  const bool full = r.status >= 200 && r.status < 300;  // a 304 has no body to read
+  const bool may_follow =
+      run.links && depth < job.follow->max_depth && run.seen.size() < follow_budget(run);
+  const bool follow = may_follow && r.status == 200 && is_html(r.content_type);
+  struct Page {
+    Extracted extracted;
+    std::vector<std::string> links;
+  };
+  Page page;
+  if (full && (run.fields || follow)) {
+    const std::string page_url = r.final_url.empty() ? url : r.final_url;
+    const FieldExtractor* fields = run.fields.get();
+    const LinkFinder* finder = follow ? run.links.get() : nullptr;
+    // Twice the page budget: enough new links even if every URL seen so far is among them.
+    const std::size_t limit = 2 * follow_budget(run);
+    auto read = [fields, finder, &r, &page_url, limit] {
+      Page p;
+      if (fields) p.extracted = fields->extract(r.body, r.content_type);
+      if (finder) p.links = finder->find(r.body, r.content_type, page_url, limit);
+      return p;
+    };
+    page = co_await run_blocking(parts_.cpu_pool, std::move(read));
+  }
+  // A follow job keeps each page's links, so that a 304 (the page as it was) leads on to
+  // the same pages as its last full response did.
+  std::string links;
+  if (follow) {
+    links =
+        nlohmann::json(page.links).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    queue_links(run, std::move(page.links), url, depth);
+  } else if (may_follow && r.status == 304) {
+    if (const KnownUrl* before = parts_.states.find(job.name, key);
+        before && !before->links.empty()) {
+      links = before->links;
+      auto list = nlohmann::json::parse(links, nullptr, false);
+      std::vector<std::string> again;
+      if (list.is_array())
+        for (const auto& link : list)
+          if (link.is_string()) again.push_back(link.get<std::string>());
+      queue_links(run, std::move(again), url, depth);
+    }
+  }
+
+  if (!page.extracted.problem.empty()) {  // e.g. json fields and a body that is not JSON
+    parts_.last_error = fmt::format("job '{}': parse {}", job.name, key);
+    count_failure(run, "parse", url, page.extracted.problem);
+    storage::Row row = storage::ErrorRow{.run_id = run.run_id,
+                                         .job = job.name,
+                                         .url = url,
+                                         .attempt = 1,
+                                         .kind = "parse",
+                                         .status = r.status,
+                                         .message = page.extracted.problem,
+                                         .elapsed_ms = millis(r.elapsed),
+                                         .fetched_at = fetched_at};
+    co_await parts_.rows.store(std::move(row));
+    co_return;
+  }
+  if (!page.extracted.missing.empty()) {
+    std::string names;
+    bool required = false;
+    for (const auto& n : page.extracted.missing) {
+      names += (names.empty() ? "" : ", ") + n;
+      for (const auto& f : job.extract) required = required || (f.required && f.name == n);
+    }
+    spdlog::log(required ? spdlog::level::warn : spdlog::level::info,
+                "job '{}': {}: matched nothing: {}", job.name, key, names);
+  }
+
+  ++run.ok;
+  parts_.metrics.success(job.name, std::chrono::system_clock::now());
+  KnownUrl& state = parts_.states.at(job.name, key);
+  std::string hash = full ? content_hash(run.fields ? page.extracted.data : r.body)
+                          : state.content_hash;  // 304: the content is the one we have
+  const bool changed = full && hash != state.content_hash;
+  if (changed && !state.content_hash.empty()) parts_.metrics.changed(job.name);
+  if (changed) ++run.changed;
+  // A change of content seen before (the first fetch of a URL is not news).
+  if (changed && !state.content_hash.empty() && job.notify && job.notify->on_change)
+    run.fetches->spawn(parts_.notifier.changed(job, run.run_id, url, state.data, state.content_hash,
+                                               page.extracted.data, hash));
+  if (changed || !job.store_on_change) {
+    storage::Row row = storage::ResultRow{.run_id = run.run_id,
+                                          .job = job.name,
+                                          .url = url,
+                                          .final_url = r.final_url,
+                                          .status = r.status,
+                                          .bytes = static_cast<std::int64_t>(r.body.size()),
+                                          .elapsed_ms = millis(r.elapsed),
+                                          .fetched_at = fetched_at,
+                                          .content_hash = hash,
+                                          .changed = changed,
+                                          // a 304 carries the current value forward
+                                          .data = full ? page.extracted.data : state.data};
+    co_await parts_.rows.store(std::move(row));
+  }
+  // The URL's new state: the validators of a full response (a 304 may refresh them) and
+  // the content hash.
+  KnownUrl next = state;
+  if (full || !r.etag.empty() || !r.last_modified.empty()) {
+    next.etag = r.etag;
+    next.last_modified = r.last_modified;
+  }
+  next.content_hash = hash;
+  if (full) next.data = page.extracted.data;
+  if (follow) next.links = std::move(links);
+  if (next != state) {
+    state = next;
+    storage::Row row = storage::UrlState{.job = job.name,
+                                         .url = url,
+                                         .etag = std::move(next.etag),
+                                         .last_modified = std::move(next.last_modified),
+                                         .content_hash = std::move(next.content_hash),
+                                         .data = std::move(next.data),
+                                         .links = std::move(next.links)};
+    co_await parts_.rows.store(std::move(row));
+  }
+}
+
+}  // namespace scraperd::daemon
