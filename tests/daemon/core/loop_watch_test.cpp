@@ -61,7 +61,7 @@ TEST_CASE("debug-loop reports the steps that hold the loop, and where they resum
   CHECK(loop_watch::slow_steps() == before + 1);
   CHECK_THAT(log.str(),
              Catch::Contains("event loop: a step held the loop for") &&
-                 Catch::Contains("daemon/core/loop_watch_test.cpp:" + std::to_string(blocking_line)) &&
+                 Catch::Contains("core/loop_watch_test.cpp:" + std::to_string(blocking_line)) &&
                  Catch::Contains("rude"));
 
   // Off, nothing is timed.

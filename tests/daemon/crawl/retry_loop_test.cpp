@@ -117,7 +117,7 @@ TEST_CASE("retry loop: retryable failures are tried again, each failed attempt a
   CHECK(messages[2] == "HTTP status 404");
 }
 
-TEST_CASE("retry loop: Retry-After pauses the host without using a retry; stop ends it",
+TEST_CASE("retry loop: Retry-After pauses the host without using a retry, and a stop ends it",
           "[retry_loop]") {
   std::atomic<int> hits{0};
   test::HttpServer site;

@@ -90,7 +90,7 @@ TEST_CASE("scheduler, once: every job not paused runs exactly once, then wait() 
   CHECK(test::sql1(bench.dir.file("s.db"), "SELECT count(*) FROM jobs") == "3");
 }
 
-TEST_CASE("scheduler, reload: unchanged, changed, removed and added jobs; run now; pause",
+TEST_CASE("scheduler, reload: unchanged, changed, removed and added jobs, then run now and pause",
           "[scheduler]") {
   Bench bench;
   struct Seen {
