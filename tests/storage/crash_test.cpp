@@ -26,8 +26,21 @@ TEST_CASE("SIGKILL during heavy writing never corrupts the database or a committ
     std::vector<char*> argv{bin.data(), db.data(), tag.data(), nullptr};
     pid_t pid = -1;
     REQUIRE(posix_spawn(&pid, bin.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
-    // Kill at a different moment each round, while batches are being committed.
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 37 * round));
+    // Kill at a different moment each round, while batches are being committed: once the
+    // first batch is in (a loaded machine may take a while to start the writer), then later.
+    auto count = "SELECT count(*) FROM results WHERE job = '" + tag + "'";
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      struct stat st {};
+      if (::stat(db.c_str(), &st) == 0) {
+        try {
+          if (test::sql1(db, count) != "0") break;
+        } catch (const std::exception&) {  // not migrated yet
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(37 * round));
     REQUIRE(kill(pid, SIGKILL) == 0);
     int status = 0;
     waitpid(pid, &status, 0);
