@@ -33,6 +33,7 @@
 #include "daemon/fetch.h"
 #include "daemon/format.h"
 #include "daemon/json_log.h"
+#include "daemon/render/render.h"
 #include "daemon/schedule.h"
 #include "daemon/systemd.h"
 #include "storage/db_lock.h"
@@ -402,7 +403,9 @@ int cmd_try(const Args& args) {
     out["file"] = *file;
   } else {
     if (!config::parse_url(url)) return usage_error("--url must be an absolute http(s) URL");
-    page = fetch_blocking(request_for(*job, url));
+    page = job->render.chromium  // render: chromium loads it in the browser, as the daemon does
+               ? render::render_blocking(request_for(*job, url), job->render, config->render)
+               : fetch_blocking(request_for(*job, url));
     out["url"] = url;
     if (!page.final_url.empty()) out["final_url"] = page.final_url;
     out["status"] = page.status;

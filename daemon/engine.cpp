@@ -42,6 +42,7 @@
 #include "daemon/loop_watch.h"
 #include "daemon/metrics.h"
 #include "daemon/progress.h"
+#include "daemon/render/render.h"
 #include "daemon/retry.h"
 #include "daemon/robots.h"
 #include "daemon/schedule.h"
@@ -151,6 +152,7 @@ class Engine {
     abandoned_ = true;
     abandon_reason_ = why;
     fetcher_.close();
+    render::renderer(io_).close();
   }
 
   bool abandoned() const { return abandoned_; }
@@ -720,7 +722,11 @@ class Engine {
       }
       FetchRequest request = make_request(run, url);
       metrics_.in_flight = static_cast<int>(fetcher_.in_flight()) + 1;
-      FetchResult r = co_await fetcher_.fetch(std::move(request));
+      FetchResult r;
+      if (job.render.chromium)  // render: chromium (daemon/render/), after the same politeness
+        r = co_await render::render_page(io_, std::move(request), job.render);
+      else
+        r = co_await fetcher_.fetch(std::move(request));
       metrics_.in_flight = static_cast<int>(fetcher_.in_flight());
       if (r.error_kind == "cancelled") {  // the daemon is stopping and cut the drain short
         co_await cancelled(job, url, run, attempt, fetched_at,
@@ -1351,6 +1357,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   }
   const auto shutdown_timeout = config->shutdown_timeout;
   Metrics metrics;
+  render::renderer(io).configure(config->render);  // started on a render job's first page
   Engine engine(io, fetcher, cpu_pool, *writer, config, options, metrics, std::move(persisted_due),
                 std::move(url_states), std::move(failing), paused_in(options.db_path));
 
@@ -1501,6 +1508,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     }
     running = false;
     fetcher.close();  // nothing is in flight; curl's timer goes too
+    render::renderer(io).close();  // the browser, if one runs, is killed and reaped
     signals.cancel();
     heartbeat.cancel();
     progress_timer.cancel();
