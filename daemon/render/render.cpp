@@ -7,6 +7,8 @@
 #include <asio/use_awaitable.hpp>
 #include <cctype>
 #include <deque>
+#include <functional>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -85,6 +87,10 @@ std::string base64_decode(std::string_view in) {
 // What the page's events said so far.
 struct PageState {
   std::string frame;  // the main frame's id (the target's)
+  bool done = false;  // the page's coroutine has ended (nothing more is sent for it)
+  bool gated = false;
+  // Lets the main document's first request go (Fetch.continueRequest), when politeness allows.
+  std::function<void(json cont)> release_main;
   bool loaded = false;
   bool crashed = false;
   int dialogs = 0;
@@ -125,6 +131,10 @@ struct Renderer::State {
   asio::steady_timer idle;
   bool closed = false;
   std::size_t in_flight = 0;
+  // Per origin: when the last page was asked for (its frontier permit) and when it navigated.
+  // A page's navigation keeps at least the gap its permit had to the last one: the browser's
+  // start or a slow set-up must not bunch up requests the frontier spaced out.
+  std::map<std::string, std::pair<Steady::time_point, Steady::time_point>> paced;
 
   int concurrency() const {
     if (settings.concurrency > 0) return settings.concurrency;
@@ -249,12 +259,19 @@ void on_page_event(Cdp* cdp, const std::shared_ptr<PageState>& page, const std::
       for (const auto& [k, v] : doc_headers) list.push_back({{"name", k}, {"value", v}});
       cont["headers"] = std::move(list);
     }
+    if (type == "Document" && params.value("frameId", std::string()) == p.frame && !p.gated &&
+        p.release_main) {
+      p.gated = true;
+      p.release_main(std::move(cont));
+      return;
+    }
     cdp->send("Fetch.continueRequest", std::move(cont), session);
   }
 }
 
 // In a fresh target of `context`: navigate, wait, read the DOM.
-asio::awaitable<FetchResult> in_context(asio::io_context& io, std::shared_ptr<Browser> b,
+asio::awaitable<FetchResult> in_context(std::shared_ptr<Renderer::State> s,
+                                        Steady::time_point called, std::shared_ptr<Browser> b,
                                         const std::string& context, const FetchRequest& request,
                                         const config::Render& o, Steady::time_point deadline,
                                         std::string* shot) {
@@ -289,6 +306,10 @@ asio::awaitable<FetchResult> in_context(asio::io_context& io, std::shared_ptr<Br
 
   auto page = std::make_shared<PageState>();
   page->frame = target;
+  struct Ended {
+    PageState& page;
+    ~Ended() { page.done = true; }
+  } ended{*page};
   std::set<std::string> blocked;
   for (const auto& b_type : o.block) blocked.insert(resource_type(b_type));
   std::string user_agent = o.user_agent.empty() ? request.user_agent : o.user_agent;
@@ -302,6 +323,27 @@ asio::awaitable<FetchResult> in_context(asio::io_context& io, std::shared_ptr<Br
   auto target_url = config::parse_url(request.url);
   std::string origin = target_url ? target_url->origin() : std::string();
   Cdp* cdp_ptr = &cdp;
+  // Politeness: the frontier spaced the permits of this origin's pages; the browser's start or
+  // a slow set-up must not bunch their requests up. The main document's request is held (Fetch)
+  // until at least the gap its permit had to the previous page's has passed since that page's
+  // request went (per origin; reserved when decided, so concurrent pages queue up).
+  page->release_main = [s, weak = std::weak_ptr<PageState>(page), cdp_ptr, session, origin, called,
+                        deadline](json cont) {
+    auto& [last_called, last_sent] = s->paced[origin];
+    auto now = Steady::now();
+    auto not_before = now;
+    if (last_sent != Steady::time_point{}) {
+      auto gap = called > last_called ? called - last_called : last_called - called;
+      not_before = std::max(now, std::min(last_sent + gap, deadline));
+    }
+    last_called = called;
+    last_sent = not_before;
+    auto timer = std::make_shared<asio::steady_timer>(s->io, not_before);
+    timer->async_wait([timer, weak, cdp_ptr, session, cont = std::move(cont)](std::error_code) {
+      auto p = weak.lock();
+      if (p && !p->done) cdp_ptr->send("Fetch.continueRequest", cont, session);
+    });
+  };
   cdp.on_event(session, [cdp_ptr, page, session, blocked, doc_headers, origin](
                             const std::string& method, const json& params) {
     on_page_event(cdp_ptr, page, session, blocked, doc_headers, origin, method, params);
@@ -311,10 +353,10 @@ asio::awaitable<FetchResult> in_context(asio::io_context& io, std::shared_ptr<Br
   std::vector<std::pair<const char*, json>> setup;
   setup.emplace_back("Page.enable", json::object());
   setup.emplace_back("Network.enable", json::object());
-  if (!blocked.empty() || !doc_headers.empty()) {
-    json patterns = json::array();
+  {
+    // Documents: the job's headers, and the main request held until its time has come.
+    json patterns = {{{"resourceType", "Document"}}};
     for (const auto& t : blocked) patterns.push_back({{"resourceType", t}});
-    if (!doc_headers.empty()) patterns.push_back({{"resourceType", "Document"}});
     setup.emplace_back("Fetch.enable", json{{"patterns", std::move(patterns)}});
   }
   if (!user_agent.empty())
@@ -355,7 +397,7 @@ asio::awaitable<FetchResult> in_context(asio::io_context& io, std::shared_ptr<Br
 
   // Wait for the condition, looking again every 50 ms.
   const std::string& wait = o.wait_for;
-  asio::steady_timer tick(io);
+  asio::steady_timer tick(s->io);
   for (;;) {
     if (page->crashed) {
       fail(r, "render", "the page crashed (its renderer process died)");
@@ -458,9 +500,10 @@ asio::awaitable<FetchResult> in_context(asio::io_context& io, std::shared_ptr<Br
 }
 
 // A fresh browser context for one page, thrown away after it.
-asio::awaitable<FetchResult> load(asio::io_context& io, std::shared_ptr<Browser> b,
-                                  const FetchRequest& request, const config::Render& o,
-                                  Steady::time_point deadline, std::string* shot) {
+asio::awaitable<FetchResult> load(std::shared_ptr<Renderer::State> s, Steady::time_point called,
+                                  std::shared_ptr<Browser> b, const FetchRequest& request,
+                                  const config::Render& o, Steady::time_point deadline,
+                                  std::string* shot) {
   FetchResult r;
   Cdp& cdp = b->cdp();
   json params = {{"disposeOnDetach", true}};
@@ -479,7 +522,7 @@ asio::awaitable<FetchResult> load(asio::io_context& io, std::shared_ptr<Browser>
     co_return r;
   }
   std::string context = ctx.result.value("browserContextId", std::string());
-  r = co_await in_context(io, b, context, request, o, deadline, shot);
+  r = co_await in_context(s, called, b, context, request, o, deadline, shot);
   if (!cdp.closed()) {
     json dispose = {{"browserContextId", context}};
     CdpReply gone = co_await cdp.call("Target.disposeBrowserContext", std::move(dispose), kBrowser,
@@ -512,6 +555,7 @@ asio::awaitable<FetchResult> Renderer::render(FetchRequest request, config::Rend
   auto s = state_;
   FetchResult r;
   auto start = Steady::now();
+  const auto called = start;
   if (request.method != "GET" || !request.body.empty()) {
     fail(r, "render", "render: chromium loads pages with GET only (method " + request.method + ")");
     co_return r;
@@ -529,7 +573,7 @@ asio::awaitable<FetchResult> Renderer::render(FetchRequest request, config::Rend
     if (!b)
       fail(r, "render", error);
     else
-      r = co_await load(s->io, std::move(b), request, options, deadline, screenshot);
+      r = co_await load(s, called, std::move(b), request, options, deadline, screenshot);
     s->release();
   }
   if (s->closed && !r.ok()) fail(r, "cancelled", "the daemon stopped while the page loaded");
