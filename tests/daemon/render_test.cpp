@@ -278,7 +278,7 @@ TEST_CASE("render: a DOM larger than max_body is too_large, or cut with cut_body
   CHECK(out[1].body.size() == 1'000'000);
 }
 
-TEST_CASE("render: the job's headers reach its page; status, ETag and user agent are kept",
+TEST_CASE("render: the job's headers reach its page, status, ETag and user agent are kept",
           "[render][browser]") {
   Site site;
   auto req = get(site.url("/headers"));
