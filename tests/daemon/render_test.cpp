@@ -11,6 +11,8 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -498,4 +500,41 @@ TEST_CASE("render: per_host rate holds for render jobs (the main documents the s
     // (without the pacing in render.cpp, pages held by the browser's start arrived < 1 ms apart).
     CHECK(site.rated[i] - site.rated[i - 1] >= 50ms);
   }
+}
+
+TEST_CASE("render: a fresh browser after restart_after pages, none after idle_shutdown",
+          "[render][browser]") {
+  Site site;
+  asio::io_context io(1);
+  auto& r = render::renderer(io);
+  config::RenderPool pool;
+  pool.restart_after = 2;
+  pool.idle_shutdown = std::chrono::milliseconds(500);
+  r.configure(pool);
+  std::vector<pid_t> pids;
+  std::vector<daemon_::FetchResult> out(3);
+  auto pages = [](render::Renderer& renderer, std::string url, std::vector<pid_t>& seen,
+                  std::vector<daemon_::FetchResult>& into) -> asio::awaitable<void> {
+    for (auto& result : into) {
+      daemon_::FetchRequest req = get(url);
+      config::Render o = wait_for("#price");
+      result = co_await renderer.render(std::move(req), std::move(o));
+      seen.push_back(renderer.browser_pid());
+    }
+    asio::steady_timer idle(co_await asio::this_coro::executor);
+    idle.expires_after(std::chrono::seconds(3));
+    co_await idle.async_wait(asio::use_awaitable);
+    seen.push_back(renderer.browser_pid());
+  };
+  asio::co_spawn(io, pages(r, site.url("/price"), pids, out), asio::detached);
+  io.run();
+  for (const auto& o : out) CHECK(o.ok());
+  REQUIRE(pids.size() == 4);
+  CHECK(pids[0] > 0);
+  CHECK(pids[0] == pids[1]);  // two pages on the first browser
+  CHECK(pids[2] > 0);
+  CHECK(pids[2] != pids[0]);  // the third on a fresh one
+  CHECK(pids[3] == -1);       // stopped when idle
+  CHECK(test::eventually([&] { return in_session(pids[0]).empty(); }));
+  CHECK(test::eventually([&] { return in_session(pids[2]).empty(); }));
 }
