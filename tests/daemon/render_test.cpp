@@ -250,11 +250,13 @@ TEST_CASE("render: a while(true) page ends as timeout and the next page still re
   Site site;
   config::RenderPool pool;
   pool.concurrency = 1;  // the next page waits for the hung page's tab
-  auto out = render_all({{get(site.url("/loop"), 3s), wait_for("load")},
+  auto out = render_all({{get(site.url("/loop"), 5s), wait_for("load")},
                          {get(site.url("/price")), wait_for("#price")}},
                         pool);
   CHECK(out[0].error_kind == "timeout");
-  CHECK(out[0].error_message.find("wait_for load") != std::string::npos);
+  // At the wait ("did not reach wait_for load in time"), or, on a loaded machine, already in
+  // a set-up call to the hung page ("did not answer in time").
+  CHECK(out[0].error_message.find("in time") != std::string::npos);
   REQUIRE(out[1].error_message == "");
   CHECK(out[1].body.find("19.99") != std::string::npos);
 }
