@@ -540,3 +540,24 @@ TEST_CASE("render: a fresh browser after restart_after pages, none after idle_sh
   CHECK(test::eventually([&] { return in_session(pids[0]).empty(); }));
   CHECK(test::eventually([&] { return in_session(pids[2]).empty(); }));
 }
+
+TEST_CASE("render: a browser that stops answering is replaced; its page ends as timeout",
+          "[render][browser]") {
+  Site site;
+  config::RenderPool pool;
+  pool.concurrency = 1;
+  pid_t stopped = -1;
+  auto out = render_all({{get(site.url("/timer"), 3s), wait_for("#never")},
+                         {get(site.url("/price")), wait_for("#price")}},
+                        pool, [&](render::Renderer& r) {
+                          if (stopped < 0 && r.browser_pid() > 0 && r.in_flight() == 2) {
+                            stopped = r.browser_pid();
+                            ::kill(stopped, SIGSTOP);  // alive, but answers nothing
+                          }
+                        });
+  REQUIRE(stopped > 0);
+  CHECK(out[0].error_kind == "timeout");
+  REQUIRE(out[1].error_message == "");
+  CHECK(out[1].body.find("19.99") != std::string::npos);
+  CHECK(test::eventually([&] { return in_session(stopped).empty(); }));
+}
