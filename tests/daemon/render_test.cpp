@@ -541,7 +541,7 @@ TEST_CASE("render: a fresh browser after restart_after pages, none after idle_sh
   CHECK(test::eventually([&] { return in_session(pids[2]).empty(); }));
 }
 
-TEST_CASE("render: a browser that stops answering is replaced; its page ends as timeout",
+TEST_CASE("render: a browser that stops answering is replaced, its page ends as timeout",
           "[render][browser]") {
   Site site;
   config::RenderPool pool;
