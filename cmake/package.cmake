@@ -90,7 +90,8 @@ install(FILES docs/configuration.md docs/schema.md docs/operations.md docs/ARCHI
         DESTINATION ${doc_dir}/docs)
 install(FILES docs/img/dashboard-jobs.png docs/img/dashboard-job.png  # the README's screenshots
         DESTINATION ${doc_dir}/docs/img)
-install(FILES examples/jobs.yaml examples/alerts.yml DESTINATION ${doc_dir}/examples)
+install(FILES examples/jobs.yaml examples/alerts.yml systemd/scraperd-render.conf
+        DESTINATION ${doc_dir}/examples)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
@@ -113,6 +114,7 @@ string(JOIN "\n" CPACK_PACKAGE_DESCRIPTION
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "chromium")  # render: chromium jobs (docs/operations.md)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # Depends: from the linked libraries (dpkg-shlibdeps)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/cmake/debian/conffiles ${PROJECT_SOURCE_DIR}/cmake/debian/postinst

@@ -47,7 +47,7 @@ _scraperd() {
     cur=${cur#*=}
   fi
   case $prev in
-    --config | --db | --html)
+    --config | --db | --html | --save)
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return
@@ -62,7 +62,7 @@ _scraperd() {
   case $command in
     run) options+=" --db --once --debug-loop" ;;
     check) ;;
-    try) options+=" --url --html" ;;
+    try) options+=" --url --html --save" ;;
     results) options+=" --db --since --limit --format --changed" ;;
     errors) options+=" --db --since --limit --format --kind" ;;
     runs) options+=" --db --since --limit --format" ;;

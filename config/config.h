@@ -107,6 +107,34 @@ struct Tls {
   bool operator==(const Tls&) const = default;
 };
 
+// How a job's pages are loaded: `render: http` (the default: libcurl, no scripts run) or
+// `render: chromium` / `render: {browser: chromium, ...}` (a headless Chromium runs the page's
+// scripts; extraction reads document.documentElement.outerHTML once `wait_for` holds).
+struct Render {
+  bool chromium = false;
+  // "load" (the load event), "network_idle" (no request in flight for 500 ms after load), or
+  // a CSS selector that must match an element (polled).
+  std::string wait_for = "load";
+  std::optional<Duration> timeout;  // the whole page; unset: the job's timeout
+  std::vector<std::string> block;   // resource types not loaded: image, font, media, stylesheet
+  int width = 1280, height = 800;   // viewport
+  std::string user_agent;           // empty: the job's user_agent
+  bool javascript = true;
+  bool screenshot = false;  // `scraperd try --save DIR` also writes a PNG
+
+  bool operator==(const Render&) const = default;
+};
+
+// The daemon's browser (top-level `render:`), shared by every render job.
+struct RenderPool {
+  int concurrency = 0;                                // pages at once; 0: 2 per core
+  int restart_after = 200;                            // pages, then a fresh browser
+  Duration idle_shutdown = std::chrono::seconds(60);  // an unused browser is stopped after this
+  std::string executable = "/usr/bin/chromium";
+
+  bool operator==(const RenderPool&) const = default;
+};
+
 struct Job {
   std::string name;
   std::vector<std::string> urls;  // absolute http(s) URLs, ranges expanded
@@ -138,6 +166,7 @@ struct Job {
   bool store_on_change = false;  // store: on_change (default: always)
   std::optional<Notify> notify;
   bool paused = false;
+  Render render;
   std::string file;  // where the job is defined, for messages
   int line = 0;
 
@@ -168,6 +197,7 @@ struct Config {
   Storage storage;
   Api api;
   Log log;
+  RenderPool render;
   std::vector<Job> jobs;
   // Values substituted for ${VAR} (4 characters or longer), with the name written in the file:
   // redact() puts the name back wherever a value would reach a log line or the database.

@@ -369,6 +369,7 @@ void Loader::read_common(const Yaml& node, Job& job) {
   if (const auto& n = node["notify"]; n) read_notify(n, job);
   if (const auto& p = node["paused"]; p)
     if (auto v = boolean(p, "'paused'")) job.paused = *v;
+  if (const auto& r = node["render"]; r) read_render(r, job);
 }
 
 void Loader::read_notify(const Yaml& node, Job& job) {
@@ -413,6 +414,7 @@ bool Loader::read_job(const Yaml& node, Job& job) {
   }
   check_keys(node, kJobKeys, "in a job");
   read_common(node, job);
+  check_render(node, job);
   resolve_namespaces(node, job);
 
   const auto& u = node["url"];

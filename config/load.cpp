@@ -105,6 +105,7 @@ void Loader::load_main(const std::string& text, const std::string& file, Config&
     if (auto v = integer(c, "'concurrency'", 1, 10000)) cfg.concurrency = static_cast<int>(*v);
   if (const auto& t = root["shutdown_timeout"]; t)
     if (auto d = duration(t, "'shutdown_timeout'")) cfg.shutdown_timeout = *d;
+  if (const auto& r = root["render"]; r && map(r, "'render'")) read_render_pool(r, cfg);
 
   include_stack_.push_back(canonical(file));
   read_jobs_and_includes(root, file, cfg, /*main=*/true);
@@ -333,11 +334,14 @@ LoadResult load_text(const std::string& text, const std::string& name, const Loa
 }
 
 constexpr KeyTable kKeyTables[] = {
-    {"top", kTopKeys},          {"included", kIncludedKeys}, {"defaults", kDefaultKeys},
-    {"job", kJobKeys},          {"storage", kStorageKeys},   {"api", kApiKeys},
-    {"log", kLogKeys},          {"timeout", kTimeoutKeys},   {"retries", kRetryKeys},
-    {"per_host", kPerHostKeys}, {"follow", kFollowKeys},     {"field", kFieldKeys},
+    {"top", kTopKeys},          {"included", kIncludedKeys},
+    {"defaults", kDefaultKeys}, {"job", kJobKeys},
+    {"storage", kStorageKeys},  {"api", kApiKeys},
+    {"log", kLogKeys},          {"timeout", kTimeoutKeys},
+    {"retries", kRetryKeys},    {"per_host", kPerHostKeys},
+    {"follow", kFollowKeys},    {"field", kFieldKeys},
     {"notify", kNotifyKeys},    {"tls", kTlsKeys},
+    {"render", kRenderKeys},    {"render_pool", kRenderPoolKeys},
 };
 
 }  // namespace

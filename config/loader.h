@@ -25,14 +25,16 @@ namespace scraperd::config::detail {
 
 using Keys = std::span<const std::string_view>;
 
-inline constexpr std::string_view kTopKeys[] = {
-    "defaults", "jobs", "storage", "api", "log", "include", "concurrency", "shutdown_timeout"};
+inline constexpr std::string_view kTopKeys[] = {"defaults", "jobs",        "storage",
+                                                "api",      "log",         "include",
+                                                "render",   "concurrency", "shutdown_timeout"};
 inline constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
 // Keys a job and `defaults` share; a job also has name, url, urls.
 #define SCRAPERD_COMMON_KEYS                                                                      \
   "method", "headers", "body", "every", "cron", "timezone", "jitter", "timeout", "retries",       \
       "per_host", "robots", "max_body", "max_redirects", "user_agent", "proxy", "tls", "cookies", \
-      "conditional", "http2", "follow", "namespaces", "extract", "store", "notify", "paused"
+      "conditional", "http2", "follow", "namespaces", "extract", "store", "notify", "paused",     \
+      "render"
 inline constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
 inline constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
 #undef SCRAPERD_COMMON_KEYS
@@ -49,6 +51,11 @@ inline constexpr std::string_view kFieldKeys[] = {"css", "xpath", "json",       
                                                   "all", "type",  "namespaces", "required"};
 inline constexpr std::string_view kNotifyKeys[] = {"webhook", "on_change", "failing_streak"};
 inline constexpr std::string_view kTlsKeys[] = {"ca_file", "verify"};
+inline constexpr std::string_view kRenderKeys[] = {"browser",    "wait_for",  "timeout",
+                                                   "block",      "viewport",  "user_agent",
+                                                   "javascript", "screenshot"};
+inline constexpr std::string_view kRenderPoolKeys[] = {"concurrency", "restart_after",
+                                                       "idle_shutdown", "executable"};
 inline constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
 
 // A parsed YAML document detached from yaml-cpp: converted in one pass right after parsing,
@@ -76,6 +83,9 @@ struct Yaml {
   // The value of the first entry whose key is `key`; an undefined node when there is none.
   const Yaml& operator[](std::string_view key) const;
 };
+
+// A whole decimal integer ("+" allowed); nullopt for anything else (config/yaml_reader.cpp).
+std::optional<long long> to_integer(const std::string& s);
 
 struct Yaml::Entry {
   Yaml first, second;
@@ -145,6 +155,11 @@ class Loader {
   void read_extract(const Yaml& node, Job& job);
   void resolve_namespaces(const Yaml& node, Job& job);
 
+  // config/render.cpp
+  void read_render_pool(const Yaml& node, Config& cfg);
+  void read_render(const Yaml& node, Job& job);
+  void check_render(const Yaml& node, Job& job);
+
   std::vector<Diagnostic>& errors_;
   std::vector<Diagnostic>& warnings_;
   bool env_required_;   // LoadOptions::env_required
@@ -156,10 +171,11 @@ class Loader {
   std::vector<std::pair<std::string, std::string>> cfg_secrets_;  // ${VAR} values, names
   std::vector<std::string> include_stack_;
   std::set<std::string, std::less<>> valid_regexes_, valid_xpaths_;  // checked already
-  std::map<std::string, TimeZone> zones_;         // read already: jobs in one zone share its data
-  std::map<std::string, std::string> ca_files_;   // checked already: path → what is wrong, or ""
-  std::optional<Diagnostic> defaults_verify_;     // where `defaults` sets tls.verify: false
-  std::vector<std::string> insecure_by_default_;  // jobs that take tls.verify: false from it
+  std::map<std::string, TimeZone> zones_;          // read already: jobs in one zone share its data
+  std::map<std::string, std::string> ca_files_;    // checked already: path → what is wrong, or ""
+  std::optional<Diagnostic> defaults_verify_;      // where `defaults` sets tls.verify: false
+  std::vector<std::string> insecure_by_default_;   // jobs that take tls.verify: false from it
+  std::string browser_ = RenderPool{}.executable;  // render.executable, for check_render
 };
 
 }  // namespace scraperd::config::detail

@@ -200,6 +200,31 @@ const std::map<std::string, json>& key_types() {
     t["notify.failing_streak"] = integer_type(1, 1000, "notify after this many failed runs");
     t["tls.ca_file"] = string_type("PEM file of CA certificates (relative to this file)");
     t["tls.verify"] = boolean_type("check certificates and host names (default true)");
+    t["top.render"] = described({{"$ref", "#/$defs/render_pool"}}, "the browser of render jobs");
+    t["common.render"] = described(
+        {{"anyOf",
+          {{{"type", "string"}, {"pattern", "^(http|chromium)$"}}, {{"$ref", "#/$defs/render"}}}}},
+        "http (default), chromium, or {browser: chromium, wait_for, ...}");
+    t["render.browser"] = described({{"type", "string"}, {"pattern", "^chromium$"}}, "chromium");
+    t["render.wait_for"] = described({{"type", "string"}, {"minLength", 1}},
+                                     "load (default), network_idle, or a CSS selector");
+    t["render.timeout"] = duration_type("the whole page (default: the job's timeout)");
+    t["render.block"] = described(
+        {{"anyOf",
+          {{{"type", "string"}, {"pattern", "^(image|font|media|stylesheet)$"}},
+           {{"type", "array"},
+            {"items", {{"type", "string"}, {"pattern", "^(image|font|media|stylesheet)$"}}}}}}},
+        "resource types not loaded: image, font, media, stylesheet");
+    t["render.viewport"] =
+        described({{"type", "string"}, {"pattern", "^[0-9]+x[0-9]+$"}}, "WIDTHxHEIGHT (1280x800)");
+    t["render.user_agent"] =
+        described({{"type", "string"}, {"pattern", "^[^\\r\\n]*$"}}, "the browser's User-Agent");
+    t["render.javascript"] = boolean_type("run the page's scripts (default true)");
+    t["render.screenshot"] = boolean_type("scraperd try --save also writes a PNG");
+    t["render_pool.concurrency"] = integer_type(1, 256, "pages rendered at once (default 2/core)");
+    t["render_pool.restart_after"] = integer_type(1, 1'000'000, "pages before a fresh browser");
+    t["render_pool.idle_shutdown"] = duration_type("stop an unused browser after this (1m)");
+    t["render_pool.executable"] = string_type("the browser (default /usr/bin/chromium)");
     return t;
   }();
   return types;

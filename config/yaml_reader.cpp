@@ -155,15 +155,6 @@ bool convert(const YAML::Node& in, Yaml& out, std::size_t& budget) {
   return true;
 }
 
-std::optional<long long> to_integer(const std::string& s) {
-  long long v = 0;
-  const char* b = s.data() + (s.starts_with('+') ? 1 : 0);
-  auto [end, ec] = std::from_chars(b, s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || b == s.data() + s.size())
-    return std::nullopt;
-  return v;
-}
-
 std::optional<bool> to_bool(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (s == "true" || s == "yes" || s == "on" || s == "y") return true;
@@ -172,6 +163,15 @@ std::optional<bool> to_bool(std::string s) {
 }
 
 }  // namespace
+
+std::optional<long long> to_integer(const std::string& s) {
+  long long v = 0;
+  const char* b = s.data() + (s.starts_with('+') ? 1 : 0);
+  auto [end, ec] = std::from_chars(b, s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || b == s.data() + s.size())
+    return std::nullopt;
+  return v;
+}
 
 std::optional<Yaml> Loader::parse(const std::string& text, const std::string& file) {
   if (auto d = precheck(text, file)) {

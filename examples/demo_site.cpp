@@ -1,5 +1,6 @@
 // demo-site DIR [PORT]: serves the static files of DIR on 127.0.0.1:PORT (default 8089), plus
-// /slow (answers after 2 s) so the example jobs show timings. Stops on SIGINT/SIGTERM.
+// /slow (answers after 2 s) so the example jobs show timings, and /app/ (a page its script builds
+// from /api/deals.json: only `render: chromium` jobs see its content). Stops on SIGINT/SIGTERM.
 #include <httplib.h>
 
 #include <csignal>
@@ -28,6 +29,34 @@ int main(int argc, char** argv) {
   srv.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
     std::this_thread::sleep_for(std::chrono::seconds(2));
     res.set_content("<html><body><h1>Slow page</h1></body></html>", "text/html");
+  });
+  // A page built in the browser: the HTML is an empty shell; the script fetches the deals
+  // and writes them (an HTTP fetch sees no .deal at all).
+  srv.Get("/app/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"(<!doctype html>
+<html><head><title>Deals</title></head>
+<body><h1>Today's deals</h1><ul id="deals"></ul><p id="status">loading...</p>
+<script>
+fetch('/api/deals.json').then(r => r.json()).then(deals => {
+  const list = document.getElementById('deals');
+  for (const d of deals) {
+    const li = document.createElement('li');
+    li.className = 'deal';
+    li.innerHTML = '<span class="name"></span> <span class="price"></span>';
+    li.querySelector('.name').textContent = d.name;
+    li.querySelector('.price').textContent = d.price.toFixed(2);
+    list.appendChild(li);
+  }
+  document.getElementById('status').textContent = deals.length + ' deals';
+});
+</script></body></html>
+)",
+                    "text/html");
+  });
+  srv.Get("/api/deals.json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"([{"name": "Kettle", "price": 24.5}, {"name": "Toaster", "price": 31},
+ {"name": "Teapot", "price": 12.75}])",
+                    "application/json");
   });
   server = &srv;
   std::signal(SIGINT, on_signal);

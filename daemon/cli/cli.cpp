@@ -33,6 +33,7 @@
 #include "daemon/crawl/fetch.h"
 #include "daemon/cli/format.h"
 #include "daemon/service/json_log.h"
+#include "daemon/render/render.h"
 #include "daemon/schedule/schedule.h"
 #include "daemon/service/systemd.h"
 #include "storage/db_lock.h"
@@ -64,6 +65,7 @@ constexpr std::pair<std::string_view, std::string_view> kOptions[] = {
      "--debug-loop[=MS]  log every event-loop step that holds the loop over MS (default 100)"},
     {"--url", "--url URL          fetch this URL instead of the job's first"},
     {"--html", "--html FILE        read a saved page instead of fetching"},
+    {"--save", "--save DIR         write the page read to DIR/page.html (and page.png)"},
     {"--since",
      "--since T          a duration back from now (1h, 30m, 2d) or a UTC time (2026-11-24 08:00)"},
     {"--limit", "--limit N          rows to show, 1 to 1000000 (default 20)"},
@@ -96,11 +98,12 @@ const std::vector<Command>& commands() {
        "scraperd check --config /etc/scraperd/jobs.yaml"},
       {"try",
        "fetch one page with a job's settings and print its fields as JSON",
-       "try JOB [--url URL | --html FILE] [options]",
+       "try JOB [--url URL | --html FILE] [--save DIR] [options]",
        "Fetches the job's first URL (or --url, or reads --html) exactly as the job would and\n"
        "prints the status, timings, extracted fields and followed links as JSON. Writes\n"
-       "nothing to the database.",
-       {"--config", "--url", "--html", "--log-level"},
+       "nothing to the database. --save DIR writes the page read (the rendered DOM for\n"
+       "render: chromium jobs) to DIR/page.html, and with render.screenshot a PNG to DIR/page.png.",
+       {"--config", "--url", "--html", "--save", "--log-level"},
        {},
        "scraperd try prices --url https://shop.example/p/7"},
       {"results",
@@ -402,7 +405,26 @@ int cmd_try(const Args& args) {
     out["file"] = *file;
   } else {
     if (!config::parse_url(url)) return usage_error("--url must be an absolute http(s) URL");
-    page = fetch_blocking(request_for(*job, url));
+    std::string png;
+    const bool save = args.get("--save").has_value();
+    page = job->render.chromium  // render: chromium loads it in the browser, as the daemon does
+               ? render::render_blocking(request_for(*job, url), job->render, config->render,
+                                         save && job->render.screenshot ? &png : nullptr)
+               : fetch_blocking(request_for(*job, url));
+    if (save) {
+      std::filesystem::path dir = *args.get("--save");
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      std::ofstream html(dir / "page.html", std::ios::binary);
+      html << page.body;
+      if (!png.empty()) std::ofstream(dir / "page.png", std::ios::binary) << png;
+      if (!html) {
+        std::cerr << "scraperd: cannot write " << (dir / "page.html").string() << '\n';
+        return 1;
+      }
+      out["saved"] = (dir / "page.html").string();
+      if (!png.empty()) out["screenshot"] = (dir / "page.png").string();
+    }
     out["url"] = url;
     if (!page.final_url.empty()) out["final_url"] = page.final_url;
     out["status"] = page.status;

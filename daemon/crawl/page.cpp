@@ -52,6 +52,7 @@ asio::awaitable<void> Crawler::fetch_one(Run& run, std::string url, int depth) {
   plan.retries = job.retries;
   plan.counted_job = job.name;
   plan.request = [this, &run, &url] { return make_request(run, url); };
+  if (job.render.chromium) plan.render = &job.render;  // after the same politeness
   plan.done = [](const FetchResult& r) { return r.ok() && r.status < 400; };
   plan.failed = [this, &run, &url](const Attempt& a) -> std::optional<storage::Row> {
     const FetchResult& r = a.result;

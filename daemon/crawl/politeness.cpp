@@ -24,9 +24,9 @@ std::string host_key(const config::Url& url) {
 }
 
 Politeness::Politeness(asio::any_io_executor executor, int concurrency, Fetcher& fetcher,
-                       Naps& naps, RowSink& rows, Metrics& metrics)
+                       render::Renderer* renderer, Naps& naps, RowSink& rows, Metrics& metrics)
     : frontier_(std::move(executor), concurrency),
-      retry_(frontier_, fetcher, naps, rows, metrics),
+      retry_(frontier_, fetcher, renderer, naps, rows, metrics),
       naps_(naps) {}
 
 asio::awaitable<Clearance> Politeness::clear(const config::Job& job, const config::Url& target) {

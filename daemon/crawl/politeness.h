@@ -37,8 +37,9 @@ struct Clearance {
 
 class Politeness {
  public:
-  Politeness(asio::any_io_executor executor, int concurrency, Fetcher& fetcher, Naps& naps,
-             RowSink& rows, Metrics& metrics);
+  // `renderer`: for render: chromium jobs (may be null when there are none).
+  Politeness(asio::any_io_executor executor, int concurrency, Fetcher& fetcher,
+             render::Renderer* renderer, Naps& naps, RowSink& rows, Metrics& metrics);
 
   asio::awaitable<Clearance> clear(const config::Job& job, const config::Url& target);
   asio::awaitable<Sent> send(const RetryPlan& plan) { return retry_.send(plan); }

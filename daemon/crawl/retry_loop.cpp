@@ -30,7 +30,10 @@ asio::awaitable<Sent> RetryLoop::send(const RetryPlan& plan) {
     }
     FetchRequest request = plan.request();
     metrics_.in_flight = static_cast<int>(fetcher_.in_flight()) + 1;
-    sent.result = co_await fetcher_.fetch(std::move(request));
+    if (plan.render && renderer_)
+      sent.result = co_await renderer_->render(std::move(request), *plan.render);
+    else
+      sent.result = co_await fetcher_.fetch(std::move(request));
     metrics_.in_flight = static_cast<int>(fetcher_.in_flight());
     const FetchResult& r = sent.result;
     if (r.error_kind == "cancelled") {  // the daemon is stopping and cut the drain short

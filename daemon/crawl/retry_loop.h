@@ -27,6 +27,7 @@
 #include "daemon/core/row_sink.h"
 #include "daemon/crawl/fetch.h"
 #include "daemon/crawl/frontier.h"
+#include "daemon/render/render.h"
 #include "storage/writer.h"
 
 namespace scraperd::daemon {
@@ -49,7 +50,10 @@ struct RetryPlan {
   // The job the requests metric counts this request under; empty: not counted (a
   // robots.txt, a webhook).
   std::string counted_job;
-  std::function<FetchRequest()> request;         // each attempt's request
+  std::function<FetchRequest()> request;  // each attempt's request
+  // Set for `render: chromium` jobs: each attempt is loaded in the browser (render/), not
+  // fetched; everything else (the host's turn, retries, rows) is the same.
+  const config::Render* render = nullptr;
   std::function<bool(const FetchResult&)> done;  // true: this response needs no retry
   std::function<std::optional<storage::Row>(const Attempt&)> failed;  // its row, if any
 };
@@ -71,14 +75,22 @@ struct Sent {
 
 class RetryLoop {
  public:
-  RetryLoop(Frontier& frontier, Fetcher& fetcher, Naps& naps, RowSink& rows, Metrics& metrics)
-      : frontier_(frontier), fetcher_(fetcher), naps_(naps), rows_(rows), metrics_(metrics) {}
+  // `renderer`: for plans with `render`; may be null when none has.
+  RetryLoop(Frontier& frontier, Fetcher& fetcher, render::Renderer* renderer, Naps& naps,
+            RowSink& rows, Metrics& metrics)
+      : frontier_(frontier),
+        fetcher_(fetcher),
+        renderer_(renderer),
+        naps_(naps),
+        rows_(rows),
+        metrics_(metrics) {}
 
   asio::awaitable<Sent> send(const RetryPlan& plan);
 
  private:
   Frontier& frontier_;
   Fetcher& fetcher_;
+  render::Renderer* renderer_;
   Naps& naps_;
   RowSink& rows_;
   Metrics& metrics_;

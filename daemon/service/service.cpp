@@ -32,6 +32,7 @@
 #include "daemon/crawl/politeness.h"
 #include "daemon/crawl/url_state.h"
 #include "daemon/notify/notifier.h"
+#include "daemon/render/render.h"
 #include "daemon/schedule/scheduler.h"
 #include "daemon/service/api.h"
 #include "daemon/service/systemd.h"
@@ -90,7 +91,9 @@ class Daemon {
         naps_(io.get_executor()),
         rows_(writer, cpu_pool, config_->secrets),
         states_(std::move(persisted.url_states)),
-        politeness_(io.get_executor(), config_->concurrency, fetcher, naps_, rows_, metrics),
+        renderer_(render::renderer(io)),
+        politeness_(io.get_executor(), config_->concurrency, fetcher, &renderer_, naps_, rows_,
+                    metrics),
         notifier_(politeness_, rows_, metrics, std::move(persisted.failing)),
         crawler_(
             io.get_executor(),
@@ -123,6 +126,7 @@ class Daemon {
     abandoned_ = true;
     crawler_.abandon(why);
     fetcher_.close();
+    renderer_.close();
   }
 
   bool abandoned() const { return abandoned_; }
@@ -245,6 +249,7 @@ class Daemon {
   Naps naps_;
   RowSink rows_;
   UrlStates states_;
+  render::Renderer& renderer_;  // render: chromium jobs' browser, started on first need
   Politeness politeness_;
   Notifier notifier_;
   Crawler crawler_;
@@ -348,6 +353,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   persisted.paused = paused_in(options.db_path);
   const auto shutdown_timeout = config->shutdown_timeout;
   Metrics metrics;
+  render::renderer(io).configure(config->render);  // started on a render job's first page
   Daemon engine(io, fetcher, cpu_pool, *writer, config, options, metrics, std::move(persisted));
 
   // The HTTP API, for a daemon (not for --once). Its handlers hand work to the loop and wait
@@ -496,7 +502,8 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
       }
     }
     running = false;
-    fetcher.close();  // nothing is in flight; curl's timer goes too
+    fetcher.close();               // nothing is in flight; curl's timer goes too
+    render::renderer(io).close();  // the browser, if one runs, is killed and reaped
     signals.cancel();
     heartbeat.cancel();
     progress_timer.cancel();

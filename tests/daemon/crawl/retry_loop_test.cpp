@@ -26,7 +26,7 @@ struct Loop {
         frontier(io.get_executor(), 8),
         fetcher(io),
         naps(io.get_executor()),
-        retry(frontier, fetcher, naps, rows, metrics) {}
+        retry(frontier, fetcher, nullptr, naps, rows, metrics) {}
 
   // A plan for `url` with `retries` retries, a backoff of 10 ms; each failed attempt a row.
   daemon::RetryPlan plan(const std::string& url, int retries) {

@@ -1,0 +1,637 @@
+#include "daemon/render/render.h"
+
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cctype>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "config/url.h"
+#include "daemon/render/browser.h"
+
+namespace scraperd::daemon::render {
+
+using namespace std::chrono_literals;
+
+asio::execution_context::id Renderer::id;
+
+namespace {
+
+const std::string kBrowser;  // the session of calls to the browser itself
+
+bool iequal(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+// A header of a CDP Network.Response (names as sent; repeated ones joined by "\n").
+std::string header(const json& headers, std::string_view name) {
+  if (!headers.is_object()) return {};
+  for (const auto& [k, v] : headers.items())
+    if (iequal(k, name) && v.is_string()) return v.get<std::string>();
+  return {};
+}
+
+// The HTTP path's error kind for one of Chromium's net errors ("net::ERR_...").
+std::string kind_of(const std::string& net) {
+  auto has = [&](std::string_view s) { return net.find(s) != std::string::npos; };
+  if (has("NAME_NOT_RESOLVED") || has("NAME_RESOLUTION_FAILED")) return "dns";
+  if (has("TIMED_OUT")) return "timeout";
+  if (has("CONNECTION_REFUSED") || has("ADDRESS_UNREACHABLE") || has("CONNECTION_FAILED") ||
+      has("PROXY_CONNECTION_FAILED") || has("NETWORK_UNREACHABLE"))
+    return "connect";
+  if (has("CERT_") || has("SSL_")) return "tls";
+  if (has("TOO_MANY_REDIRECTS")) return "redirect_loop";
+  if (has("FILE_TOO_BIG")) return "too_large";
+  if (has("EMPTY_RESPONSE") || has("CONNECTION_CLOSED") || has("CONNECTION_RESET") ||
+      has("INVALID_HTTP_RESPONSE") || has("CONTENT_LENGTH_MISMATCH") || has("INCOMPLETE_CHUNKED"))
+    return "read";
+  return "render";
+}
+
+std::string base64_decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  out.reserve(in.size() * 3 / 4);
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = value(c);
+    if (v < 0) continue;
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+// What the page's events said so far.
+struct PageState {
+  std::string frame;  // the main frame's id (the target's)
+  bool done = false;  // the page's coroutine has ended (nothing more is sent for it)
+  bool gated = false;
+  // Lets the main document's first request go (Fetch.continueRequest), when politeness allows.
+  std::function<void(json cont)> release_main;
+  bool loaded = false;
+  bool crashed = false;
+  int dialogs = 0;
+  std::string main_request;  // Network requestId of the main document
+  bool have_response = false;
+  int status = 0;
+  std::string url, mime, protocol;
+  json headers;
+  std::string main_error;  // net::ERR_... when the main document failed
+  std::set<std::string> in_flight;
+  Steady::time_point last_activity = Steady::now();
+};
+
+// CDP's resource type for a `block:` entry.
+std::string resource_type(const std::string& block) {
+  if (block == "image") return "Image";
+  if (block == "font") return "Font";
+  if (block == "media") return "Media";
+  return "Stylesheet";
+}
+
+std::string js_string(const std::string& s) {
+  return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+struct Renderer::State {
+  explicit State(asio::io_context& context) : io(context), idle(context) {}
+
+  asio::io_context& io;
+  config::RenderPool settings;
+  int free = -1;  // tabs free; -1 until the first page reads the settings
+  std::deque<std::shared_ptr<asio::steady_timer>> waiters;
+  std::shared_ptr<Browser> current;
+  int started = 0;  // pages started on `current`
+  std::vector<std::weak_ptr<Browser>> live;
+  asio::steady_timer idle;
+  bool closed = false;
+  std::size_t in_flight = 0;
+  // Per origin: when the last page was asked for (its frontier permit) and when it navigated.
+  // A page's navigation keeps at least the gap its permit had to the last one: the browser's
+  // start or a slow set-up must not bunch up requests the frontier spaced out.
+  std::map<std::string, std::pair<Steady::time_point, Steady::time_point>> paced;
+
+  int concurrency() const {
+    if (settings.concurrency > 0) return settings.concurrency;
+    return 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+
+  void release() {
+    if (!waiters.empty()) {
+      auto t = waiters.front();  // the slot goes to it
+      waiters.pop_front();
+      t->cancel();
+    } else {
+      ++free;
+    }
+  }
+
+  // The browser for the next page: the running one, or a fresh one when there is none, it
+  // died, stopped answering or has served its pages.
+  std::shared_ptr<Browser> browser(std::string* error) {
+    if (current &&
+        (current->cdp().closed() || current->unresponsive || started >= settings.restart_after))
+      current.reset();  // pages still on it keep it until they end
+    if (!current) {
+      auto b = Browser::start(io, settings.executable, error);
+      if (!b) return nullptr;
+      current = std::shared_ptr<Browser>(std::move(b));
+      started = 0;
+      std::erase_if(live, [](const auto& w) { return w.expired(); });
+      live.push_back(current);
+    }
+    ++started;
+    return current;
+  }
+
+  void kill_all() {
+    current.reset();
+    for (auto& w : live)
+      if (auto b = w.lock()) {
+        b->cdp().close();
+        ::kill(-b->pid(), SIGKILL);
+      }
+  }
+};
+
+namespace {
+
+asio::awaitable<bool> acquire(std::shared_ptr<Renderer::State> s) {
+  if (s->free < 0) s->free = s->concurrency();
+  if (s->closed) co_return false;
+  if (s->free > 0) {
+    --s->free;
+    co_return true;
+  }
+  auto t = std::make_shared<asio::steady_timer>(s->io, Steady::time_point::max());
+  s->waiters.push_back(t);
+  std::error_code ec;
+  co_await t->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_return !s->closed;
+}
+
+void fail(FetchResult& r, std::string kind, std::string message) {
+  r.error_kind = std::move(kind);
+  r.error_message = std::move(message);
+  r.body.clear();
+}
+
+void on_page_event(Cdp* cdp, const std::shared_ptr<PageState>& page, const std::string& session,
+                   const std::set<std::string>& blocked,
+                   const std::vector<std::pair<std::string, std::string>>& doc_headers,
+                   const std::string& origin, const std::string& method, const json& params) {
+  PageState& p = *page;
+  if (method == "Page.loadEventFired") {
+    p.loaded = true;
+  } else if (method == "Network.requestWillBeSent") {
+    std::string id = params.value("requestId", std::string());
+    p.in_flight.insert(id);
+    p.last_activity = Steady::now();
+    if (params.value("type", std::string()) == "Document" &&
+        params.value("frameId", std::string()) == p.frame && p.main_request.empty())
+      p.main_request = id;
+  } else if (method == "Network.responseReceived") {
+    if (params.value("requestId", std::string()) == p.main_request && params.contains("response")) {
+      const json& resp = params["response"];
+      p.have_response = true;
+      p.status = resp.value("status", 0);
+      p.url = resp.value("url", std::string());
+      p.mime = resp.value("mimeType", std::string());
+      p.protocol = resp.value("protocol", std::string());
+      p.headers = resp.value("headers", json::object());
+    }
+  } else if (method == "Network.loadingFinished" || method == "Network.loadingFailed") {
+    std::string id = params.value("requestId", std::string());
+    p.in_flight.erase(id);
+    p.last_activity = Steady::now();
+    if (method == "Network.loadingFailed" && id == p.main_request && !p.have_response)
+      p.main_error = params.value("errorText", std::string("failed"));
+  } else if (method == "Page.javascriptDialogOpening") {
+    ++p.dialogs;
+    cdp->send("Page.handleJavaScriptDialog", {{"accept", false}}, session);
+  } else if (method == "Inspector.targetCrashed") {
+    p.crashed = true;
+  } else if (method == "Fetch.requestPaused") {
+    std::string id = params.value("requestId", std::string());
+    std::string type = params.value("resourceType", std::string());
+    if (blocked.contains(type)) {
+      cdp->send("Fetch.failRequest", {{"requestId", id}, {"errorReason", "BlockedByClient"}},
+                session);
+      return;
+    }
+    json cont = {{"requestId", id}};
+    const json& req = params.contains("request") ? params["request"] : json::object();
+    auto url = config::parse_url(req.value("url", std::string()));
+    if (type == "Document" && url && url->origin() == origin && !doc_headers.empty()) {
+      // The job's headers go to its own origin only, never to another site the page loads.
+      json list = json::array();
+      if (auto h = req.find("headers"); h != req.end() && h->is_object())
+        for (const auto& [k, v] : h->items()) {
+          bool replaced = std::any_of(doc_headers.begin(), doc_headers.end(),
+                                      [&](const auto& d) { return iequal(d.first, k); });
+          if (!replaced && v.is_string()) list.push_back({{"name", k}, {"value", v}});
+        }
+      for (const auto& [k, v] : doc_headers) list.push_back({{"name", k}, {"value", v}});
+      cont["headers"] = std::move(list);
+    }
+    if (type == "Document" && params.value("frameId", std::string()) == p.frame && !p.gated &&
+        p.release_main) {
+      p.gated = true;
+      p.release_main(std::move(cont));
+      return;
+    }
+    cdp->send("Fetch.continueRequest", std::move(cont), session);
+  }
+}
+
+// In a fresh target of `context`: navigate, wait, read the DOM.
+asio::awaitable<FetchResult> in_context(std::shared_ptr<Renderer::State> s,
+                                        Steady::time_point called, std::shared_ptr<Browser> b,
+                                        const std::string& context, const FetchRequest& request,
+                                        const config::Render& o, Steady::time_point deadline,
+                                        std::string* shot) {
+  FetchResult r;
+  Cdp& cdp = b->cdp();
+  auto failed_call = [&](const CdpReply& reply, const char* what) {
+    if (reply.error == "timeout")
+      fail(r, "timeout", std::string("the browser did not answer in time (") + what + ")");
+    else if (reply.error == "closed")
+      fail(r, "render", std::string("the browser exited (") + what + ")");
+    else
+      fail(r, "render", std::string(what) + ": " + reply.error);
+  };
+
+  json target_params = {{"url", "about:blank"}, {"browserContextId", context}};
+  CdpReply created =
+      co_await cdp.call("Target.createTarget", std::move(target_params), kBrowser, deadline);
+  if (!created.ok()) {
+    if (created.error == "timeout") b->unresponsive = true;
+    failed_call(created, "Target.createTarget");
+    co_return r;
+  }
+  std::string target = created.result.value("targetId", std::string());
+  json attach_params = {{"targetId", target}, {"flatten", true}};
+  CdpReply attached =
+      co_await cdp.call("Target.attachToTarget", std::move(attach_params), kBrowser, deadline);
+  if (!attached.ok()) {
+    failed_call(attached, "Target.attachToTarget");
+    co_return r;
+  }
+  const std::string session = attached.result.value("sessionId", std::string());
+
+  auto page = std::make_shared<PageState>();
+  page->frame = target;
+  struct Ended {
+    PageState& page;
+    ~Ended() { page.done = true; }
+  } ended{*page};
+  std::set<std::string> blocked;
+  for (const auto& b_type : o.block) blocked.insert(resource_type(b_type));
+  std::string user_agent = o.user_agent.empty() ? request.user_agent : o.user_agent;
+  std::vector<std::pair<std::string, std::string>> doc_headers;
+  for (const auto& [k, v] : request.headers) {
+    if (iequal(k, "User-Agent"))
+      user_agent = o.user_agent.empty() ? v : user_agent;
+    else if (!iequal(k, "If-None-Match") && !iequal(k, "If-Modified-Since"))
+      doc_headers.emplace_back(k, v);  // no conditional GET: a 304 renders nothing
+  }
+  auto target_url = config::parse_url(request.url);
+  std::string origin = target_url ? target_url->origin() : std::string();
+  Cdp* cdp_ptr = &cdp;
+  // Politeness: the frontier spaced the permits of this origin's pages; the browser's start or
+  // a slow set-up must not bunch their requests up. The main document's request is held (Fetch)
+  // until at least the gap its permit had to the previous page's has passed since that page's
+  // request went (per origin; reserved when decided, so concurrent pages queue up).
+  page->release_main = [s, weak = std::weak_ptr<PageState>(page), cdp_ptr, session, origin, called,
+                        deadline](json cont) {
+    auto& [last_called, last_sent] = s->paced[origin];
+    auto now = Steady::now();
+    auto not_before = now;
+    if (last_sent != Steady::time_point{}) {
+      auto gap = called > last_called ? called - last_called : last_called - called;
+      not_before = std::max(now, std::min(last_sent + gap, deadline));
+    }
+    last_called = called;
+    last_sent = not_before;
+    auto timer = std::make_shared<asio::steady_timer>(s->io, not_before);
+    timer->async_wait([timer, weak, cdp_ptr, session, cont = std::move(cont)](std::error_code) {
+      auto p = weak.lock();
+      if (p && !p->done) cdp_ptr->send("Fetch.continueRequest", cont, session);
+    });
+  };
+  cdp.on_event(session, [cdp_ptr, page, session, blocked, doc_headers, origin](
+                            const std::string& method, const json& params) {
+    on_page_event(cdp_ptr, page, session, blocked, doc_headers, origin, method, params);
+  });
+
+  // Set-up, each step answered before the next.
+  std::vector<std::pair<const char*, json>> setup;
+  setup.emplace_back("Page.enable", json::object());
+  setup.emplace_back("Network.enable", json::object());
+  {
+    // Documents: the job's headers, and the main request held until its time has come.
+    json patterns = {{{"resourceType", "Document"}}};
+    for (const auto& t : blocked) patterns.push_back({{"resourceType", t}});
+    setup.emplace_back("Fetch.enable", json{{"patterns", std::move(patterns)}});
+  }
+  if (!user_agent.empty())
+    setup.emplace_back("Emulation.setUserAgentOverride", json{{"userAgent", user_agent}});
+  setup.emplace_back(
+      "Emulation.setDeviceMetricsOverride",
+      json{{"width", o.width}, {"height", o.height}, {"deviceScaleFactor", 1}, {"mobile", false}});
+  if (!o.javascript)
+    setup.emplace_back("Emulation.setScriptExecutionDisabled", json{{"value", true}});
+  else
+    setup.emplace_back("Page.addScriptToEvaluateOnNewDocument",
+                       json{{"source", "window.open = function () { return null; };"}});
+  for (auto& [method, params] : setup) {
+    CdpReply done = co_await cdp.call(method, std::move(params), session, deadline);
+    if (!done.ok()) {
+      failed_call(done, method);
+      co_return r;
+    }
+  }
+  json deny = {{"behavior", "deny"}, {"browserContextId", context}};
+  CdpReply denied =
+      co_await cdp.call("Browser.setDownloadBehavior", std::move(deny), kBrowser, deadline);
+  if (!denied.ok()) {
+    failed_call(denied, "Browser.setDownloadBehavior");
+    co_return r;
+  }
+
+  json nav = {{"url", request.url}};
+  CdpReply navigated = co_await cdp.call("Page.navigate", std::move(nav), session, deadline);
+  if (!navigated.ok()) {
+    failed_call(navigated, "Page.navigate");
+    co_return r;
+  }
+  if (auto e = navigated.result.value("errorText", std::string()); !e.empty()) {
+    fail(r, kind_of(e), e + " (loading " + request.url + ")");
+    co_return r;
+  }
+
+  // Wait for the condition, looking again every 50 ms.
+  const std::string& wait = o.wait_for;
+  asio::steady_timer tick(s->io);
+  for (;;) {
+    if (page->crashed) {
+      fail(r, "render", "the page crashed (its renderer process died)");
+      co_return r;
+    }
+    if (cdp.closed()) {
+      fail(r, "render", "the browser exited while the page loaded");
+      co_return r;
+    }
+    if (!page->main_error.empty()) {
+      fail(r, kind_of(page->main_error), page->main_error + " (loading " + request.url + ")");
+      co_return r;
+    }
+    bool ready = false;
+    if (wait == "load") {
+      ready = page->loaded;
+    } else if (wait == "network_idle") {
+      ready =
+          page->loaded && page->in_flight.empty() && Steady::now() - page->last_activity >= 500ms;
+    } else {
+      json q = {{"expression", "!!document.querySelector(" + js_string(wait) + ")"},
+                {"returnByValue", true}};
+      CdpReply found = co_await cdp.call("Runtime.evaluate", std::move(q), session, deadline);
+      if (found.ok() && found.result.contains("exceptionDetails") && page->have_response) {
+        fail(r, "render", "wait_for '" + wait + "' is not a selector the browser accepts");
+        co_return r;
+      }
+      ready = found.ok() && found.result.contains("result") &&
+              found.result["result"].value("value", false) == true;
+    }
+    if (ready) break;
+    if (Steady::now() >= deadline) {
+      fail(r, "timeout",
+           "the page did not reach wait_for " + wait + " in time" +
+               (page->have_response ? " (HTTP status " + std::to_string(page->status) + ")"
+                                    : std::string(" (no response)")));
+      co_return r;
+    }
+    tick.expires_after(50ms);
+    std::error_code ec;
+    co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // The DOM, bounded by max_body before it crosses the pipe.
+  const std::string max = std::to_string(request.max_body);
+  std::string expr =
+      "(() => { const e = document.documentElement; if (!e) return ''; const h = e.outerHTML; "
+      "return h.length > " +
+      max + " ? " + (request.cut_body ? "h.slice(0, " + max + ")" : "{too_large: h.length}") +
+      " : h; })()";
+  json eval = {{"expression", expr}, {"returnByValue", true}};
+  CdpReply dom = co_await cdp.call("Runtime.evaluate", std::move(eval), session, deadline);
+  if (!dom.ok()) {
+    failed_call(dom, "reading the DOM");
+    co_return r;
+  }
+  const json& value = dom.result.contains("result") ? dom.result["result"] : json::object();
+  if (value.value("type", std::string()) != "string") {
+    if (value.contains("value") && value["value"].is_object())
+      fail(r, "too_large",
+           "the rendered DOM is " + value["value"].value("too_large", json(0)).dump() +
+               " characters, more than max_body (" + max + " bytes)");
+    else
+      fail(r, "render", "the document has no DOM to read");
+    co_return r;
+  }
+  r.body = value.value("value", std::string());
+  if (r.body.size() > request.max_body) {
+    if (request.cut_body) {
+      r.body.resize(request.max_body);
+    } else {
+      fail(r, "too_large",
+           "the rendered DOM is " + std::to_string(r.body.size()) + " bytes, more than max_body (" +
+               max + ")");
+      co_return r;
+    }
+  }
+  if (shot) {
+    json png = {{"format", "png"}};
+    CdpReply taken = co_await cdp.call("Page.captureScreenshot", std::move(png), session, deadline);
+    if (taken.ok()) *shot = base64_decode(taken.result.value("data", std::string()));
+  }
+  if (!page->have_response) {
+    fail(r, "render", "the page has no HTTP response (" + request.url + ")");
+    co_return r;
+  }
+  r.status = page->status;
+  if (page->url != request.url) r.final_url = page->url;
+  r.retry_after = header(page->headers, "retry-after");
+  r.etag = header(page->headers, "etag");
+  r.last_modified = header(page->headers, "last-modified");
+  r.content_type = header(page->headers, "content-type");
+  if (r.content_type.empty()) r.content_type = page->mime;
+  const std::string& proto = page->protocol;
+  r.http_version = proto == "h2"         ? "2"
+                   : proto == "http/1.1" ? "1.1"
+                   : proto == "http/1.0" ? "1.0"
+                                         : "";
+  co_return r;
+}
+
+// A fresh browser context for one page, thrown away after it.
+asio::awaitable<FetchResult> load(std::shared_ptr<Renderer::State> s, Steady::time_point called,
+                                  std::shared_ptr<Browser> b, const FetchRequest& request,
+                                  const config::Render& o, Steady::time_point deadline,
+                                  std::string* shot) {
+  FetchResult r;
+  Cdp& cdp = b->cdp();
+  json params = {{"disposeOnDetach", true}};
+  if (!request.proxy.empty()) {
+    std::string proxy = request.proxy;  // Chromium's socks5 resolves names at the proxy
+    if (proxy.rfind("socks5h://", 0) == 0) proxy = "socks5://" + proxy.substr(10);
+    params["proxyServer"] = proxy;
+  }
+  CdpReply ctx =
+      co_await cdp.call("Target.createBrowserContext", std::move(params), kBrowser, deadline);
+  if (!ctx.ok()) {
+    if (ctx.error == "timeout") b->unresponsive = true;
+    fail(r, ctx.error == "timeout" ? "timeout" : "render",
+         ctx.error == "closed" ? "the browser exited (or could not start: see its stderr)"
+                               : "Target.createBrowserContext: " + ctx.error);
+    co_return r;
+  }
+  std::string context = ctx.result.value("browserContextId", std::string());
+  r = co_await in_context(s, called, b, context, request, o, deadline, shot);
+  if (!cdp.closed()) {
+    json dispose = {{"browserContextId", context}};
+    CdpReply gone = co_await cdp.call("Target.disposeBrowserContext", std::move(dispose), kBrowser,
+                                      Steady::now() + 5s);
+    if (!gone.ok() && gone.error == "timeout") b->unresponsive = true;
+  }
+  co_return r;
+}
+
+}  // namespace
+
+Renderer::Renderer(asio::io_context& io)
+    : asio::execution_context::service(io), state_(std::make_shared<State>(io)) {}
+
+Renderer::~Renderer() {
+  state_->kill_all();
+}
+
+void Renderer::shutdown() {
+  state_->closed = true;
+  state_->kill_all();
+}
+
+void Renderer::configure(const config::RenderPool& settings) {
+  state_->settings = settings;
+}
+
+asio::awaitable<FetchResult> Renderer::render(FetchRequest request, config::Render options,
+                                              std::string* screenshot) {
+  auto s = state_;
+  FetchResult r;
+  auto start = Steady::now();
+  const auto called = start;
+  if (request.method != "GET" || !request.body.empty()) {
+    fail(r, "render", "render: chromium loads pages with GET only (method " + request.method + ")");
+    co_return r;
+  }
+  ++s->in_flight;
+  s->idle.cancel();
+  bool got = co_await acquire(s);
+  if (!got) {
+    fail(r, "cancelled", "the renderer is closed (the daemon is stopping)");
+  } else {
+    start = Steady::now();  // elapsed: the page's own time, not the wait for a tab
+    const auto deadline = start + (options.timeout ? *options.timeout : request.timeout);
+    std::string error;
+    std::shared_ptr<Browser> b = s->browser(&error);
+    if (!b)
+      fail(r, "render", error);
+    else
+      r = co_await load(s, called, std::move(b), request, options, deadline, screenshot);
+    s->release();
+  }
+  if (s->closed && !r.ok()) fail(r, "cancelled", "the daemon stopped while the page loaded");
+  r.elapsed = Steady::now() - start;
+  if (--s->in_flight == 0 && !s->closed) {
+    s->idle.expires_after(s->settings.idle_shutdown);
+    s->idle.async_wait([w = std::weak_ptr<State>(s)](std::error_code ec) {
+      auto st = w.lock();
+      if (!ec && st && st->in_flight == 0) st->current.reset();  // killed, reaped, removed
+    });
+  }
+  co_return r;
+}
+
+void Renderer::close() {
+  auto& s = *state_;
+  s.closed = true;
+  s.idle.cancel();
+  auto waiting = std::move(s.waiters);
+  s.waiters.clear();
+  for (auto& t : waiting) t->cancel();
+  s.kill_all();
+}
+
+std::size_t Renderer::in_flight() const {
+  return state_->in_flight;
+}
+
+pid_t Renderer::browser_pid() const {
+  return state_->current ? state_->current->pid() : -1;
+}
+
+Renderer& renderer(asio::io_context& io) {
+  return asio::use_service<Renderer>(io);
+}
+
+namespace {
+asio::awaitable<void> render_into(Renderer& renderer, FetchRequest request, config::Render options,
+                                  std::string* shot, FetchResult& out) {
+  out = co_await renderer.render(std::move(request), std::move(options), shot);
+}
+}  // namespace
+
+FetchResult render_blocking(const FetchRequest& request, const config::Render& options,
+                            const config::RenderPool& pool, std::string* screenshot) {
+  asio::io_context io(1);
+  FetchResult out;
+  std::exception_ptr failed;
+  Renderer& r = renderer(io);
+  r.configure(pool);
+  asio::co_spawn(io, render_into(r, request, options, screenshot, out), [&](std::exception_ptr e) {
+    failed = e;
+    r.close();
+    io.stop();
+  });
+  io.run();
+  if (failed) std::rethrow_exception(failed);
+  return out;
+}
+
+}  // namespace scraperd::daemon::render
