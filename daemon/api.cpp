@@ -217,6 +217,38 @@ void redirect(httplib::Response& res, const std::string& to) {
   res.set_content("see " + to + "\n", "text/plain");
 }
 
+// A string as JSON text: escaped by nlohmann's dump, invalid UTF-8 replaced.
+std::string json_string(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The rows as a JSON array of objects, typed as to_json types them (for tables without a
+// `data` column), written straight as text: no JSON tree of every row. One row a line.
+std::string rows_text(const storage::Table& t) {
+  std::vector<std::string> keys;
+  for (const auto& c : t.columns) keys.push_back(json_string(c) + ':');
+  std::string out = "[";
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    out += r ? ",\n{" : "\n{";
+    for (std::size_t c = 0; c < keys.size() && c < t.rows[r].size(); ++c) {
+      if (c) out += ',';
+      out += keys[c];
+      const auto& cell = t.rows[r][c];
+      if (auto* n = std::get_if<std::int64_t>(&cell))
+        out += std::to_string(*n);
+      else if (auto* d = std::get_if<double>(&cell))
+        out += nlohmann::json(*d).dump();  // shortest round trip; NaN and infinities: null
+      else if (auto* text = std::get_if<std::string>(&cell))
+        out += json_string(*text);
+      else
+        out += "null";
+    }
+    out += '}';
+  }
+  out += "\n]\n";
+  return out;
+}
+
 }  // namespace
 
 // Failed commit attempts in a row (retried after 0.1, 0.2, 0.4 s, ...) that make /healthz 503.
@@ -272,7 +304,7 @@ struct Api::Impl {
   }
 
   // Every job as `scraperd jobs` shows it: the database's, completed with the job file.
-  nlohmann::json jobs(const storage::Filter& f) {
+  storage::Table jobs_table(const storage::Filter& f) {
     storage::Filter all = f;
     all.limit = std::numeric_limits<int>::max();
     storage::Table table = storage::query_jobs(db_path, all);
@@ -284,8 +316,9 @@ struct Api::Impl {
       config = copy;
     }
     merge_job_file(table, config.get(), f.limit);
-    return to_json(table);
+    return table;
   }
+  nlohmann::json jobs(const storage::Filter& f) { return to_json(jobs_table(f)); }
 
   // {"price": {"URL": [[epoch ms, value], ...], ...}, ...}: compact JSON text written straight
   // from the rows (no JSON tree of every value). A (field, URL) line of more than `points`
@@ -294,9 +327,7 @@ struct Api::Impl {
   // values stored and written.
   static std::string series_text(const storage::Table& t, int points, std::size_t& total,
                                  std::size_t& shown) {
-    auto text = [](const std::string& s) {
-      return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    };
+    const auto& text = json_string;
     struct Point {
       std::int64_t ms;
       const storage::Cell* value;
@@ -447,7 +478,18 @@ struct Api::Impl {
           storage::Filter f;
           f.limit = std::numeric_limits<int>::max();
           if (!read_filter(req, res, f)) return;
-          query(res, [&] { reply_json(res, 200, jobs(f)); });
+          query(res, [&] {
+            std::string body;
+            {
+              storage::Table table = jobs_table(f);
+              body = rows_text(table);
+              if (table.rows.size() > 1'000) {
+                table = {};
+                ::malloc_trim(0);  // glibc keeps the pages of a large freed table
+              }
+            }
+            res.set_content(std::move(body), "application/json");
+          });
         });
     add("GET", "/api/jobs/*", "one job and its latest runs",
         [this](const auto&, auto& res, const auto& args) {
