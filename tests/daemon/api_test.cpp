@@ -346,7 +346,11 @@ TEST_CASE("HTTP API: decoded job names, 405, bodiless POSTs, queries across jobs
                            site.url("/p/1") +
                            "', every: 1h}\n"
                            "  - {name: 'café', url: '" +
-                           site.url("/p/2") + "', every: 1h}\n");
+                           site.url("/p/2") +
+                           "', every: 1h}\n"
+                           // A hostile name for the JSON writer: quote, backslash.
+                           "  - {name: \"q\\\"x\\\\y<\", url: '" +
+                           site.url("/p/3") + "', cron: '0 0 1 1 *'}\n");
   auto db = dir.file("api.db");
   pid_t pid = 0;
   int port = start_daemon(dir, cfg, db, pid);
@@ -361,6 +365,15 @@ TEST_CASE("HTTP API: decoded job names, 405, bodiless POSTs, queries across jobs
     CHECK(wrong.Get("/api/jobs")->status == 401);
     wrong.set_default_headers({{"Authorization", "Basic sesame"}});
     CHECK(wrong.Get("/api/jobs")->status == 401);
+  }
+
+  SECTION("/api/jobs escapes what it writes: a hostile name reads back as it was") {
+    auto r = client.Get("/api/jobs");
+    REQUIRE(r->status == 200);
+    auto jobs = nlohmann::json::parse(r->body);
+    std::set<std::string> names;
+    for (const auto& j : jobs) names.insert(j["job"].get<std::string>());
+    CHECK(names == std::set<std::string>{"café", "q\"x\\y<", "shop/eu"});
   }
 
   SECTION("job names with / and non-ASCII are reachable percent-encoded") {
