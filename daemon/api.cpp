@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include "config/text.h"
@@ -216,13 +217,49 @@ void redirect(httplib::Response& res, const std::string& to) {
   res.set_content("see " + to + "\n", "text/plain");
 }
 
+// A string as JSON text: escaped by nlohmann's dump, invalid UTF-8 replaced.
+std::string json_string(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The rows as a JSON array of objects, typed as to_json types them (for tables without a
+// `data` column), written straight as text: no JSON tree of every row. One row a line.
+std::string rows_text(const storage::Table& t) {
+  std::vector<std::string> keys;
+  for (const auto& c : t.columns) keys.push_back(json_string(c) + ':');
+  std::string out = "[";
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    out += r ? ",\n{" : "\n{";
+    for (std::size_t c = 0; c < keys.size() && c < t.rows[r].size(); ++c) {
+      if (c) out += ',';
+      out += keys[c];
+      const auto& cell = t.rows[r][c];
+      if (auto* n = std::get_if<std::int64_t>(&cell))
+        out += std::to_string(*n);
+      else if (auto* d = std::get_if<double>(&cell))
+        out += nlohmann::json(*d).dump();  // shortest round trip; NaN and infinities: null
+      else if (auto* text = std::get_if<std::string>(&cell))
+        out += json_string(*text);
+      else
+        out += "null";
+    }
+    out += '}';
+  }
+  out += "\n]\n";
+  return out;
+}
+
 }  // namespace
 
 // Failed commit attempts in a row (retried after 0.1, 0.2, 0.4 s, ...) that make /healthz 503.
 constexpr int kUnhealthyAfterFailures = 3;
 
-// The most values /api/jobs/NAME/series answers (the newest ones): ~2.5 MB of JSON.
+// The most values /api/jobs/NAME/series reads (the newest ones), before downsampling.
 constexpr int kSeriesLimit = 100'000;
+// The most points a (field, URL) line of the series answer has, by default and at most: more
+// values than that are downsampled (the min and max of each time bucket).
+constexpr int kSeriesPoints = 600;
+constexpr int kSeriesMaxPoints = 10'000;
 
 struct Api::Impl {
   Impl(config::Api s, std::string db, Metrics& m, const storage::Writer& w, ApiHooks h)
@@ -267,7 +304,7 @@ struct Api::Impl {
   }
 
   // Every job as `scraperd jobs` shows it: the database's, completed with the job file.
-  nlohmann::json jobs(const storage::Filter& f) {
+  storage::Table jobs_table(const storage::Filter& f) {
     storage::Filter all = f;
     all.limit = std::numeric_limits<int>::max();
     storage::Table table = storage::query_jobs(db_path, all);
@@ -279,27 +316,102 @@ struct Api::Impl {
       config = copy;
     }
     merge_job_file(table, config.get(), f.limit);
-    return to_json(table);
+    return table;
   }
+  nlohmann::json jobs(const storage::Filter& f) { return to_json(jobs_table(f)); }
 
-  // {"price": {"URL": [[epoch ms, value], ...], ...}, ...}: compact, ~25 bytes a value.
-  static nlohmann::json series_json(const storage::Table& t) {
-    nlohmann::json out = nlohmann::json::object();
+  // {"price": {"URL": [[epoch ms, value], ...], ...}, ...}: compact JSON text written straight
+  // from the rows (no JSON tree of every value). A (field, URL) line of more than `points`
+  // values is downsampled: its time range cut in points / 2 buckets, the lowest and the
+  // highest value of each kept (in time order), so peaks survive. `total` and `shown` count the
+  // values stored and written.
+  static std::string series_text(const storage::Table& t, int points, std::size_t& total,
+                                 std::size_t& shown) {
+    const auto& text = json_string;
+    struct Point {
+      std::int64_t ms;
+      const storage::Cell* value;
+      double v;
+    };
+    std::string out = "{";
+    std::vector<Point> line;
+    total = shown = 0;
+    const std::string* open_field = nullptr;  // the field whose object is open
+    auto flush = [&](const std::string* field, const std::string* url) {
+      if (line.empty()) return;
+      if (!open_field || *open_field != *field) {
+        if (open_field) out += "},";
+        out += text(*field) + ":{";
+        open_field = field;
+      } else {
+        out += ',';
+      }
+      out += text(*url) + ":[";
+      total += line.size();
+      std::vector<const Point*> keep;
+      if (line.size() <= static_cast<std::size_t>(points)) {
+        for (const auto& p : line) keep.push_back(&p);
+      } else {
+        const std::int64_t t0 = line.front().ms, span = line.back().ms - t0 + 1;
+        const std::int64_t buckets = points / 2;
+        std::size_t lo = 0, hi = 0;
+        std::int64_t bucket = -1;
+        auto close = [&] {
+          if (bucket < 0) return;
+          keep.push_back(&line[std::min(lo, hi)]);
+          if (lo != hi) keep.push_back(&line[std::max(lo, hi)]);
+        };
+        for (std::size_t i = 0; i < line.size(); ++i) {
+          std::int64_t b = (line[i].ms - t0) * buckets /
+                           span;  // no overflow: span < 3e14 ms (year 9999), buckets <= 5000
+          if (b != bucket) {
+            close();
+            bucket = b;
+            lo = hi = i;
+          } else {
+            if (line[i].v < line[lo].v) lo = i;
+            if (line[i].v > line[hi].v) hi = i;
+          }
+        }
+        close();
+      }
+      shown += keep.size();
+      for (std::size_t i = 0; i < keep.size(); ++i) {
+        if (i) out += ',';
+        out += '[' + std::to_string(keep[i]->ms) + ',';
+        if (auto* n = std::get_if<std::int64_t>(keep[i]->value))
+          out += std::to_string(*n);
+        else  // a JSON number, the shortest text that reads back the same (NaN: null)
+          out += nlohmann::json(keep[i]->v).dump();
+        out += ']';
+      }
+      out += ']';
+      line.clear();
+    };
+    const std::string *field = nullptr, *url = nullptr;
     for (const auto& row : t.rows) {
-      const auto& field = std::get<std::string>(row[0]);
-      const auto& url = std::get<std::string>(row[1]);
+      const auto& f = std::get<std::string>(row[0]);
+      const auto& u = std::get<std::string>(row[1]);
+      double v = 0;
+      if (auto* i = std::get_if<std::int64_t>(&row[3]))
+        v = static_cast<double>(*i);
+      else if (auto* d = std::get_if<double>(&row[3]))
+        v = *d;
+      else
+        continue;
+      if (!field || f != *field || u != *url) {
+        flush(field, url);
+        field = &f;
+        url = &u;
+      }
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     storage::parse_time(std::get<std::string>(row[2])).time_since_epoch())
                     .count();
-      nlohmann::json value;
-      if (auto* i = std::get_if<std::int64_t>(&row[3]))
-        value = *i;
-      else if (auto* d = std::get_if<double>(&row[3]))
-        value = *d;
-      else
-        continue;
-      out[field][url].push_back({ms, value});
+      line.push_back({ms, &row[3], v});
     }
+    flush(field, url);
+    if (open_field) out += '}';
+    out += "}\n";
     return out;
   }
 
@@ -366,7 +478,18 @@ struct Api::Impl {
           storage::Filter f;
           f.limit = std::numeric_limits<int>::max();
           if (!read_filter(req, res, f)) return;
-          query(res, [&] { reply_json(res, 200, jobs(f)); });
+          query(res, [&] {
+            std::string body;
+            {
+              storage::Table table = jobs_table(f);
+              body = rows_text(table);
+              if (table.rows.size() > 1'000) {
+                table = {};
+                ::malloc_trim(0);  // glibc keeps the pages of a large freed table
+              }
+            }
+            res.set_content(std::move(body), "application/json");
+          });
         });
     add("GET", "/api/jobs/*", "one job and its latest runs",
         [this](const auto&, auto& res, const auto& args) {
@@ -420,19 +543,28 @@ struct Api::Impl {
                 [&] { reply_json(res, 200, to_json(storage::query_error_groups(db_path, f))); });
         });
     add("GET", "/api/jobs/*/series",
-        "a job's numeric field values over time, for charts: ?since=7d&limit=N (newest N values)",
+        "a job's numeric field values over time, for charts: ?since=7d&limit=N (newest N "
+        "values)&points=P (at most P a field and URL, default 600: min and max per time bucket)",
         [this](const auto& req, auto& res, const auto& args) {
-          storage::Filter f;
-          f.limit = kSeriesLimit;
-          if (req.has_param("limit")) {  // up to kSeriesLimit, beyond read_filter's 10000
-            std::string text = req.get_param_value("limit");
+          auto number = [&](const char* name, int lo, int hi, int& out) {
+            if (!req.has_param(name)) return true;
+            std::string text = req.get_param_value(name);
             int n = 0;
             auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-            if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > kSeriesLimit)
-              return reply_error(
-                  res, 400, "limit must be a number from 1 to " + std::to_string(kSeriesLimit));
-            f.limit = n;
-          }
+            if (ec != std::errc() || end != text.data() + text.size() || n < lo || n > hi) {
+              reply_error(res, 400,
+                          std::string(name) + " must be a number from " + std::to_string(lo) +
+                              " to " + std::to_string(hi));
+              return false;
+            }
+            out = n;
+            return true;
+          };
+          storage::Filter f;
+          f.limit = kSeriesLimit;  // up to kSeriesLimit, beyond read_filter's 10000
+          int points = kSeriesPoints;
+          if (!number("limit", 1, kSeriesLimit, f.limit)) return;
+          if (!number("points", 2, kSeriesMaxPoints, points)) return;
           if (req.has_param("since")) {
             auto since = parse_since(req.get_param_value("since"));
             if (!since) return reply_error(res, 400, "since must be a duration or a date");
@@ -442,12 +574,17 @@ struct Api::Impl {
           query(res, [&] {
             if (!storage::job_known(db_path, f.job))
               return reply_error(res, 404, "no job '" + f.job + "'");
-            // Compact: indenting would double the size of 100,000 [time, value] pairs.
-            res.set_content(
-                series_json(storage::query_field_series(db_path, f))
-                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-                    "\n",
-                "application/json");
+            std::size_t total = 0, shown = 0;
+            std::string body;
+            {
+              storage::Table rows = storage::query_field_series(db_path, f);
+              body = series_text(rows, points, total, shown);
+            }  // the rows freed before the answer is sent
+            // glibc keeps the pages of a large freed table: hand them back (a trim: ~1 ms).
+            if (total > 10'000) ::malloc_trim(0);
+            res.set_header("X-Values-Total", std::to_string(total));
+            res.set_header("X-Values-Shown", std::to_string(shown));
+            res.set_content(std::move(body), "application/json");
           });
         });
     add("POST", "/api/reload", "reload the job files", [this](const auto&, auto& res, const auto&) {

@@ -38,6 +38,8 @@ async function api(path, method) {
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
   if (!res.ok) throw new HttpError(res.status, (body && body.error) || ('HTTP ' + res.status));
+  // The answer's headers, beside it (not enumerable: Object.entries does not see them).
+  if (body && typeof body === 'object') Object.defineProperty(body, 'headers', {value: res.headers});
   return body;
 }
 
@@ -372,6 +374,13 @@ async function jobPage() {
     if (key !== drawn) {
       drawn = key;
       const charts = Object.entries(series).map(([f, byUrl]) => chart(f, byUrl));
+      // Beyond 600 values a line (the default of points=), the server sends the lowest and highest of each time span.
+      const total = Number(series.headers && series.headers.get('X-Values-Total'));
+      const shown = Number(series.headers && series.headers.get('X-Values-Shown'));
+      if (charts.length && total > shown) {
+        charts.unshift(el('p', {class: 'muted', id: 'downsampled'}, total.toLocaleString('en') + ' values, ' +
+          shown.toLocaleString('en') + ' shown (the lowest and highest of each time span)'));
+      }
       document.getElementById('charts').replaceChildren(...(charts.length ? charts
         : [el('p', {class: 'muted'}, 'No numeric field stored (extract one with type: number).')]));
     }

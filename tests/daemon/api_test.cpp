@@ -346,7 +346,11 @@ TEST_CASE("HTTP API: decoded job names, 405, bodiless POSTs, queries across jobs
                            site.url("/p/1") +
                            "', every: 1h}\n"
                            "  - {name: 'café', url: '" +
-                           site.url("/p/2") + "', every: 1h}\n");
+                           site.url("/p/2") +
+                           "', every: 1h}\n"
+                           // A hostile name for the JSON writer: quote, backslash.
+                           "  - {name: \"q\\\"x\\\\y<\", url: '" +
+                           site.url("/p/3") + "', cron: '0 0 1 1 *'}\n");
   auto db = dir.file("api.db");
   pid_t pid = 0;
   int port = start_daemon(dir, cfg, db, pid);
@@ -361,6 +365,15 @@ TEST_CASE("HTTP API: decoded job names, 405, bodiless POSTs, queries across jobs
     CHECK(wrong.Get("/api/jobs")->status == 401);
     wrong.set_default_headers({{"Authorization", "Basic sesame"}});
     CHECK(wrong.Get("/api/jobs")->status == 401);
+  }
+
+  SECTION("/api/jobs escapes what it writes: a hostile name reads back as it was") {
+    auto r = client.Get("/api/jobs");
+    REQUIRE(r->status == 200);
+    auto jobs = nlohmann::json::parse(r->body);
+    std::set<std::string> names;
+    for (const auto& j : jobs) names.insert(j["job"].get<std::string>());
+    CHECK(names == std::set<std::string>{"café", "q\"x\\y<", "shop/eu"});
   }
 
   SECTION("job names with / and non-ASCII are reachable percent-encoded") {
@@ -688,7 +701,9 @@ TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, k
           site.url("/p/1") + "', '" + site.url("/p/2") +
           "'], cron: '0 0 1 1 *',\n"
           "     extract: {title: h1, price: {css: .price, type: number}, n: {css: .n, type: "
-          "number}}}\n"
+          "number},\n"
+          // A hostile field name: quote, backslash, a control character, non-ASCII.
+          "       \"q\\\"x\\\\y\\x01\xc3\xa9\": {css: .n, type: number}}}\n"
           "  - {name: broken, urls: ['" +
           site.url("/missing") + "', '" + site.url("/gone") +
           "', 'http://127.0.0.1:9/'], cron: '0 0 1 1 *'}\n");
@@ -715,7 +730,14 @@ TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, k
     auto r = client.Get("/api/jobs/shop/series");
     REQUIRE(r->status == 200);
     auto s = nlohmann::json::parse(r->body);
-    CHECK(s.size() == 2);  // price and n; title is text
+    CHECK(s.size() == 3);  // price, n and the hostile one; title is text
+    // Not downsampled: every value (fewer than the 600 points of a line).
+    CHECK(r->get_header_value("X-Values-Total") == "18");
+    CHECK(r->get_header_value("X-Values-Shown") == "18");
+    // The writer escapes what it writes: the hostile field name reads back as it was.
+    const std::string hostile = "q\"x\\y\x01\xc3\xa9";
+    REQUIRE(s.contains(hostile));
+    CHECK(s[hostile] == s["n"]);
     REQUIRE(s.contains("price"));
     REQUIRE(s["price"].size() == 2);  // two URLs
     std::vector<double> values;
@@ -737,8 +759,40 @@ TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, k
     CHECK(
         nlohmann::json::parse(client.Get("/api/jobs/shop/series?since=2099-01-01")->body).empty());
     CHECK(client.Get("/api/jobs/shop/series?limit=0")->status == 400);
+    CHECK(client.Get("/api/jobs/shop/series?points=1")->status == 400);
+    CHECK(client.Get("/api/jobs/shop/series?points=10001")->status == 400);
+    CHECK(client.Get("/api/jobs/shop/series?points=x")->status == 400);
     CHECK(client.Get("/api/jobs/shop/series?limit=100001")->status == 400);
     CHECK(client.Get("/api/jobs/nobody/series")->status == 404);
+  }
+
+  SECTION("series: downsampled to the min and max of each time bucket beyond `points`") {
+    auto all = nlohmann::json::parse(client.Get("/api/jobs/shop/series")->body);
+    auto r = client.Get("/api/jobs/shop/series?points=2");  // one bucket a line: its min, max
+    REQUIRE(r->status == 200);
+    CHECK(r->get_header_value("X-Values-Total") == "18");
+    CHECK(r->get_header_value("X-Values-Shown") == "12");
+    auto s = nlohmann::json::parse(r->body);
+    REQUIRE(s.size() == 3);
+    for (const auto& [field, urls] : all.items()) {
+      for (const auto& [url, points] : urls.items()) {
+        REQUIRE(points.size() == 3);
+        auto lo = points[0], hi = points[0];
+        for (const auto& p : points) {
+          if (p[1].get<double>() < lo[1].get<double>()) lo = p;
+          if (p[1].get<double>() > hi[1].get<double>()) hi = p;
+        }
+        auto kept = s[field][url];
+        INFO(field << " " << url);
+        REQUIRE(kept.size() == 2);
+        CHECK(kept[0][0].get<std::int64_t>() <= kept[1][0].get<std::int64_t>());  // time order
+        CHECK(((kept[0] == lo && kept[1] == hi) || (kept[0] == hi && kept[1] == lo)));
+      }
+    }
+    // points at or above the count of a line: no downsampling.
+    auto three = client.Get("/api/jobs/shop/series?points=3");
+    CHECK(three->get_header_value("X-Values-Shown") == "18");
+    CHECK(nlohmann::json::parse(three->body) == all);
   }
 
   SECTION("error groups: one per job, kind and host, counted over 1 h and 24 h") {
