@@ -310,19 +310,22 @@ Table query_results(const std::string& path, const Filter& f) {
         "AND p.id < results.id ORDER BY p.id DESC LIMIT 1) AS previous_data";
   select += " FROM results";
   if (!f.latest_only) return newest(path, select, "fetched_at", f, false, true);
-  // The newest row of each (job, URL): its highest id. The job's own rows when it is given
-  // (read from results_job_url), as a condition where() adds to.
+  // The newest row of each (job, URL): its highest id. For one job, its URLs one after the
+  // other, each a seek in results_job_url (a skip scan: not every row of the job), and the
+  // rows read by id (the job's condition is in the list: results_job_fetched_at would walk
+  // every row of the job).
   std::vector<Cell> params;
-  std::string conditions = where(f, "fetched_at", false, true, params);
+  Filter others = f;
+  others.job.clear();
+  std::string conditions = where(others, "fetched_at", false, true, params);
   std::string latest;
   if (!f.job.empty()) {
-    // The job's URLs one after the other, each a seek in results_job_url (a skip scan: not
-    // every row of the job), and the newest id of each.
     latest =
-        " id IN (WITH RECURSIVE u(url) AS (SELECT min(url) FROM results WHERE job = ?1 "
-        "UNION ALL SELECT (SELECT min(url) FROM results WHERE job = ?1 AND url > u.url) FROM u "
-        "WHERE u.url IS NOT NULL) SELECT (SELECT max(id) FROM results WHERE job = ?1 AND "
+        " id IN (WITH RECURSIVE u(url) AS (SELECT min(url) FROM results WHERE job = ? "
+        "UNION ALL SELECT (SELECT min(url) FROM results WHERE job = ? AND url > u.url) FROM u "
+        "WHERE u.url IS NOT NULL) SELECT (SELECT max(id) FROM results WHERE job = ? AND "
         "url = u.url) FROM u WHERE u.url IS NOT NULL)";
+    params.insert(params.end(), 3, Cell(f.job));
   } else {
     latest = " id IN (SELECT max(id) FROM results GROUP BY job, url)";
   }
