@@ -12,6 +12,7 @@ targets.
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -173,6 +174,7 @@ def main():
     finally:
         daemon.terminate()
         daemon.wait()
+        shutil.rmtree(work, ignore_errors=True)  # ~60 MB of database
 
 
 if __name__ == "__main__":
