@@ -3,7 +3,10 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <limits>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <variant>
 
 #include "storage/sqlite.h"
@@ -127,6 +130,50 @@ CREATE TABLE paused (
   job    TEXT PRIMARY KEY,
   since  TEXT NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // Version 6: the dashboard at scale. Every numeric value of results.data (a JSON object's
+    // numbers) in a table of its own, ordered for the job page's charts (job, field, URL,
+    // time) and kept by triggers as results are written and deleted, so the charts read no
+    // JSON; the running runs and the changed results in partial indexes of their own; runs'
+    // index by job and start time covers their status.
+    R"sql(
+CREATE TABLE field_values (
+  job        TEXT    NOT NULL,
+  field      TEXT    NOT NULL,
+  url        TEXT    NOT NULL,
+  at_ms      INTEGER NOT NULL,  -- results.fetched_at, milliseconds since the epoch (UTC)
+  result_id  INTEGER NOT NULL,  -- results.id
+  value      NOT NULL,          -- an integer or a real, as the JSON number was
+  PRIMARY KEY (job, field, url, at_ms, result_id)
+) WITHOUT ROWID;
+CREATE INDEX field_values_job_at ON field_values (job, at_ms, result_id, field);
+CREATE INDEX field_values_result_id ON field_values (result_id);
+CREATE TRIGGER results_field_values AFTER INSERT ON results
+  WHEN new.data IS NOT NULL AND json_valid(new.data)
+BEGIN
+  INSERT OR IGNORE INTO field_values (job, field, url, at_ms, result_id, value)
+    SELECT new.job, j.key, new.url,
+           unixepoch(new.fetched_at) * 1000 + CAST(substr(new.fetched_at, 21, 3) AS INTEGER),
+           new.id, j.value
+    FROM json_each(new.data) j
+    WHERE json_type(new.data) = 'object' AND j.type IN ('integer', 'real');
+END;
+CREATE TRIGGER results_field_values_delete AFTER DELETE ON results
+BEGIN
+  DELETE FROM field_values WHERE result_id = old.id;
+END;
+INSERT OR IGNORE INTO field_values (job, field, url, at_ms, result_id, value)
+  SELECT r.job, j.key, r.url,
+         unixepoch(r.fetched_at) * 1000 + CAST(substr(r.fetched_at, 21, 3) AS INTEGER),
+         r.id, j.value
+  FROM (SELECT * FROM results WHERE data IS NOT NULL AND json_valid(data)
+        AND json_type(data) = 'object') r, json_each(r.data) j
+  WHERE j.type IN ('integer', 'real');
+CREATE INDEX runs_running ON runs (job) WHERE status = 'running';
+-- A job's last run and whether it ever ran, read from the index alone (one seek a job).
+DROP INDEX runs_job_started_at;
+CREATE INDEX runs_job_started_at_status ON runs (job, started_at, status);
+CREATE INDEX results_changed ON results (job, fetched_at) WHERE changed = 1;
 )sql",
 };
 
@@ -254,10 +301,38 @@ Table newest(const std::string& path, const std::string& select, const char* tim
 }  // namespace
 
 Table query_results(const std::string& path, const Filter& f) {
-  return newest(path,
-                "SELECT fetched_at, job, status, bytes, round(elapsed_ms) AS ms, url, final_url, "
-                "changed, data, run_id FROM results",
-                "fetched_at", f, false, true);
+  std::string select =
+      "SELECT fetched_at, job, status, bytes, round(elapsed_ms) AS ms, url, final_url, "
+      "changed, data, run_id";
+  if (f.with_previous)  // the results of a URL, by id (results_job_url): one step back
+    select +=
+        ", (SELECT p.data FROM results p WHERE p.job = results.job AND p.url = results.url "
+        "AND p.id < results.id ORDER BY p.id DESC LIMIT 1) AS previous_data";
+  select += " FROM results";
+  if (!f.latest_only) return newest(path, select, "fetched_at", f, false, true);
+  // The newest row of each (job, URL): its highest id. For one job, its URLs one after the
+  // other, each a seek in results_job_url (a skip scan: not every row of the job), and the
+  // rows read by id (the job's condition is in the list: results_job_fetched_at would walk
+  // every row of the job).
+  std::vector<Cell> params;
+  Filter others = f;
+  others.job.clear();
+  std::string conditions = where(others, "fetched_at", false, true, params);
+  std::string latest;
+  if (!f.job.empty()) {
+    latest =
+        " id IN (WITH RECURSIVE u(url) AS (SELECT min(url) FROM results WHERE job = ? "
+        "UNION ALL SELECT (SELECT min(url) FROM results WHERE job = ? AND url > u.url) FROM u "
+        "WHERE u.url IS NOT NULL) SELECT (SELECT max(id) FROM results WHERE job = ? AND "
+        "url = u.url) FROM u WHERE u.url IS NOT NULL)";
+    params.insert(params.end(), 3, Cell(f.job));
+  } else {
+    latest = " id IN (SELECT max(id) FROM results GROUP BY job, url)";
+  }
+  std::string sql = select + (conditions.empty() ? " WHERE" : conditions + " AND") + latest +
+                    " ORDER BY fetched_at DESC, id DESC LIMIT ?";
+  params.emplace_back(std::int64_t{f.limit});
+  return run_query(path, sql, params);
 }
 
 Table query_errors(const std::string& path, const Filter& f) {
@@ -306,6 +381,29 @@ std::map<std::string, int> failing_streaks(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// A job's state as query_jobs and query_job_states have it (`j` is the jobs table, `p` its
+// row of paused).
+constexpr const char* kJobState =
+    "CASE WHEN p.job IS NOT NULL THEN 'paused' "
+    " WHEN EXISTS (SELECT 1 FROM runs r WHERE r.job = j.name AND r.status = 'running') "
+    " THEN 'running' "
+    " WHEN NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = j.name AND r.status <> 'skipped') "
+    " THEN 'never run' ELSE 'active' END AS state";
+
+// "(?, ?, ...)" for `names`, appended to `params`.
+std::string in_list(const std::vector<std::string>& names, std::vector<Cell>& params) {
+  std::string sql = "(";
+  for (const auto& name : names) {
+    sql += sql.size() > 1 ? ", ?" : "?";
+    params.emplace_back(name);
+  }
+  return sql + ")";
+}
+
+}  // namespace
+
 Table query_jobs(const std::string& path, const Filter& f) {
   std::vector<Cell> params;
   std::string where;
@@ -313,43 +411,110 @@ Table query_jobs(const std::string& path, const Filter& f) {
     where = "WHERE j.name = ? ";
     params.emplace_back(f.job);
   }
+  if (!f.jobs.empty())
+    where += (where.empty() ? "WHERE " : "AND ") + std::string("j.name IN ") +
+             in_list(f.jobs, params) + " ";
   params.emplace_back(std::int64_t{f.limit});
   return run_query(path,
-                   "SELECT j.name AS job, "
-                   "CASE WHEN p.job IS NOT NULL THEN 'paused' "
-                   " WHEN EXISTS (SELECT 1 FROM runs r WHERE r.job = j.name "
-                   "  AND r.status = 'running') THEN 'running' "
-                   " WHEN NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = j.name "
-                   "  AND r.status <> 'skipped') THEN 'never run' ELSE 'active' END AS state, "
-                   "j.schedule, j.urls, last.started_at AS last_run, "
-                   "last.status AS last_status, "
-                   "(SELECT round(100.0 * sum(ok) / nullif(sum(ok + failed), 0), 1) FROM runs r "
-                   " WHERE r.job = j.name AND r.started_at >= datetime('now', '-1 day')) "
-                   "AS ok_pct_24h, "
-                   "j.next_due, p.since AS paused_since FROM jobs j "
-                   "LEFT JOIN paused p ON p.job = j.name "
-                   "LEFT JOIN runs last ON last.id = (SELECT id FROM runs r WHERE r.job = j.name "
-                   " ORDER BY started_at DESC, id DESC LIMIT 1) " +
+                   std::string("SELECT j.name AS job, ") + kJobState +
+                       ", j.schedule, j.urls, last.started_at AS last_run, "
+                       "last.status AS last_status, "
+                       "(SELECT round(100.0 * sum(ok) / nullif(sum(ok + failed), 0), 1) FROM runs "
+                       "r WHERE r.job = j.name AND r.started_at >= datetime('now', '-1 day')) "
+                       "AS ok_pct_24h, "
+                       "j.next_due, p.since AS paused_since FROM jobs j "
+                       "LEFT JOIN paused p ON p.job = j.name "
+                       "LEFT JOIN runs last ON last.id = (SELECT id FROM runs r WHERE r.job = "
+                       "j.name ORDER BY started_at DESC, id DESC LIMIT 1) " +
                        where + "ORDER BY j.name LIMIT ?",
                    params);
 }
 
-Table query_field_series(const std::string& path, const Filter& f) {
-  std::vector<Cell> params{f.job};
-  std::string since;
-  if (f.since) {
-    since = "AND r.fetched_at >= ? ";
-    params.emplace_back(format_time(*f.since));
-  }
-  params.emplace_back(std::int64_t{f.limit});
+Table query_job_states(const std::string& path) {
   return run_query(path,
-                   "SELECT field, url, fetched_at, value FROM (SELECT j.key AS field, r.url, "
-                   "r.fetched_at, j.value, r.id FROM results r, json_each(r.data) j "
-                   "WHERE r.job = ? AND r.data IS NOT NULL AND j.type IN ('integer', 'real') " +
-                       since +
-                       "ORDER BY r.fetched_at DESC, r.id DESC LIMIT ?) "
-                       "ORDER BY field, url, fetched_at, id",
+                   std::string("SELECT j.name AS job, ") + kJobState +
+                       ", (SELECT status FROM runs r WHERE r.job = j.name "
+                       "ORDER BY started_at DESC, id DESC LIMIT 1) AS last_status "
+                       "FROM jobs j LEFT JOIN paused p ON p.job = j.name ORDER BY j.name",
+                   {});
+}
+
+Table query_recent_runs(const std::string& path, const std::vector<std::string>& jobs, int n) {
+  std::vector<Cell> params;
+  std::string in = in_list(jobs, params);
+  params.emplace_back(std::int64_t{n});
+  return run_query(path,
+                   "SELECT job, started_at, finished_at, status, ok, failed FROM ("
+                   "SELECT job, started_at, finished_at, status, ok, failed, id, row_number() "
+                   "OVER (PARTITION BY job ORDER BY started_at DESC, id DESC) AS n FROM runs "
+                   "WHERE job IN " +
+                       in +
+                       " AND finished_at IS NOT NULL AND status <> 'skipped') WHERE n <= ? "
+                       "ORDER BY job, started_at DESC, id DESC",
                    params);
+}
+
+Table query_last_changes(const std::string& path, const std::vector<std::string>& jobs) {
+  std::vector<Cell> params;
+  std::string in = in_list(jobs, params);
+  return run_query(path,
+                   "SELECT job, max(fetched_at) AS last_change FROM results "
+                   "WHERE changed = 1 AND job IN " +
+                       in + " GROUP BY job ORDER BY job",
+                   params);
+}
+
+void for_each_field_value(const std::string& path, const Filter& f,
+                          const std::function<void(const FieldValue&)>& each) {
+  auto db = open_existing(path);
+  if (db.user_version() < kVersion)
+    throw Error(path + " has schema version " + std::to_string(db.user_version()) +
+                    "; start the daemon once to migrate it",
+                SQLITE_ERROR);
+  const std::int64_t since =
+      f.since ? std::chrono::duration_cast<std::chrono::milliseconds>(f.since->time_since_epoch())
+                    .count()
+              : std::numeric_limits<std::int64_t>::min();
+  // The newest value beyond the newest filter.limit: the values start after it (none: there
+  // are no more than filter.limit, all are read).
+  std::optional<std::tuple<std::int64_t, std::int64_t, std::string>> before;
+  {
+    sqlite::Stmt s(db,
+                   "SELECT at_ms, result_id, field FROM field_values WHERE job = ? AND at_ms >= ? "
+                   "ORDER BY at_ms DESC, result_id DESC, field DESC LIMIT 1 OFFSET ?");
+    s.bind(1, f.job);
+    s.bind(2, since);
+    s.bind(3, std::int64_t{f.limit});
+    if (s.step()) before.emplace(s.int64(0), s.int64(1), s.text(2));
+  }
+  std::string sql = "SELECT field, url, at_ms, value FROM field_values WHERE job = ? ";
+  sql += before ? "AND (at_ms, result_id, field) > (?, ?, ?) " : "AND at_ms >= ? ";
+  sql += "ORDER BY field, url, at_ms, result_id";
+  sqlite::Stmt s(db, sql.c_str());
+  s.bind(1, f.job);
+  if (before) {
+    s.bind(2, std::get<0>(*before));
+    s.bind(3, std::get<1>(*before));
+    s.bind(4, std::get<2>(*before));
+  } else {
+    s.bind(2, since);
+  }
+  FieldValue v;
+  while (s.step()) {
+    auto text = [&](int col) {
+      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s.raw(), col));
+      return std::string_view(p ? p : "",
+                              static_cast<std::size_t>(sqlite3_column_bytes(s.raw(), col)));
+    };
+    v.field = text(0);
+    v.url = text(1);
+    v.at_ms = s.int64(2);
+    if (sqlite3_column_type(s.raw(), 3) == SQLITE_INTEGER)
+      v.value = s.int64(3);
+    else
+      v.value = s.real(3);
+    each(v);
+  }
 }
 
 Table query_error_groups(const std::string& path, const Filter& f) {
@@ -378,8 +543,10 @@ Table query_error_groups(const std::string& path, const Filter& f) {
 
 Table query_unfinished_runs(const std::string& path) {
   return run_query(path,
+                   // The partial index of the running runs, not runs_started_at's order over
+                   // every run.
                    "SELECT id, job, started_at, urls, ok + failed AS done, ok, failed FROM runs "
-                   "WHERE status = 'running' ORDER BY started_at, id",
+                   "INDEXED BY runs_running WHERE status = 'running' ORDER BY started_at, id",
                    {});
 }
 

@@ -8,10 +8,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -157,22 +159,49 @@ struct Filter {
   std::optional<Clock::time_point> since;  // only rows from then on
   std::string kind;                        // errors only: one kind
   bool changed_only = false;               // results only: rows whose content changed
+  bool latest_only = false;                // results only: the latest row of each (job, URL)
+  bool with_previous = false;  // results only: a column previous_data, the data of the URL's
+                               // result before each row
   int limit = 20;
+  std::vector<std::string> jobs;  // query_jobs only: these jobs (empty: every job)
 };
 
 // Newest first. Each throws Error when there is no database at `path` or it cannot be read.
 Table query_results(const std::string& path, const Filter& filter);
 Table query_errors(const std::string& path, const Filter& filter);
 Table query_runs(const std::string& path, const Filter& filter);
-// Every job a daemon has registered (filter.job: that one), by name, at most filter.limit:
-// state (paused, running: a run not finished, never run, or active), schedule, last run and its
-// status, success ratio over 24 h, next due time, paused since. filter.since does not apply.
+// Every job a daemon has registered (filter.job: that one; filter.jobs: those), by name, at
+// most filter.limit: state (paused, running: a run not finished, never run, or active),
+// schedule, last run and its status, success ratio over 24 h, next due time, paused since.
+// filter.since does not apply.
 Table query_jobs(const std::string& path, const Filter& filter);
 
-// The numeric values of `filter.job`'s extracted fields (JSON numbers in results.data), the
-// newest filter.limit of them from filter.since on, ordered by field, url, time: columns
-// field, url, fetched_at, value. The dashboard's charts. Throws Error.
-Table query_field_series(const std::string& path, const Filter& filter);
+// Every registered job with what its state depends on, by name: job, state (as query_jobs
+// has it), last_status. Cheaper than query_jobs (no 24 h ratio): to filter before paging.
+Table query_job_states(const std::string& path);
+
+// The latest `n` finished runs (not skipped) of each of `jobs`, newest first within a job:
+// job, started_at, finished_at, status, ok, failed. One query for them all. Throws Error.
+Table query_recent_runs(const std::string& path, const std::vector<std::string>& jobs, int n);
+
+// The time of the latest result whose content changed, of each of `jobs` that has one: job,
+// last_change. Throws Error.
+Table query_last_changes(const std::string& path, const std::vector<std::string>& jobs);
+
+// One numeric value of a job's extracted field (a JSON number in results.data), kept in the
+// table field_values as the result is written. `field` and `url` live until the next call.
+struct FieldValue {
+  std::string_view field;
+  std::string_view url;
+  std::int64_t at_ms = 0;  // fetched_at, in milliseconds since the epoch (UTC)
+  Cell value;              // an integer or a double
+};
+
+// Calls `each` with the numeric values of `filter.job`'s fields, the newest filter.limit of
+// them from filter.since on, ordered by field, url, time: the dashboard's charts, streamed
+// from the database without a table of every value. Throws Error.
+void for_each_field_value(const std::string& path, const Filter& filter,
+                          const std::function<void(const FieldValue&)>& each);
 
 // Errors of the last 24 hours grouped by job, kind and host (of the URL), most first:
 // job, kind, host, last_1h, last_24h, last_at, and the url and message of the newest one;

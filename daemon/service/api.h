@@ -7,14 +7,19 @@
 //   GET  /metrics                     Prometheus text format
 //   GET  /api/status                  the daemon: pid, since, job file, runs going on (live
 //                                     progress), the writer's queue, the last reload
-//   GET  /api/jobs                    every job: state, schedule, last run, status, next due
+//   GET  /api/jobs                    jobs by name: state, schedule, last run, status, next due;
+//                                     ?q=TEXT&state=S filter every job, then ?offset=&limit=
+//                                     page them (X-Total-Count: how many matched); ?recent=N
+//                                     adds each job's last N run durations and last change
 //   GET  /api/jobs/NAME               one job and its latest runs
-//   GET  /api/jobs/NAME/results       ?since=1h&limit=N&changed=1 (404 for an unknown job)
-//   GET  /api/results                 ?job=NAME&since=1h&limit=N&changed=1, across jobs
+//   GET  /api/jobs/NAME/results       ?since=1h&limit=N&changed=1&latest=1&previous=1 (404 for
+//                                     an unknown job)
+//   GET  /api/results                 ?job=NAME&since=1h&limit=N&changed=1&latest=1&previous=1
 //   GET  /api/runs                    ?job=NAME&since=1h&limit=N
 //   GET  /api/errors                  ?job=NAME&kind=K&since=1h&limit=N
 //   GET  /api/errors/groups           ?job=NAME: errors of 24 h by job, kind, host; 1 h/24 h counts
-//   GET  /api/jobs/NAME/series        ?since=7d&limit=N: numeric field values over time
+//   GET  /api/jobs/NAME/series        ?since=7d&limit=N&points=P: numeric field values over
+//                                     time (storage's field_values)
 //   POST /api/reload                  reload the job files; 200 with the outcome
 //   POST /api/jobs/NAME/run           run the job now (202), 404 unknown, 409 running or paused
 //   POST /api/jobs/NAME/pause         pause the job (persisted), 200; 404 unknown

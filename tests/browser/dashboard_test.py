@@ -309,19 +309,45 @@ def main():
         check(browser.js("!!document.querySelector('tr[data-job=prices] time[title$=\" UTC\"]')"),
               "times carry their UTC value in a title")
 
-        # Filter by text and by state.
+        # Filter by text (name or URL) and by state: sent to the server, which pages.
+        names = "[...document.querySelectorAll('#jobs tbody tr[data-job]')].map(r => r.dataset.job).join()"
+
+        def filtered(expected):
+            got = browser.wait(f"(() => {{ const n = {names}; return n === '{expected}' && n; }})()")
+            return got == expected
         browser.js("const t = document.getElementById('filter-text'); t.value = 'pri';"
                    "t.dispatchEvent(new Event('input'))")
-        check(browser.js("[...document.querySelectorAll('#jobs tbody tr[data-job]')].map(r => r.dataset.job).join()")
-              == "prices", "the text filter keeps the matching jobs")
+        check(filtered("prices"), "the text filter keeps the matching jobs")
+        check(browser.wait("document.getElementById('count').textContent === '1–1 of 1 matching jobs'"),
+              "the count says how many match")
+        check(browser.js("location.search") == "?q=pri", "the filter is kept in the address")
         browser.js("const t = document.getElementById('filter-text'); t.value = '';"
                    "t.dispatchEvent(new Event('input'));"
                    "const s = document.getElementById('filter-state'); s.value = 'never run';"
                    "s.dispatchEvent(new Event('change'))")
-        check(browser.js("[...document.querySelectorAll('#jobs tbody tr[data-job]')].map(r => r.dataset.job).join()")
-              == "fresh,slow", "the state filter keeps the jobs in that state")
+        check(filtered("fresh,slow"), "the state filter keeps the jobs in that state")
         browser.js("const s = document.getElementById('filter-state'); s.value = '';"
                    "s.dispatchEvent(new Event('change'))")
+        check(filtered("failing,fresh,old,prices,sleepy,slow,xss"), "no filter: every job again")
+
+        # Pages: ?per=3 asks the server for three jobs at a time; Next and Previous move.
+        browser.go(ui + "/ui/?per=3")
+        check(filtered("failing,fresh,old"), "the first page has the first three jobs by name")
+        check(browser.wait("document.getElementById('count').textContent === '1–3 of 7 jobs'"
+                           " && document.getElementById('prev').disabled"),
+              "the first page: 1–3 of 7, no previous page")
+        browser.js("document.getElementById('next').click()")
+        check(filtered("prices,sleepy,slow"), "Next: the second page")
+        browser.js("document.getElementById('next').click()")
+        check(filtered("xss"), "Next: the last page")
+        check(browser.wait("document.getElementById('next').disabled"
+                           " && document.getElementById('count').textContent === '7–7 of 7 jobs'"),
+              "the last page: no next page")
+        check(browser.js("location.search") == "?offset=6&per=3", "the page is kept in the address")
+        browser.js("document.getElementById('prev').click()")
+        check(filtered("prices,sleepy,slow"), "Previous: back a page")
+        browser.go(ui + "/ui/")
+        check(filtered("failing,fresh,old,prices,sleepy,slow,xss"), "the default page holds every job")
 
         # Run now: the run starts and its progress shows while it goes, without a reload.
         browser.js("document.querySelector('button[data-action=run][data-job=slow]').click()")

@@ -50,7 +50,8 @@ TEST_CASE("migrate creates the schema in WAL mode at the current version", "[sto
   CHECK(sql1(path,
              "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
              "WHERE type IN ('table', 'view') ORDER BY name)") ==
-        "changes errors jobs latest_results paused results runs sqlite_sequence url_state");
+        "changes errors field_values jobs latest_results paused results runs sqlite_sequence "
+        "url_state");
 }
 
 TEST_CASE("a version 1 database migrates forward and keeps its rows", "[storage][migration]") {
@@ -292,4 +293,150 @@ TEST_CASE("the example queries in docs/schema.md run against the schema", "[stor
   }
   sqlite3_close(db);
   CHECK(statements >= 6);
+}
+
+namespace {
+
+// Every value for_each_field_value gives, as "field url at_ms value" lines.
+std::vector<std::string> field_values(const std::string& path, const storage::Filter& f) {
+  std::vector<std::string> out;
+  storage::for_each_field_value(path, f, [&](const storage::FieldValue& v) {
+    std::string value = std::holds_alternative<std::int64_t>(v.value)
+                            ? std::to_string(std::get<std::int64_t>(v.value)) + "i"
+                            : std::to_string(std::get<double>(v.value));
+    out.push_back(std::string(v.field) + " " + std::string(v.url) + " " + std::to_string(v.at_ms) +
+                  " " + value);
+  });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("numeric field values are kept in field_values as results are written and deleted",
+          "[storage][migration]") {
+  test::TempDir dir;
+  auto path = dir.file("fv.db");
+  // Rows written before version 6 are copied by the migration; what is not a JSON object's
+  // number (text, an array, broken JSON, no data) is not.
+  storage::migrate(path, 5);
+  exec(path,
+       "INSERT INTO jobs (name, schedule, urls, first_seen, last_seen) VALUES "
+       "('shop', 'every 1m', 1, '2026-01-01 00:00:00.000', '2026-01-01 00:00:00.000');"
+       "INSERT INTO results (job, url, status, bytes, elapsed_ms, fetched_at, data) VALUES "
+       "('shop', 'http://a/', 200, 5, 1, '2026-01-01 00:00:00.250', "
+       "'{\"price\": 9.5, \"n\": 3, \"title\": \"x\"}'),"
+       "('shop', 'http://a/', 200, 5, 1, '2026-01-01 00:00:01.000', '[1, 2]'),"
+       "('shop', 'http://a/', 200, 5, 1, '2026-01-01 00:00:02.000', '{broken'),"
+       "('shop', 'http://a/', 200, 5, 1, '2026-01-01 00:00:03.000', NULL)");
+  storage::migrate(path);
+  const std::int64_t t0 = 1'767'225'600'000;  // 2026-01-01 00:00:00 UTC, in ms
+  storage::Filter f;
+  f.job = "shop";
+  f.limit = 100;
+  CHECK(field_values(path, f) ==
+        std::vector<std::string>{"n http://a/ " + std::to_string(t0 + 250) + " 3i",
+                                 "price http://a/ " + std::to_string(t0 + 250) + " 9.500000"});
+
+  // New rows by the writer, through the trigger; broken JSON does not fail the commit.
+  auto at = storage::parse_time("2026-01-01 00:01:00.000");
+  {
+    storage::Writer w(path);
+    w.push(storage::ResultRow{0, "shop", "http://b/", "", 200, 1, 1, at, "", std::nullopt,
+                              R"({"price": 7, "n": -1.25})"});
+    w.push(storage::ResultRow{0, "shop", "http://a/", "", 200, 1, 1, at + std::chrono::seconds(1),
+                              "", std::nullopt, R"({"price": 8})"});
+    w.push(storage::ResultRow{0, "shop", "http://a/", "", 200, 1, 1, at, "", std::nullopt,
+                              "{not json"});
+    w.push(storage::ResultRow{0, "other", "http://a/", "", 200, 1, 1, at, "", std::nullopt,
+                              R"({"price": 1})"});
+  }
+  CHECK(sql1(path, "SELECT count(*) FROM results") == "8");
+  auto all = field_values(path, f);
+  CHECK(all == std::vector<std::string>{
+                   "n http://a/ " + std::to_string(t0 + 250) + " 3i",
+                   "n http://b/ " + std::to_string(t0 + 60'000) + " -1.250000",
+                   "price http://a/ " + std::to_string(t0 + 250) + " 9.500000",
+                   "price http://a/ " + std::to_string(t0 + 61'000) + " 8i",
+                   "price http://b/ " + std::to_string(t0 + 60'000) + " 7i",
+               });
+  // limit: the newest values, exactly that many (two of the same result here).
+  f.limit = 3;
+  CHECK(field_values(path, f) ==
+        std::vector<std::string>{"n http://b/ " + std::to_string(t0 + 60'000) + " -1.250000",
+                                 "price http://a/ " + std::to_string(t0 + 61'000) + " 8i",
+                                 "price http://b/ " + std::to_string(t0 + 60'000) + " 7i"});
+  f.limit = 2;
+  CHECK(field_values(path, f).size() == 2);
+  f.limit = 100;
+  f.since = at + std::chrono::seconds(1);
+  CHECK(field_values(path, f) ==
+        std::vector<std::string>{"price http://a/ " + std::to_string(t0 + 61'000) + " 8i"});
+  f.since.reset();
+  f.job = "nobody";
+  CHECK(field_values(path, f).empty());
+
+  // Deleting results (retention) deletes their values.
+  exec(path, "DELETE FROM results WHERE url = 'http://b/'");
+  f.job = "shop";
+  CHECK(field_values(path, f).size() == 3);
+  CHECK(sql1(path, "SELECT count(*) FROM field_values") == "4");  // other's one
+}
+
+TEST_CASE("the jobs page's queries: states, given jobs, recent runs, last changes", "[storage]") {
+  test::TempDir dir;
+  auto path = dir.file("jp.db");
+  auto t0 = storage::Clock::now() - std::chrono::hours(1);
+  using std::chrono::seconds;
+  {
+    storage::Writer w(path);
+    for (const char* name : {"a", "b", "c", "d"}) w.push(storage::JobSeen{name, "every 1m", 1, t0});
+    // a: three runs (ok, failed, ok) and a change; b: a failed run; c: one running; d: none.
+    for (int i = 0; i < 3; ++i) {
+      auto key = w.new_run_key();
+      auto start = t0 + seconds(10 * i);
+      w.push(storage::RunStarted{key, "a", start, start, 1});
+      w.push(storage::RunFinished{key, start + seconds(i + 1), i == 1 ? "failed" : "ok",
+                                  i == 1 ? 0 : 1, i == 1 ? 1 : 0});
+    }
+    auto skipped = w.new_run_key();  // a skipped run is not one of the recent runs
+    w.push(storage::RunStarted{skipped, "a", t0 + seconds(40), t0 + seconds(40), 1});
+    w.push(storage::RunFinished{skipped, t0 + seconds(40), "skipped", 0, 0});
+    w.push(storage::ResultRow{0, "a", "http://a/", "", 200, 1, 1, t0 + seconds(5), "h", true, ""});
+    w.push(
+        storage::ResultRow{0, "a", "http://a/", "", 200, 1, 1, t0 + seconds(25), "h", false, ""});
+    auto b = w.new_run_key();
+    w.push(storage::RunStarted{b, "b", t0, t0, 1});
+    w.push(storage::RunFinished{b, t0 + seconds(2), "failed", 0, 1});
+    w.push(storage::RunStarted{w.new_run_key(), "c", t0, t0, 1});
+  }
+  auto states = storage::query_job_states(path);
+  REQUIRE(states.rows.size() == 4);
+  CHECK(cell(states, 0, "state") == "active");
+  CHECK(cell(states, 0, "last_status") == "skipped");
+  CHECK(cell(states, 1, "last_status") == "failed");
+  CHECK(cell(states, 2, "state") == "running");
+  CHECK(cell(states, 3, "state") == "never run");
+  CHECK(cell(states, 3, "last_status") == "NULL");
+
+  storage::Filter f;
+  f.jobs = {"d", "b"};
+  auto jobs = storage::query_jobs(path, f);
+  REQUIRE(jobs.rows.size() == 2);
+  CHECK(cell(jobs, 0, "job") == "b");
+  CHECK(cell(jobs, 0, "ok_pct_24h") == "0.000000");
+  CHECK(cell(jobs, 1, "job") == "d");
+
+  auto runs = storage::query_recent_runs(path, {"a", "b", "c"}, 2);
+  REQUIRE(runs.rows.size() == 3);  // a's two newest finished, b's one; c's is not finished
+  CHECK(cell(runs, 0, "job") == "a");
+  CHECK(cell(runs, 0, "status") == "ok");
+  CHECK(cell(runs, 0, "started_at") == storage::format_time(t0 + seconds(20)));
+  CHECK(cell(runs, 1, "status") == "failed");
+  CHECK(cell(runs, 2, "job") == "b");
+  CHECK(storage::query_recent_runs(path, {"d"}, 30).rows.empty());
+
+  auto changes = storage::query_last_changes(path, {"a", "b"});
+  REQUIRE(changes.rows.size() == 1);
+  CHECK(cell(changes, 0, "job") == "a");
+  CHECK(cell(changes, 0, "last_change") == storage::format_time(t0 + seconds(5)));
 }

@@ -38,6 +38,8 @@ async function api(path, method) {
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
   if (!res.ok) throw new HttpError(res.status, (body && body.error) || ('HTTP ' + res.status));
+  // The answer's headers, beside it (not enumerable: Object.entries does not see them).
+  if (body && typeof body === 'object') Object.defineProperty(body, 'headers', {value: res.headers});
   return body;
 }
 
@@ -130,27 +132,46 @@ function jobState(job, running) {
   return 'idle';
 }
 
+const PAGE = 100; // jobs a page of the jobs list asks the server for
+const CHART_POINTS = 400; // at most a line of a chart (~200 time spans of ~3.6 px)
+
 async function jobsPage() {
   const tbody = document.querySelector('#jobs tbody');
   const text = document.getElementById('filter-text');
   const state = document.getElementById('filter-state');
-  let rows = [];
+  const prev = document.getElementById('prev');
+  const next = document.getElementById('next');
+  let total = 0;
+  let offset = 0;
+  let asked = ''; // the query of the rows shown: a late answer to an older one is dropped
 
   const params = new URLSearchParams(location.search);
   text.value = params.get('q') || '';
   state.value = params.get('state') || '';
+  offset = Math.max(0, parseInt(params.get('offset'), 10) || 0);
+  const per = Math.min(1000, Math.max(1, parseInt(params.get('per'), 10) || PAGE)); // ?per=: rows a page
 
-  function render() {
-    const q = text.value.trim().toLowerCase();
-    const shown = rows.filter((r) => (!state.value || r.state === state.value)
-      && (!q || r.job.job.toLowerCase().includes(q) || String(r.job.schedule || '').toLowerCase().includes(q)));
+  // The server filters (name or URL, state) and pages; the page shows what it answers.
+  function query() {
+    const p = new URLSearchParams({limit: per, offset: offset, recent: 30});
+    if (text.value.trim()) p.set('q', text.value.trim());
+    if (state.value) p.set('state', state.value);
+    return p.toString();
+  }
+
+  function render(rows) {
     const focused = document.activeElement && document.activeElement.dataset.key;
-    fill(tbody, shown.map(row), rows.length ? 'No job matches the filter.' : 'No jobs.', 11);
+    const filtered = text.value.trim() || state.value;
+    fill(tbody, rows.map(row), filtered ? 'No job matches the filter.' : 'No jobs.', 11);
     if (focused) {
       const again = tbody.querySelector('[data-key="' + CSS.escape(focused) + '"]');
       if (again) again.focus();
     }
-    document.getElementById('count').textContent = shown.length + ' of ' + rows.length + ' jobs';
+    const first = rows.length ? offset + 1 : 0;
+    document.getElementById('count').textContent = (rows.length ? first + '–' + (offset + rows.length) : '0')
+      + ' of ' + total.toLocaleString('en') + (filtered ? ' matching' : '') + ' jobs';
+    prev.disabled = offset === 0;
+    next.disabled = offset + rows.length >= total;
   }
 
   function row(r) {
@@ -162,7 +183,7 @@ async function jobsPage() {
         'aria-label': 'progress of ' + j.job}),
       el('span', {class: 'muted progress-text'}, (r.running.done || 0) + ' / ' + urls));
     }
-    const last = r.lastRun;
+    const last = r.job.last_duration_ms === null || r.job.last_duration_ms === undefined ? null : r.job;
     const actions = el('td', {class: 'actions'});
     if (j.state !== 'removed') {
       actions.append(button('Run now', 'run', j.job, r.state === 'paused' || r.state === 'running'));
@@ -174,9 +195,9 @@ async function jobsPage() {
       stateCell,
       el('td', {}, timeEl(j.last_run, true), j.last_status ? ' ' : null,
         j.last_status ? el('span', {class: 'status-' + j.last_status}, j.last_status) : null),
-      el('td', {class: 'num'}, last ? duration(runDuration(last)) : '—'),
-      el('td', {class: 'num'}, last ? el('span', {}, el('span', {class: 'ok'}, last.ok), ' / ',
-        el('span', {class: last.failed ? 'bad' : ''}, last.failed)) : '—'),
+      el('td', {class: 'num'}, last ? duration(last.last_duration_ms) : '—'),
+      el('td', {class: 'num'}, last ? el('span', {}, el('span', {class: 'ok'}, last.last_ok), ' / ',
+        el('span', {class: last.last_failed ? 'bad' : ''}, last.last_failed)) : '—'),
       el('td', {}, r.state === 'paused' || r.state === 'removed' ? '—' : timeEl(j.next_due, true)),
       el('td', {class: 'num'}, j.ok_pct_24h === null || j.ok_pct_24h === undefined ? '—' : j.ok_pct_24h + ' %'),
       el('td', {}, sparkline(r.durations, 'durations of the last ' + r.durations.length + ' runs of ' + j.job)),
@@ -202,42 +223,51 @@ async function jobsPage() {
   }
 
   async function refresh() {
-    const [jobs, status, runs, changes] = await Promise.all([
-      api('/api/jobs'), api('/api/status'), api('/api/runs?since=24h&limit=10000'),
-      api('/api/results?changed=1&since=30d&limit=10000')]);
-    const running = new Map(status.running.map((r) => [r.job, r]));
-    const byJob = new Map();
-    for (const run of runs) { // newest first
-      if (!byJob.has(run.job)) byJob.set(run.job, []);
-      byJob.get(run.job).push(run);
+    const q = query();
+    asked = q;
+    const [jobs, status] = await Promise.all([api('/api/jobs?' + q), api('/api/status')]);
+    if (q !== asked) return;
+    total = Number(jobs.headers.get('X-Total-Count')) || 0;
+    if (offset > 0 && offset >= total) { // the page emptied (jobs removed): back to the last one
+      offset = Math.max(0, Math.floor((total - 1) / per) * per);
+      remember();
+      return refresh();
     }
-    const lastChange = new Map();
-    for (const c of changes) if (!lastChange.has(c.job)) lastChange.set(c.job, c.fetched_at);
-    rows = jobs.map((j) => {
-      const mine = byJob.get(j.job) || [];
-      const finished = mine.filter((r) => r.finished_at && r.status !== 'skipped');
-      return {
-        job: j,
-        state: jobState(j, running.get(j.job)),
-        running: running.get(j.job),
-        lastRun: finished[0],
-        durations: finished.slice(0, 30).reverse().map(runDuration).filter((d) => d !== null),
-        lastChange: lastChange.get(j.job),
-      };
-    });
-    render();
+    const running = new Map(status.running.map((r) => [r.job, r]));
+    render(jobs.map((j) => ({
+      job: j,
+      state: jobState(j, running.get(j.job)),
+      running: running.get(j.job),
+      durations: j.durations_ms || [],
+      lastChange: j.last_change,
+    })));
   }
 
   function remember() {
     const p = new URLSearchParams();
     if (text.value) p.set('q', text.value);
     if (state.value) p.set('state', state.value);
+    if (offset) p.set('offset', offset);
+    if (per !== PAGE) p.set('per', per);
     history.replaceState(null, '', p.toString() ? '?' + p : location.pathname);
-    render();
   }
-  text.addEventListener('input', remember);
-  state.addEventListener('change', remember);
+  let typing = null;
+  function changed() { // a new filter: its first page, asked once the typing pauses
+    offset = 0;
+    remember();
+    clearTimeout(typing);
+    typing = setTimeout(() => refresh().catch((e) => message(e.message)), 200);
+  }
+  text.addEventListener('input', changed);
+  state.addEventListener('change', changed);
   document.getElementById('filter').addEventListener('submit', (e) => e.preventDefault());
+  for (const [b, step] of [[prev, -per], [next, per]]) {
+    b.addEventListener('click', () => {
+      offset = Math.max(0, offset + step);
+      remember();
+      refresh().catch((e) => message(e.message));
+    });
+  }
 
   const reload = document.getElementById('reload');
   reload.addEventListener('click', async () => {
@@ -334,10 +364,11 @@ async function jobPage() {
 
   async function refresh() {
     const known = (e) => (e.status === 404 ? null : Promise.reject(e)); // never run: no rows
-    const [info, runs, results, series, groups, status] = await Promise.all([
+    const [info, runs, results, changed, series, groups, status] = await Promise.all([
       api('/api/jobs/' + enc), api('/api/runs?limit=50&job=' + enc),
-      api('/api/jobs/' + enc + '/results?limit=1000').catch(known).then((r) => r || []),
-      api('/api/jobs/' + enc + '/series').catch(known).then((r) => r || {}),
+      api('/api/jobs/' + enc + '/results?latest=1&limit=200').catch(known).then((r) => r || []),
+      api('/api/jobs/' + enc + '/results?changed=1&previous=1&limit=50').catch(known).then((r) => r || []),
+      api('/api/jobs/' + enc + '/series?points=' + CHART_POINTS).catch(known).then((r) => r || {}),
       api('/api/errors/groups?job=' + enc), api('/api/status')]);
     const j = info.job;
     const running = status.running.find((r) => r.job === name);
@@ -372,6 +403,13 @@ async function jobPage() {
     if (key !== drawn) {
       drawn = key;
       const charts = Object.entries(series).map(([f, byUrl]) => chart(f, byUrl));
+      // Beyond CHART_POINTS values a line, the server sends the lowest and highest of each time span.
+      const total = Number(series.headers && series.headers.get('X-Values-Total'));
+      const shown = Number(series.headers && series.headers.get('X-Values-Shown'));
+      if (charts.length && total > shown) {
+        charts.unshift(el('p', {class: 'muted', id: 'downsampled'}, total.toLocaleString('en') + ' values, ' +
+          shown.toLocaleString('en') + ' shown (the lowest and highest of each time span)'));
+      }
       document.getElementById('charts').replaceChildren(...(charts.length ? charts
         : [el('p', {class: 'muted'}, 'No numeric field stored (extract one with type: number).')]));
     }
@@ -384,14 +422,13 @@ async function jobPage() {
         ? el('dl', {class: 'fields'}, ...Object.entries(r.data).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, show(v))]))
         : el('span', {class: 'muted'}, 'no fields')))), 'No results stored.', 4);
 
-    // A change: a result marked changed, against the URL's previous stored result.
+    // A change: a result marked changed, against the URL's previous stored result (the
+    // server's previous_data).
     const changes = [];
-    for (let i = 0; i < results.length && changes.length < 100; i++) {
-      const r = results[i];
-      if (!r.changed) continue;
-      const prev = results.slice(i + 1).find((o) => o.url === r.url);
-      if (!prev) continue;
-      const a = prev.data || {}, b = r.data || {};
+    for (const r of changed) {
+      if (changes.length >= 100) break;
+      if (!r.previous_data) continue;
+      const a = r.previous_data || {}, b = r.data || {};
       for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
         if (JSON.stringify(a[k]) === JSON.stringify(b[k])) continue;
         changes.push(el('tr', {}, el('td', {}, timeEl(r.fetched_at)), el('td', {class: 'url'}, r.url),

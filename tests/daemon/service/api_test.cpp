@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "storage/writer.h"
 #include "tests/support/http_server.h"
 #include "tests/support/process.h"
 #include "tests/support/sql.h"
@@ -346,7 +348,11 @@ TEST_CASE("HTTP API: decoded job names, 405, bodiless POSTs, queries across jobs
                            site.url("/p/1") +
                            "', every: 1h}\n"
                            "  - {name: 'café', url: '" +
-                           site.url("/p/2") + "', every: 1h}\n");
+                           site.url("/p/2") +
+                           "', every: 1h}\n"
+                           // A hostile name for the JSON writer: quote, backslash.
+                           "  - {name: \"q\\\"x\\\\y<\", url: '" +
+                           site.url("/p/3") + "', cron: '0 0 1 1 *'}\n");
   auto db = dir.file("api.db");
   pid_t pid = 0;
   int port = start_daemon(dir, cfg, db, pid);
@@ -361,6 +367,15 @@ TEST_CASE("HTTP API: decoded job names, 405, bodiless POSTs, queries across jobs
     CHECK(wrong.Get("/api/jobs")->status == 401);
     wrong.set_default_headers({{"Authorization", "Basic sesame"}});
     CHECK(wrong.Get("/api/jobs")->status == 401);
+  }
+
+  SECTION("/api/jobs escapes what it writes: a hostile name reads back as it was") {
+    auto r = client.Get("/api/jobs");
+    REQUIRE(r->status == 200);
+    auto jobs = nlohmann::json::parse(r->body);
+    std::set<std::string> names;
+    for (const auto& j : jobs) names.insert(j["job"].get<std::string>());
+    CHECK(names == std::set<std::string>{"café", "q\"x\\y<", "shop/eu"});
   }
 
   SECTION("job names with / and non-ASCII are reachable percent-encoded") {
@@ -688,7 +703,9 @@ TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, k
           site.url("/p/1") + "', '" + site.url("/p/2") +
           "'], cron: '0 0 1 1 *',\n"
           "     extract: {title: h1, price: {css: .price, type: number}, n: {css: .n, type: "
-          "number}}}\n"
+          "number},\n"
+          // A hostile field name: quote, backslash, a control character, non-ASCII.
+          "       \"q\\\"x\\\\y\\x01\xc3\xa9\": {css: .n, type: number}}}\n"
           "  - {name: broken, urls: ['" +
           site.url("/missing") + "', '" + site.url("/gone") +
           "', 'http://127.0.0.1:9/'], cron: '0 0 1 1 *'}\n");
@@ -719,7 +736,14 @@ TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, k
     auto r = client.Get("/api/jobs/shop/series");
     REQUIRE(r->status == 200);
     auto s = nlohmann::json::parse(r->body);
-    CHECK(s.size() == 2);  // price and n; title is text
+    CHECK(s.size() == 3);  // price, n and the hostile one; title is text
+    // Not downsampled: every value (fewer than the 600 points of a line).
+    CHECK(r->get_header_value("X-Values-Total") == "18");
+    CHECK(r->get_header_value("X-Values-Shown") == "18");
+    // The writer escapes what it writes: the hostile field name reads back as it was.
+    const std::string hostile = "q\"x\\y\x01\xc3\xa9";
+    REQUIRE(s.contains(hostile));
+    CHECK(s[hostile] == s["n"]);
     REQUIRE(s.contains("price"));
     REQUIRE(s["price"].size() == 2);  // two URLs
     std::vector<double> values;
@@ -741,8 +765,68 @@ TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, k
     CHECK(
         nlohmann::json::parse(client.Get("/api/jobs/shop/series?since=2099-01-01")->body).empty());
     CHECK(client.Get("/api/jobs/shop/series?limit=0")->status == 400);
+    CHECK(client.Get("/api/jobs/shop/series?points=1")->status == 400);
+    CHECK(client.Get("/api/jobs/shop/series?points=10001")->status == 400);
+    CHECK(client.Get("/api/jobs/shop/series?points=x")->status == 400);
     CHECK(client.Get("/api/jobs/shop/series?limit=100001")->status == 400);
     CHECK(client.Get("/api/jobs/nobody/series")->status == 404);
+  }
+
+  SECTION("results: the latest of each URL; changes with the result before them") {
+    auto latest = nlohmann::json::parse(client.Get("/api/jobs/shop/results?latest=1")->body);
+    REQUIRE(latest.size() == 2);  // two URLs, three fetches each
+    CHECK(latest[0]["url"] != latest[1]["url"]);
+    auto all = nlohmann::json::parse(client.Get("/api/jobs/shop/results?limit=100")->body);
+    REQUIRE(all.size() == 6);
+    CHECK(latest[0] == all[0]);  // newest first
+    auto newest_of = std::find_if(all.begin(), all.end(),
+                                  [&](const auto& r) { return r["url"] == latest[1]["url"]; });
+    CHECK(latest[1] == *newest_of);
+    auto changed =
+        nlohmann::json::parse(client.Get("/api/jobs/shop/results?changed=1&previous=1")->body);
+    REQUIRE(changed.size() == 6);  // a URL's first fetch counts as changed
+    int with_previous = 0;
+    for (const auto& c : changed) {
+      INFO(c.dump());
+      if (c["previous_data"].is_null()) {  // the first fetch of its URL
+        CHECK(c["run_id"] == 1);
+        continue;
+      }
+      ++with_previous;
+      REQUIRE(c["previous_data"].is_object());  // nested, as data is
+      CHECK(c["previous_data"]["price"] != c["data"]["price"]);
+      CHECK(c["previous_data"]["title"] == c["data"]["title"]);
+    }
+    CHECK(with_previous == 4);
+  }
+
+  SECTION("series: downsampled to the min and max of each time bucket beyond `points`") {
+    auto all = nlohmann::json::parse(client.Get("/api/jobs/shop/series")->body);
+    auto r = client.Get("/api/jobs/shop/series?points=2");  // one bucket a line: its min, max
+    REQUIRE(r->status == 200);
+    CHECK(r->get_header_value("X-Values-Total") == "18");
+    CHECK(r->get_header_value("X-Values-Shown") == "12");
+    auto s = nlohmann::json::parse(r->body);
+    REQUIRE(s.size() == 3);
+    for (const auto& [field, urls] : all.items()) {
+      for (const auto& [url, points] : urls.items()) {
+        REQUIRE(points.size() == 3);
+        auto lo = points[0], hi = points[0];
+        for (const auto& p : points) {
+          if (p[1].get<double>() < lo[1].get<double>()) lo = p;
+          if (p[1].get<double>() > hi[1].get<double>()) hi = p;
+        }
+        auto kept = s[field][url];
+        INFO(field << " " << url);
+        REQUIRE(kept.size() == 2);
+        CHECK(kept[0][0].get<std::int64_t>() <= kept[1][0].get<std::int64_t>());  // time order
+        CHECK(((kept[0] == lo && kept[1] == hi) || (kept[0] == hi && kept[1] == lo)));
+      }
+    }
+    // points at or above the count of a line: no downsampling.
+    auto three = client.Get("/api/jobs/shop/series?points=3");
+    CHECK(three->get_header_value("X-Values-Shown") == "18");
+    CHECK(nlohmann::json::parse(three->body) == all);
   }
 
   SECTION("error groups: one per job, kind and host, counted over 1 h and 24 h") {
@@ -764,6 +848,99 @@ TEST_CASE("dashboard endpoints: a job's numeric series, errors grouped by job, k
     CHECK(nlohmann::json::parse(client.Get("/api/errors/groups?job=broken")->body).size() == 2);
   }
 
+  kill(pid, SIGTERM);
+  CHECK(test::wait_exit(pid) == 0);
+}
+
+TEST_CASE("/api/jobs filters on the server (name or URL, state) before it pages, with the total",
+          "[api][ui]") {
+  test::TempDir dir;
+  auto cfg =
+      dir.write("jobs.yaml",
+                "api: {listen: '127.0.0.1:0'}\n"
+                "defaults: {robots: ignore}\njobs:\n"
+                "  - {name: alpha, url: 'http://127.0.0.1:9/shop/alpha', cron: '0 0 1 1 *'}\n"
+                "  - {name: beta, url: 'http://127.0.0.1:9/b', cron: '0 0 1 1 *'}\n"
+                "  - {name: delta, url: 'http://127.0.0.1:9/d', cron: '0 0 1 1 *'}\n"
+                "  - {name: gamma, url: 'http://127.0.0.1:9/g/SPECIAL', cron: '0 0 1 1 *'}\n"
+                "  - {name: zeta, url: 'http://127.0.0.1:9/z', cron: '0 0 1 1 *', "
+                "paused: true}\n");
+  auto db = dir.file("jobs.db");
+  auto now = storage::Clock::now();
+  {  // a job the file no longer has, and a run of beta that failed
+    storage::Writer w(db);
+    w.push(storage::JobSeen{"old", "every 1m", 1, now});
+    auto key = w.new_run_key();
+    w.push(storage::RunStarted{key, "beta", now, now, 1});
+    w.push(storage::RunFinished{key, now + std::chrono::milliseconds(1500), "failed", 0, 1});
+  }
+  pid_t pid = 0;
+  int port = start_daemon(dir, cfg, db, pid);
+  test::Reaper reaper(pid);
+  httplib::Client client("127.0.0.1", port);
+  REQUIRE(eventually([&] { return test::sql1(db, "SELECT count(*) FROM jobs") == "6"; }));
+  REQUIRE(client.Post("/api/jobs/delta/pause")->status == 200);
+  {  // gamma only in the job file: as if the daemon had not registered it yet
+    sqlite3* con = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &con) == SQLITE_OK);
+    sqlite3_busy_timeout(con, 5000);
+    CHECK(sqlite3_exec(con, "DELETE FROM jobs WHERE name = 'gamma'", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+    sqlite3_close(con);
+  }
+
+  // The names of the page, and the X-Total-Count of the answer.
+  auto page = [&](const std::string& query) {
+    auto r = client.Get("/api/jobs" + query);
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    std::string names;
+    for (const auto& j : nlohmann::json::parse(r->body))
+      names += (names.empty() ? "" : ",") + j["job"].get<std::string>();
+    return names + " of " + r->get_header_value("X-Total-Count");
+  };
+  CHECK(page("") == "alpha,beta,delta,gamma,old,zeta of 6");
+  CHECK(page("?limit=2") == "alpha,beta of 6");
+  CHECK(page("?limit=2&offset=2") == "delta,gamma of 6");
+  CHECK(page("?limit=2&offset=4") == "old,zeta of 6");
+  CHECK(page("?limit=2&offset=6") == " of 6");
+  // Text: in the name or a URL, in any case; the job-file-only job by its URL.
+  CHECK(page("?q=special") == "gamma of 1");
+  CHECK(page("?q=ALP") == "alpha of 1");
+  CHECK(page("?q=/shop/") == "alpha of 1");
+  CHECK(page("?q=nothing") == " of 0");
+  // State, as the dashboard shows it.
+  CHECK(page("?state=paused") == "delta,zeta of 2");  // by the API, by the job file
+  CHECK(page("?state=paused&limit=1&offset=1") == "zeta of 2");
+  CHECK(page("?state=failing") == "beta of 1");
+  CHECK(page("?state=removed") == "old of 1");
+  CHECK(page("?state=never%20run") == "alpha,gamma of 2");
+  CHECK(page("?state=never%20run&q=g") == "gamma of 1");
+  CHECK(page("?state=idle") == " of 0");
+  CHECK(page("?job=beta") == "beta of 1");
+  CHECK(page("?q=a&limit=10") == "alpha,beta,delta,gamma,zeta of 5");
+  auto rows = nlohmann::json::parse(client.Get("/api/jobs?q=a&limit=10")->body);
+  REQUIRE(rows.size() == 5);
+  CHECK(rows[3]["state"] == "never run");  // gamma, from the job file
+  CHECK(rows[3]["schedule"] == "cron '0 0 1 1 *'");
+  CHECK(rows[4]["state"] == "paused");
+
+  // recent=N: the last runs of each job of the page, from one query.
+  auto beta = nlohmann::json::parse(client.Get("/api/jobs?q=beta&recent=5")->body);
+  REQUIRE(beta.size() == 1);
+  CHECK(beta[0]["durations_ms"] == nlohmann::json::array({1500}));
+  CHECK(beta[0]["last_duration_ms"] == 1500);
+  CHECK(beta[0]["last_ok"] == 0);
+  CHECK(beta[0]["last_failed"] == 1);
+  CHECK(beta[0]["last_change"].is_null());
+  auto alpha = nlohmann::json::parse(client.Get("/api/jobs?q=alpha&recent=5")->body);
+  CHECK(alpha[0]["durations_ms"] == nlohmann::json::array());
+  CHECK(alpha[0]["last_duration_ms"].is_null());
+  CHECK_FALSE(
+      nlohmann::json::parse(client.Get("/api/jobs?q=alpha")->body)[0].contains("durations_ms"));
+
+  for (auto bad : {"?state=bogus", "?offset=-1", "?offset=x", "?recent=101", "?limit=0"})
+    CHECK(client.Get(std::string("/api/jobs") + bad)->status == 400);
   kill(pid, SIGTERM);
   CHECK(test::wait_exit(pid) == 0);
 }
