@@ -2,10 +2,15 @@
 .price by XPath. Run with Debian's scrapy:
 
     /usr/bin/python3 -m scrapy runspider scrapy_spider.py -a urls=URLS_FILE -a db=DB \
-        -s CONCURRENT_REQUESTS=N -s CONCURRENT_REQUESTS_PER_DOMAIN=N
+        -s CONCURRENT_REQUESTS=N -s CONCURRENT_REQUESTS_PER_DOMAIN=N [-a slot=netloc]
+
+-a slot=netloc: each request's download slot (where Scrapy keeps DOWNLOAD_DELAY and
+CONCURRENT_REQUESTS_PER_DOMAIN) is its host:port; Scrapy 2.8's own key is the hostname, so
+every port of 127.0.0.1 would share one slot.
 """
 import sqlite3
 import time
+from urllib.parse import urlsplit
 
 import scrapy
 
@@ -53,9 +58,12 @@ class BenchSpider(scrapy.Spider):
     def start_requests(self):
         with open(self.urls) as f:
             for line in f:
-                if line.strip():
-                    yield scrapy.Request(line.strip(), callback=self.parse,
-                                         errback=self.failed, dont_filter=True)
+                url = line.strip()
+                if url:
+                    meta = ({"download_slot": urlsplit(url).netloc}
+                            if getattr(self, "slot", "") == "netloc" else {})
+                    yield scrapy.Request(url, callback=self.parse, errback=self.failed,
+                                         dont_filter=True, meta=meta)
 
     def parse(self, response):
         yield {"url": response.url, "status": response.status,
