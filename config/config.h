@@ -127,8 +127,11 @@ struct Render {
 
 // The daemon's browser (top-level `render:`), shared by every render job.
 struct RenderPool {
-  int concurrency = 0;                                // pages at once; 0: 2 per core
-  int restart_after = 200;                            // pages, then a fresh browser
+  int concurrency = 0;      // pages at once; 0: 2 per core
+  int restart_after = 200;  // pages, then a fresh browser
+  // A browser whose processes hold more than this (RSS summed over its process group) is
+  // replaced before its next page; 0: no bound.
+  std::uint64_t restart_memory = 2ull * 1024 * 1024 * 1024;
   Duration idle_shutdown = std::chrono::seconds(60);  // an unused browser is stopped after this
   std::string executable = "/usr/bin/chromium";
 

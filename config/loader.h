@@ -54,8 +54,8 @@ inline constexpr std::string_view kTlsKeys[] = {"ca_file", "verify"};
 inline constexpr std::string_view kRenderKeys[] = {"browser",    "wait_for",  "timeout",
                                                    "block",      "viewport",  "user_agent",
                                                    "javascript", "screenshot"};
-inline constexpr std::string_view kRenderPoolKeys[] = {"concurrency", "restart_after",
-                                                       "idle_shutdown", "executable"};
+inline constexpr std::string_view kRenderPoolKeys[] = {
+    "concurrency", "restart_after", "restart_memory", "idle_shutdown", "executable"};
 inline constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
 
 // A parsed YAML document detached from yaml-cpp: converted in one pass right after parsing,

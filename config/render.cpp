@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "config/duration.h"
 #include "config/loader.h"
 
 namespace scraperd::config::detail {
@@ -16,6 +17,16 @@ void Loader::read_render_pool(const Yaml& node, Config& cfg) {
   if (const auto& r = node["restart_after"]; r)
     if (auto v = integer(r, "'render.restart_after'", 1, 1'000'000))
       cfg.render.restart_after = static_cast<int>(*v);
+  if (const auto& m = node["restart_memory"]; m) {
+    if (auto v = string(m, "'render.restart_memory'")) {
+      auto size = parse_size(*v);
+      if (!size || *size < 64 * 1024 * 1024)
+        error(m, "'render.restart_memory' must be a size of at least 64MB (e.g. 2GB): '" +
+                     m.Scalar() + "'");
+      else
+        cfg.render.restart_memory = *size;
+    }
+  }
   if (const auto& i = node["idle_shutdown"]; i)
     if (auto d = duration(i, "'render.idle_shutdown'")) cfg.render.idle_shutdown = *d;
   if (const auto& e = node["executable"]; e)

@@ -223,6 +223,10 @@ const std::map<std::string, json>& key_types() {
     t["render.screenshot"] = boolean_type("scraperd try --save also writes a PNG");
     t["render_pool.concurrency"] = integer_type(1, 256, "pages rendered at once (default 2/core)");
     t["render_pool.restart_after"] = integer_type(1, 1'000'000, "pages before a fresh browser");
+    t["render_pool.restart_memory"] = described(
+        {{"type", "string"},
+         {"pattern", "^[0-9]+ *(" + any_case("b") + "|[KkMmGg](" + any_case("ib") + "|[Bb])?)?$"}},
+        "a fresh browser once this one's processes hold more (2GB; at least 64MB)");
     t["render_pool.idle_shutdown"] = duration_type("stop an unused browser after this (1m)");
     t["render_pool.executable"] = string_type("the browser (default /usr/bin/chromium)");
     return t;

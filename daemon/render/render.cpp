@@ -1,17 +1,24 @@
 #include "daemon/render/render.h"
 
+#include <dirent.h>
+#include <unistd.h>
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+
 #include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
 #include <set>
 #include <thread>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "config/url.h"
 #include "daemon/render/browser.h"
@@ -23,6 +30,42 @@ using namespace std::chrono_literals;
 asio::execution_context::id Renderer::id;
 
 namespace {
+
+// Bytes resident in the processes of process group `group` (a browser and its renderers),
+// read from /proc/*/stat. Shared pages count once per process, so this overstates what the
+// machine spends; it is what grows when a long-lived browser leaks. About 1 ms for a few
+// hundred processes, so it is read at most every few seconds (see kMemoryCheckEvery).
+std::uint64_t group_rss(pid_t group) {
+  static const long page = ::sysconf(_SC_PAGESIZE);
+  std::uint64_t total = 0;
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return 0;
+  while (dirent* e = ::readdir(proc)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char path[300], buf[512];
+    std::snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE* f = std::fopen(path, "r");
+    if (!f) continue;
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = 0;
+    // pid (comm) state ppid pgrp ...: after the last ')', fields 3 on; rss is field 24.
+    const char* p = std::strrchr(buf, ')');
+    if (!p) continue;
+    char state = 0;
+    long long ppid = 0, pgrp = 0, rss = 0;
+    if (std::sscanf(p + 1, " %c %lld %lld", &state, &ppid, &pgrp) != 3 || pgrp != group) continue;
+    // Fields 6..23 (18 of them), then rss.
+    const char* q = p + 1;
+    for (int field = 3; field < 24 && q; ++field) q = std::strchr(q + 1, ' ');
+    if (q && std::sscanf(q, " %lld", &rss) == 1 && rss > 0)
+      total += static_cast<std::uint64_t>(rss) * static_cast<std::uint64_t>(page);
+  }
+  ::closedir(proc);
+  return total;
+}
+
+constexpr auto kMemoryCheckEvery = std::chrono::seconds(2);
 
 const std::string kBrowser;  // the session of calls to the browser itself
 
@@ -126,7 +169,8 @@ struct Renderer::State {
   int free = -1;  // tabs free; -1 until the first page reads the settings
   std::deque<std::shared_ptr<asio::steady_timer>> waiters;
   std::shared_ptr<Browser> current;
-  int started = 0;  // pages started on `current`
+  int started = 0;                      // pages started on `current`
+  Steady::time_point memory_checked{};  // when `current`'s memory was last read
   std::vector<std::weak_ptr<Browser>> live;
   asio::steady_timer idle;
   bool closed = false;
@@ -157,11 +201,21 @@ struct Renderer::State {
     if (current &&
         (current->cdp().closed() || current->unresponsive || started >= settings.restart_after))
       current.reset();  // pages still on it keep it until they end
+    if (current && settings.restart_memory > 0 &&
+        Steady::now() - memory_checked >= kMemoryCheckEvery) {
+      memory_checked = Steady::now();
+      if (auto rss = group_rss(current->pid()); rss > settings.restart_memory) {
+        spdlog::info("render: the browser holds {} MB (render.restart_memory {} MB): a fresh one",
+                     rss >> 20, settings.restart_memory >> 20);
+        current.reset();
+      }
+    }
     if (!current) {
       auto b = Browser::start(io, settings.executable, error);
       if (!b) return nullptr;
       current = std::shared_ptr<Browser>(std::move(b));
       started = 0;
+      memory_checked = Steady::now();
       std::erase_if(live, [](const auto& w) { return w.expired(); });
       live.push_back(current);
     }

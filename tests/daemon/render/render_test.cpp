@@ -541,6 +541,40 @@ TEST_CASE("render: a fresh browser after restart_after pages, none after idle_sh
   CHECK(test::eventually([&] { return in_session(pids[2]).empty(); }));
 }
 
+TEST_CASE("render: a browser over restart_memory is replaced before the next page",
+          "[render][browser]") {
+  Site site;
+  asio::io_context io(1);
+  auto& r = render::renderer(io);
+  config::RenderPool pool;
+  pool.restart_memory = 64ull * 1024 * 1024;  // any Chromium holds more than this
+  r.configure(pool);
+  std::vector<pid_t> pids;
+  std::vector<daemon_::FetchResult> out(2);
+  auto pages = [](render::Renderer& renderer, std::string url, std::vector<pid_t>& seen,
+                  std::vector<daemon_::FetchResult>& into) -> asio::awaitable<void> {
+    for (auto& result : into) {
+      daemon_::FetchRequest req = get(url);
+      config::Render o = wait_for("#price");
+      result = co_await renderer.render(std::move(req), std::move(o));
+      seen.push_back(renderer.browser_pid());
+      // Memory is read at most every 2 s: the next page comes after that.
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      pause.expires_after(std::chrono::milliseconds(2500));
+      co_await pause.async_wait(asio::use_awaitable);
+    }
+    renderer.close();
+  };
+  asio::co_spawn(io, pages(r, site.url("/price"), pids, out), asio::detached);
+  io.run();
+  for (const auto& o : out) CHECK(o.ok());
+  REQUIRE(pids.size() == 2);
+  CHECK(pids[0] > 0);
+  CHECK(pids[1] > 0);
+  CHECK(pids[1] != pids[0]);  // the first browser held more than 64 MB
+  CHECK(test::eventually([&] { return in_session(pids[0]).empty(); }));
+}
+
 TEST_CASE("render: a browser that stops answering is replaced, its page ends as timeout",
           "[render][browser]") {
   Site site;
