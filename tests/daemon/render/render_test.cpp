@@ -478,7 +478,7 @@ TEST_CASE("render: per_host rate holds for render jobs (the main documents the s
       dir.write("jobs.yaml",
                 "api:\n  listen: \"\"\nrender: {concurrency: 4}\njobs:\n  - name: rated\n"
                 "    url: " +
-                    site.url("/rated/{1..5}") +
+                    site.url("/rated/{1..9}") +
                     "\n    every: 1h\n    robots: ignore\n"
                     "    per_host: {rate: 4/s, burst: 1, concurrency: 4}\n"
                     "    render: {wait_for: \"#p\"}\n    extract:\n      p: \"#p\"\n");
@@ -486,21 +486,21 @@ TEST_CASE("render: per_host rate holds for render jobs (the main documents the s
   INFO(ran.err);
   CHECK(ran.exit_code == 0);
   CHECK(test::sql(dir.file("db"), "SELECT data FROM results WHERE data LIKE '%19.99%'").size() ==
-        5);
+        9);
   std::lock_guard<std::mutex> hold(site.lock);
-  REQUIRE(site.rated.size() == 5);
+  REQUIRE(site.rated.size() == 9);
   std::sort(site.rated.begin(), site.rated.end());
-  CHECK(site.rated.back() - site.rated.front() >= 800ms);  // 4 gaps of 250 ms
-  for (std::size_t i = 1; i < site.rated.size(); ++i) {
-    INFO("gap " << i << ": "
-                << std::chrono::duration_cast<std::chrono::milliseconds>(site.rated[i] -
-                                                                         site.rated[0])
-                       .count()
-                << " ms after the first");
-    // 4/s: 250 ms apart when the daemon lets them go; the browser's network stack and a loaded
-    // machine shift each arrival by up to ~130 ms (seen at load 20), but never bunch them up
-    // (without the pacing in render.cpp, pages held by the browser's start arrived < 1 ms apart).
-    CHECK(site.rated[i] - site.rated[i - 1] >= 50ms);
+  CHECK(site.rated.back() - site.rated.front() >= 1750ms);  // 8 gaps of 250 ms
+  // The contract (as W3 reads it from server logs): in no 1-s window more than rate + burst
+  // requests. Single gaps are not checked: the frontier spaces the pages 250 ms apart and the
+  // browser's start is paced (render.cpp), but on a loaded machine the browser's own network
+  // stack may send two held requests together (a 1 ms gap was seen once at load 10).
+  for (std::size_t i = 0; i < site.rated.size(); ++i) {
+    std::size_t in_window = 0;
+    for (std::size_t j = i; j < site.rated.size() && site.rated[j] - site.rated[i] < 1s; ++j)
+      ++in_window;
+    INFO("the window from request " << i);
+    CHECK(in_window <= 5);
   }
 }
 
