@@ -357,17 +357,50 @@ std::map<std::string, Clock::time_point> next_due_times(const std::string& path)
   return due;
 }
 
-std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::string& path) {
-  std::map<std::pair<std::string, std::string>, UrlState> out;
+void for_each_url_state(const std::string& path, const std::function<void(const UrlState&)>& each) {
   auto db = open_existing(path);
   sqlite::Stmt s(db,
                  "SELECT job, url, coalesce(etag, ''), coalesce(last_modified, ''), "
-                 "coalesce(content_hash, ''), coalesce(data, ''), coalesce(links, '') "
-                 "FROM url_state");
-  while (s.step())
-    out[{s.text(0), s.text(1)}] =
-        UrlState{{}, {}, s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)};
-  return out;
+                 "coalesce(content_hash, ''), coalesce(links, '') FROM url_state");
+  UrlState row;
+  while (s.step()) {
+    row = UrlState{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), {}, s.text(5)};
+    each(row);
+  }
+}
+
+struct UrlStateReader::Connection {
+  explicit Connection(const std::string& path)
+      : db(path, sqlite::Db::Mode::kReadOnly),
+        select(db,
+               "SELECT coalesce(etag, ''), coalesce(last_modified, ''), "
+               "coalesce(content_hash, ''), coalesce(data, ''), coalesce(links, '') "
+               "FROM url_state WHERE job = ? AND url = ?") {}
+  sqlite::Db db;
+  sqlite::Stmt select;
+};
+
+UrlStateReader::UrlStateReader(std::string path) : path_(std::move(path)) {}
+UrlStateReader::~UrlStateReader() = default;
+
+std::optional<UrlState> UrlStateReader::read(const std::string& job, const std::string& url) {
+  std::lock_guard lock(mu_);
+  if (!connection_) {
+    if (!std::filesystem::exists(path_)) return std::nullopt;
+    connection_ = std::make_unique<Connection>(path_);
+  }
+  sqlite::Stmt& s = connection_->select;
+  s.bind(1, job);
+  s.bind(2, url);
+  std::optional<UrlState> row;
+  try {
+    if (s.step()) row = UrlState{job, url, s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)};
+  } catch (...) {
+    s.reset();
+    throw;
+  }
+  s.reset();
+  return row;
 }
 
 std::map<std::string, int> failing_streaks(const std::string& path) {

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -143,9 +145,28 @@ std::map<std::string, Clock::time_point> next_due_times(const std::string& path)
 // restarted daemon knows a failing streak is going on. Throws Error.
 std::map<std::string, int> failing_streaks(const std::string& path);
 
-// The stored state of every (job, url) that has any; the values leave `job` and `url` empty
-// (the key holds them: one copy per URL, kept in memory while the daemon runs). Throws Error.
-std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::string& path);
+// Calls `each` with every stored url_state row, one at a time (a daemon's start: nothing is
+// held but the row at hand), `data` left empty. Throws Error.
+void for_each_url_state(const std::string& path, const std::function<void(const UrlState&)>& each);
+
+// Reads single url_state rows (a fetch that needs its URL's validators, fields or links):
+// one read-only connection, opened at the first read and kept. Thread-safe: one read at a time.
+class UrlStateReader {
+ public:
+  explicit UrlStateReader(std::string path);
+  ~UrlStateReader();
+  UrlStateReader(const UrlStateReader&) = delete;
+  UrlStateReader& operator=(const UrlStateReader&) = delete;
+
+  // The row of (job, url), or nullopt when there is none or no database yet. Throws Error.
+  std::optional<UrlState> read(const std::string& job, const std::string& url);
+
+ private:
+  struct Connection;
+  std::string path_;
+  std::mutex mu_;
+  std::unique_ptr<Connection> connection_;  // GUARDED_BY(mu_)
+};
 
 // Query results: column names and typed cells, ready for any output format.
 using Cell = std::variant<std::monostate, std::int64_t, double, std::string>;

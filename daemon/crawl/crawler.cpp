@@ -45,7 +45,7 @@ asio::awaitable<void> Crawler::run(const config::Job& job,
   if (job.cookies) run.cookies = std::make_unique<CookieJar>();
   if (job.follow) {
     run.links = std::make_unique<LinkFinder>(*job.follow);
-    run.seen.insert(job.urls.begin(), job.urls.end());
+    for (const auto& url : job.urls) run.seen.insert(fingerprint(url));
   }
   pump(run);
   co_await fetches.wait();
@@ -70,11 +70,9 @@ void Crawler::pump(Run& run) {
     if (run.next_own < run.job.urls.size()) {
       ++run.active;
       run.fetches->spawn(fetch_task(run, run.job.urls[run.next_own++], 0));
-    } else if (!run.pending.empty()) {
-      auto [url, depth] = std::move(run.pending.front());
-      run.pending.pop_front();
+    } else if (auto next = run.pending.pop()) {
       ++run.active;
-      run.fetches->spawn(fetch_task(run, std::move(url), depth));
+      run.fetches->spawn(fetch_task(run, std::move(next->url), next->depth));
     } else {
       break;
     }
@@ -105,8 +103,8 @@ void Crawler::queue_links(Run& run, std::vector<std::string> links, const std::s
   int added = 0;
   for (auto& link : links) {
     if (run.seen.size() >= budget) break;
-    if (!run.seen.insert(link).second) continue;
-    run.pending.emplace_back(std::move(link), depth + 1);
+    if (!run.seen.insert(fingerprint(link))) continue;
+    run.pending.push(link, depth + 1);
     ++added;
   }
   spdlog::debug("job '{}': {}: {} links, {} new (depth {})", run.job.name, parts_.rows.shown(url),

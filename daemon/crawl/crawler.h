@@ -17,20 +17,21 @@
 #include <asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
-#include <unordered_set>
 #include <vector>
 
 #include "config/config.h"
 #include "daemon/core/metrics.h"
 #include "daemon/core/row_sink.h"
 #include "daemon/core/task_group.h"
+#include "daemon/crawl/fingerprints.h"
 #include "daemon/crawl/politeness.h"
+#include "daemon/crawl/url_queue.h"
 #include "daemon/crawl/url_state.h"
 #include "daemon/extract/extract.h"
 #include "daemon/notify/notifier.h"
@@ -74,8 +75,9 @@ class Crawler {
  private:
   // One run of a job: its counts, its fetches, and for `follow` jobs the URLs seen so far.
   // At most max_active_ fetch coroutines live at once; the rest of the run's URLs wait as
-  // plain strings (the job's own by index, followed links in `pending`), so a job of 100,000
-  // URLs does not hold 100,000 coroutine frames.
+  // plain strings (the job's own by index, followed links packed in `pending`), so a job of
+  // 100,000 URLs does not hold 100,000 coroutine frames. A follow run keeps the fingerprints
+  // of the URLs it has seen, not the URLs (fingerprints.h).
   struct Run {
     explicit Run(const config::Job& j) : job(j) {}
     const config::Job& job;
@@ -84,10 +86,10 @@ class Crawler {
     int failed = 0;
     int cancelled = 0;
     TaskGroup* fetches = nullptr;
-    int active = 0;                                   // fetch coroutines alive
-    std::size_t next_own = 0;                         // the next of job.urls to start
-    std::deque<std::pair<std::string, int>> pending;  // followed links (url, depth) to start
-    std::unordered_set<std::string> seen;    // follow jobs: every URL of the run, its own too
+    int active = 0;                          // fetch coroutines alive
+    std::size_t next_own = 0;                // the next of job.urls to start
+    UrlQueue pending;                        // followed links to start
+    FingerprintSet seen;                     // follow jobs: every URL of the run, its own too
     std::unique_ptr<LinkFinder> links;       // set for follow jobs
     std::unique_ptr<FieldExtractor> fields;  // set for jobs with `extract`
     std::unique_ptr<CookieJar> cookies;      // set for jobs with `cookies: true`
@@ -113,10 +115,18 @@ class Crawler {
   void log_summary(const Run& run, Steady::duration took);
 
   // page.cpp: one URL.
+  // What a fetch knows of its URL's last state: the memo in memory and, when the fetch needs
+  // them, the validators, fields and links of its url_state row.
+  struct Before {
+    std::optional<UrlMemo> memo;    // nullopt: nothing known of the URL
+    bool read = false;              // the row was asked for
+    std::optional<KnownUrl> state;  // the row, when read and up to date
+  };
   asio::awaitable<void> fetch_one(Run& run, std::string url, int depth);
-  FetchRequest make_request(Run& run, const std::string& url) const;
+  asio::awaitable<void> read_state(const Run& run, const std::string& key, Before& before);
+  FetchRequest make_request(Run& run, const std::string& url, const Before& before) const;
   asio::awaitable<void> succeeded(Run& run, const std::string& url, int depth, const FetchResult& r,
-                                  storage::Clock::time_point fetched_at);
+                                  storage::Clock::time_point fetched_at, Before& before);
 
   asio::any_io_executor executor_;
   CrawlerParts parts_;

@@ -46,12 +46,21 @@ asio::awaitable<void> Crawler::fetch_one(Run& run, std::string url, int depth) {
     co_return;
   }
 
+  // What is known of the URL; its stored row is read now when the request needs its
+  // validators, or a change would be notified with the fields it had.
+  const std::string key = parts_.rows.shown(url);  // the URL as stored
+  Before before;
+  if (const UrlMemo* memo = parts_.states.find(job.name, key)) before.memo = *memo;
+  if (before.memo && ((before.memo->validators() && job.method == "GET" && job.conditional) ||
+                      (job.notify && job.notify->on_change)))
+    co_await read_state(run, key, before);
+
   RetryPlan plan;
   plan.host = host_key(*target);
   plan.limits = clearance.limits;
   plan.retries = job.retries;
   plan.counted_job = job.name;
-  plan.request = [this, &run, &url] { return make_request(run, url); };
+  plan.request = [this, &run, &url, &before] { return make_request(run, url, before); };
   if (job.render.chromium) plan.render = &job.render;  // after the same politeness
   plan.done = [](const FetchResult& r) { return r.ok() && r.status < 400; };
   plan.failed = [this, &run, &url](const Attempt& a) -> std::optional<storage::Row> {
@@ -79,7 +88,9 @@ asio::awaitable<void> Crawler::fetch_one(Run& run, std::string url, int depth) {
   };
   Sent sent = co_await parts_.politeness.send(plan);
   switch (sent.end) {
-    case Sent::End::kDone: co_await succeeded(run, url, depth, sent.result, sent.sent_at); break;
+    case Sent::End::kDone:
+      co_await succeeded(run, url, depth, sent.result, sent.sent_at, before);
+      break;
     case Sent::End::kFailed:  // its row is stored
       break;
     case Sent::End::kNotSent:
@@ -96,13 +107,34 @@ asio::awaitable<void> Crawler::fetch_one(Run& run, std::string url, int depth) {
   }
 }
 
-FetchRequest Crawler::make_request(Run& run, const std::string& url) const {
+// Reads `key`'s url_state row into `before`, off the loop. A row not written yet, or one that
+// cannot be read, leaves before.state empty: the fetch then goes as for a URL never seen
+// (no validators), which costs a full response, never a wrong one.
+asio::awaitable<void> Crawler::read_state(const Run& run, const std::string& key, Before& before) {
+  if (before.read || !before.memo) co_return;
+  before.read = true;
+  const UrlStates& states = parts_.states;
+  const std::string& job = run.job.name;
+  const UrlMemo memo = *before.memo;
+  auto read = [&states, &job, &key, memo]() -> std::optional<KnownUrl> {
+    try {
+      return states.read(job, key, memo);
+    } catch (const storage::Error& e) {
+      spdlog::warn("job '{}': cannot read the state of {} ({}); fetched as new", job, key,
+                   e.what());
+      return std::nullopt;
+    }
+  };
+  before.state = co_await run_blocking(parts_.cpu_pool, std::move(read));
+}
+
+FetchRequest Crawler::make_request(Run& run, const std::string& url, const Before& before) const {
   const config::Job& job = run.job;
   FetchRequest request = request_for(job, url);
   request.cookies = run.cookies.get();
   request.group = static_cast<std::uint64_t>(run.run_id);
   // A conditional GET with what the last full response said, unless the job sets these.
-  const KnownUrl* v = parts_.states.find(job.name, parts_.rows.shown(url));
+  const KnownUrl* v = before.state ? &*before.state : nullptr;
   if (v && job.method == "GET" && job.conditional) {
     auto has = [&](std::string_view name) {
       return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
@@ -120,13 +152,17 @@ FetchRequest Crawler::make_request(Run& run, const std::string& url) const {
 
 // A response that is not an error: its fields and links are read on the pool, then the
 // result row (unless `store: on_change` and nothing changed), the URL's new state, and the
-// links the run goes on to.
+// links the run goes on to. `before`: what fetch_one knew of the URL.
 asio::awaitable<void> Crawler::succeeded(Run& run, const std::string& url, int depth,
                                          const FetchResult& r,
-                                         storage::Clock::time_point fetched_at) {
+                                         storage::Clock::time_point fetched_at, Before& before) {
   const config::Job& job = run.job;
   const std::string key = parts_.rows.shown(url);       // the URL as stored
   const bool full = r.status >= 200 && r.status < 300;  // a 304 has no body to read
+  // A 304 is the content of the stored row (read before the request, unless the job sent
+  // its own If-None-Match or If-Modified-Since).
+  if (!full) co_await read_state(run, key, before);
+  const KnownUrl* stored = before.state ? &*before.state : nullptr;
   const bool may_follow =
       run.links && depth < job.follow->max_depth && run.seen.size() < follow_budget(run);
   const bool follow = may_follow && r.status == 200 && is_html(r.content_type);
@@ -156,17 +192,14 @@ asio::awaitable<void> Crawler::succeeded(Run& run, const std::string& url, int d
     links =
         nlohmann::json(page.links).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     queue_links(run, std::move(page.links), url, depth);
-  } else if (may_follow && r.status == 304) {
-    if (const KnownUrl* before = parts_.states.find(job.name, key);
-        before && !before->links.empty()) {
-      links = before->links;
-      auto list = nlohmann::json::parse(links, nullptr, false);
-      std::vector<std::string> again;
-      if (list.is_array())
-        for (const auto& link : list)
-          if (link.is_string()) again.push_back(link.get<std::string>());
-      queue_links(run, std::move(again), url, depth);
-    }
+  } else if (may_follow && r.status == 304 && stored && !stored->links.empty()) {
+    links = stored->links;
+    auto list = nlohmann::json::parse(links, nullptr, false);
+    std::vector<std::string> again;
+    if (list.is_array())
+      for (const auto& link : list)
+        if (link.is_string()) again.push_back(link.get<std::string>());
+    queue_links(run, std::move(again), url, depth);
   }
 
   if (!page.extracted.problem.empty()) {  // e.g. json fields and a body that is not JSON
@@ -197,15 +230,20 @@ asio::awaitable<void> Crawler::succeeded(Run& run, const std::string& url, int d
 
   ++run.ok;
   parts_.metrics.success(job.name, std::chrono::system_clock::now());
-  KnownUrl& state = parts_.states.at(job.name, key);
+  // The content hash before this fetch (memory has it even when the row was not read).
+  const std::string before_hash = stored        ? stored->content_hash
+                                  : before.memo ? content_hash_of(*before.memo)
+                                                : "";
   std::string hash = full ? content_hash(run.fields ? page.extracted.data : r.body)
-                          : state.content_hash;  // 304: the content is the one we have
-  const bool changed = full && hash != state.content_hash;
-  if (changed && !state.content_hash.empty()) parts_.metrics.changed(job.name);
+                          : before_hash;  // 304: the content is the one we have
+  const bool changed = full && hash != before_hash;
+  if (changed && !before_hash.empty()) parts_.metrics.changed(job.name);
   if (changed) ++run.changed;
-  // A change of content seen before (the first fetch of a URL is not news).
-  if (changed && !state.content_hash.empty() && job.notify && job.notify->on_change)
-    run.fetches->spawn(parts_.notifier.changed(job, run.run_id, url, state.data, state.content_hash,
+  // A change of content seen before (the first fetch of a URL is not news). The fields it
+  // had come from the stored row (empty in the rare case it was not written yet).
+  if (changed && !before_hash.empty() && job.notify && job.notify->on_change)
+    run.fetches->spawn(parts_.notifier.changed(job, run.run_id, url,
+                                               stored ? stored->data : std::string(), before_hash,
                                                page.extracted.data, hash));
   if (changed || !job.store_on_change) {
     storage::Row row = storage::ResultRow{.run_id = run.run_id,
@@ -219,30 +257,36 @@ asio::awaitable<void> Crawler::succeeded(Run& run, const std::string& url, int d
                                           .content_hash = hash,
                                           .changed = changed,
                                           // a 304 carries the current value forward
-                                          .data = full ? page.extracted.data : state.data};
+                                          .data = full     ? page.extracted.data
+                                                  : stored ? stored->data
+                                                           : std::string()};
     co_await parts_.rows.store(std::move(row));
   }
-  // The URL's new state: the validators of a full response (a 304 may refresh them) and
-  // the content hash.
-  KnownUrl next = state;
-  if (full || !r.etag.empty() || !r.last_modified.empty()) {
-    next.etag = r.etag;
-    next.last_modified = r.last_modified;
+  // The URL's new state: a full response's validators, content and links; a 304's stored
+  // row, its validators refreshed when it sent some. Written only when it differs from the
+  // row before (one row per page, not two, when nothing changed).
+  if (!full && !stored) co_return;  // a 304 whose row is not written yet: nothing to update
+  KnownUrl next;
+  if (full) {
+    next = KnownUrl{r.etag, r.last_modified, hash, page.extracted.data, std::move(links)};
+  } else {
+    next = *stored;
+    if (!r.etag.empty() || !r.last_modified.empty()) {
+      next.etag = r.etag;
+      next.last_modified = r.last_modified;
+    }
   }
-  next.content_hash = hash;
-  if (full) next.data = page.extracted.data;
-  if (follow) next.links = std::move(links);
-  if (next != state) {
-    state = next;
-    storage::Row row = storage::UrlState{.job = job.name,
-                                         .url = url,
-                                         .etag = std::move(next.etag),
-                                         .last_modified = std::move(next.last_modified),
-                                         .content_hash = std::move(next.content_hash),
-                                         .data = std::move(next.data),
-                                         .links = std::move(next.links)};
-    co_await parts_.rows.store(std::move(row));
-  }
+  const UrlMemo memo = memo_of(next);
+  if (before.memo && *before.memo == memo) co_return;
+  parts_.states.set(job.name, key, memo);
+  storage::Row row = storage::UrlState{.job = job.name,
+                                       .url = url,
+                                       .etag = std::move(next.etag),
+                                       .last_modified = std::move(next.last_modified),
+                                       .content_hash = std::move(next.content_hash),
+                                       .data = std::move(next.data),
+                                       .links = std::move(next.links)};
+  co_await parts_.rows.store(std::move(row));
 }
 
 }  // namespace scraperd::daemon

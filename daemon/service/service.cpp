@@ -70,7 +70,7 @@ std::set<std::string> paused_in(const std::string& db) {
 // each job's failing streak.
 struct Persisted {
   std::map<std::string, storage::Clock::time_point> due;
-  std::map<std::pair<std::string, std::string>, storage::UrlState> url_states;
+  UrlStates url_states;
   std::map<std::string, int> failing;
   std::set<std::string> paused;
 };
@@ -343,9 +343,10 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   // more memory (docs/performance.md).
   asio::thread_pool cpu_pool(std::max(1u, std::thread::hardware_concurrency()));
   Persisted persisted;
+  persisted.url_states = UrlStates(options.db_path);
   try {
     persisted.due = storage::next_due_times(options.db_path);
-    persisted.url_states = storage::url_states(options.db_path);
+    persisted.url_states.load();
     persisted.failing = storage::failing_streaks(options.db_path);
   } catch (const storage::Error& e) {
     spdlog::warn("cannot read the persisted state ({}); starting afresh", e.what());

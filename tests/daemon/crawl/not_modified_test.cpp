@@ -1,11 +1,14 @@
 // A 304 is the page as it was: a follow job goes on to the links it had, and the result row
 // carries the data forward. `conditional: false` sends no validators.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <map>
 #include <mutex>
 
 #include "daemon/service/service.h"
 #include "tests/support/http_server.h"
+#include "tests/support/process.h"
 #include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"
 
@@ -110,4 +113,75 @@ TEST_CASE("conditional: false sends no validators, every answer is a full one",
   auto conditional =
       load("jobs:\n  - name: c\n    url: '" + site.srv.url("/b") + "'\n    every: 1h\n");
   CHECK(conditional->jobs[0].conditional);
+}
+
+TEST_CASE("a page that answers as before leaves its url_state row alone", "[engine][304][state]") {
+  Site site;
+  test::TempDir dir;
+  auto db = dir.file("s.db");
+  auto config = load("jobs:\n  - name: s\n    url: '" + site.srv.url("/start") +
+                     "'\n    every: 1h\n    robots: ignore\n    follow: {max_depth: 1}\n"
+                     "    extract: {title: h1}\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  REQUIRE(test::sql1(db, "SELECT count(*) FROM url_state") == "3");
+  {  // count every write to url_state from now on
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    const char* sql =
+        "CREATE TABLE writes (url TEXT);"
+        "CREATE TRIGGER w_update AFTER UPDATE ON url_state BEGIN "
+        "  INSERT INTO writes VALUES (new.url); END;"
+        "CREATE TRIGGER w_insert AFTER INSERT ON url_state BEGIN "
+        "  INSERT INTO writes VALUES (new.url); END;";
+    char* error = nullptr;
+    const int rc = sqlite3_exec(h, sql, nullptr, nullptr, &error);
+    std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(h);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  // /start and /b answer 304 (their rows stay as they were), /a changes: one write.
+  {
+    std::lock_guard lock(site.mu);
+    site.version = 2;
+  }
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  CHECK(test::sql1(db, "SELECT group_concat(url) FROM writes") == site.srv.url("/a"));
+  // Nothing changes: no write at all, and every page still answers 304 from the rows read.
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  CHECK(test::sql1(db, "SELECT count(*) FROM writes") == "1");
+  std::lock_guard lock(site.mu);
+  CHECK(site.not_modified["/start"] == 2);
+  CHECK(site.not_modified["/a"] == 1);
+  CHECK(site.not_modified["/b"] == 2);
+}
+
+TEST_CASE("a daemon's later runs send the validators its earlier runs stored",
+          "[engine][304][state]") {
+  Site site;
+  test::TempDir dir;
+  auto db = dir.file("d.db");
+  // One daemon, runs a second apart: the later ones read the row the first wrote, with no
+  // restart in between.
+  auto cfg =
+      dir.write("jobs.yaml", "api: {listen: ''}\njobs:\n  - name: d\n    url: '" +
+                                 site.srv.url("/b") + "'\n    every: 1s\n    robots: ignore\n");
+  pid_t pid = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(pid);
+  REQUIRE(test::eventually(
+      [&] {
+        std::lock_guard lock(site.mu);
+        return site.conditions.size() >= 3;
+      },
+      std::chrono::seconds(20)));
+  ::kill(pid, SIGTERM);
+  REQUIRE(test::wait_exit(pid) == 0);
+  std::lock_guard lock(site.mu);
+  CHECK(site.conditions[0].empty());
+  CHECK_FALSE(site.conditions[1].empty());
+  CHECK_FALSE(site.conditions[2].empty());
+  CHECK(site.not_modified["/b"] + 1 == static_cast<int>(site.conditions.size()));
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(status) FROM (SELECT status FROM results ORDER BY "
+                   "id LIMIT 3)") == "200,304,304");
 }
