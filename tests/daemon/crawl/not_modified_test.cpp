@@ -185,3 +185,25 @@ TEST_CASE("a daemon's later runs send the validators its earlier runs stored",
                    "SELECT group_concat(status) FROM (SELECT status FROM results ORDER BY "
                    "id LIMIT 3)") == "200,304,304");
 }
+
+TEST_CASE("a page without validators keeps no links: no 304 can use them", "[engine][304][state]") {
+  test::HttpServer srv;
+  srv.server().Get("/start", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<a href='/a'>a</a>", "text/html");  // no ETag, no Last-Modified
+  });
+  srv.server().Get("/a", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("ETag", "\"a1\"");
+    res.set_content("<a href='/start'>start</a>", "text/html");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("v.db");
+  auto config = load("jobs:\n  - name: v\n    url: '" + srv.url("/start") +
+                     "'\n    every: 1h\n    robots: ignore\n    follow: {max_depth: 2}\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  CHECK(test::sql1(db, "SELECT count(*) FROM url_state") == "2");
+  CHECK(test::sql1(db, "SELECT coalesce(links, 'NULL') FROM url_state WHERE url LIKE '%/start'") ==
+        "NULL");
+  CHECK(test::sql1(db, "SELECT links FROM url_state WHERE url LIKE '%/a'") ==
+        "[\"" + srv.url("/start") + "\"]");
+}
