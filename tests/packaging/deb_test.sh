@@ -36,7 +36,8 @@ for f in "${files[@]}"; do
 done
 # ...and nothing the table does not list (directories aside).
 while read -r f; do
-  printf '%s\n' "${files[@]}" | grep -qxF "$f" || { echo "FAIL: $f is not in operations.md"; fail=1; }
+  # grep reads all of it (not -q): an early exit would SIGPIPE printf, a failure under pipefail
+  printf '%s\n' "${files[@]}" | grep -xF -- "$f" >/dev/null || { echo "FAIL: $f is not in operations.md"; fail=1; }
 done < <(cd "$tmp/deb" && find . -type f -o -type l | sed 's/^\.//' | sort)
 # The README's links resolve where it is installed.
 doc=$tmp/deb/usr/share/doc/scraperd
