@@ -440,6 +440,12 @@ std::string wait_expression(const std::string& selector, long long ms, const std
          std::to_string(ms) + "); })";
 }
 
+// The DOM (as dom_expression) when `selector` matches now, else null; throws when the
+// browser refuses the selector.
+std::string look_expression(const std::string& selector, const std::string& dom) {
+  return "(document.querySelector(" + js_string(selector) + ") !== null ? " + dom + " : null)";
+}
+
 // One page on `tab` (fresh: not yet set up): navigate, wait, read the DOM. `reusable` is set
 // when the page ended cleanly and the tab may take the next page of its context.
 asio::awaitable<FetchResult> on_tab(std::shared_ptr<Renderer::State> s, Steady::time_point called,
@@ -591,7 +597,8 @@ asio::awaitable<FetchResult> on_tab(std::shared_ptr<Renderer::State> s, Steady::
     dom = read.result.contains("result") ? read.result["result"] : json::object();
   } else {
     // A selector: one call that waits inside the page and returns the DOM once it matches.
-    // Without scripts the page's timers may not run: it is looked at every 100 ms instead.
+    // Without scripts the page's timers and observers may not run: it is looked for every
+    // 50 ms instead (only parsing changes such a DOM).
     for (;;) {
       if (broken()) co_return r;
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
@@ -599,9 +606,9 @@ asio::awaitable<FetchResult> on_tab(std::shared_ptr<Renderer::State> s, Steady::
         timed_out(wait);
         co_return r;
       }
-      long long in_page = o.javascript ? left.count() : std::min<long long>(left.count(), 100);
-      json eval = {{"expression", wait_expression(wait, in_page, dom_expr)},
-                   {"awaitPromise", true},
+      json eval = {{"expression", o.javascript ? wait_expression(wait, left.count(), dom_expr)
+                                               : look_expression(wait, dom_expr)},
+                   {"awaitPromise", o.javascript},
                    {"returnByValue", true}};
       CdpReply found = co_await cdp.call("Runtime.evaluate", std::move(eval), session, deadline);
       if (broken()) co_return r;
@@ -621,7 +628,6 @@ asio::awaitable<FetchResult> on_tab(std::shared_ptr<Renderer::State> s, Steady::
           dom = std::move(value);
           break;
         }
-        if (!o.javascript) continue;  // looked again right away: the 100 ms were the wait
       }
       // The page's context went (it navigated on) or the time in the page was up: again, a
       // little later.

@@ -465,6 +465,15 @@ TEST_CASE("render: javascript: false reads the DOM as parsed, with no script run
   REQUIRE(out[0].error_message == "");
   CHECK(out[0].body.find("<div id=\"app\"></div>") != std::string::npos);
   CHECK(out[0].body.find("19.99") == std::string::npos);
+  // A selector is looked for in the parsed DOM; one that only a script would add never comes.
+  auto present = wait_for("#app"), absent = wait_for("#price");
+  present.javascript = absent.javascript = false;
+  auto waited =
+      render_all({{get(site.url("/price")), present}, {get(site.url("/price"), 3s), absent}});
+  REQUIRE(waited[0].error_message == "");
+  CHECK(waited[0].body.find("<div id=\"app\"></div>") != std::string::npos);
+  CHECK(waited[1].error_kind == "timeout");
+  CHECK(waited[1].error_message.find("did not reach wait_for #price in time") != std::string::npos);
 }
 
 TEST_CASE("render: check refuses what Chromium cannot apply, and a missing browser",
