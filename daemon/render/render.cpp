@@ -612,8 +612,8 @@ asio::awaitable<FetchResult> on_tab(std::shared_ptr<Renderer::State> s, Steady::
                    {"returnByValue", true}};
       CdpReply found = co_await cdp.call("Runtime.evaluate", std::move(eval), session, deadline);
       if (broken()) co_return r;
-      if (!found.ok() && found.error == "timeout") {
-        failed_call(found, "waiting for " + wait);
+      if (!found.ok() && found.error == "timeout") {  // the page's time is up (or it hangs)
+        timed_out(wait);
         co_return r;
       }
       if (found.ok() && found.result.contains("exceptionDetails")) {
