@@ -780,3 +780,36 @@ TEST_CASE("render: pages loading in the browser count in scraperd_requests_in_fl
   ::kill(daemon, SIGTERM);
   CHECK(test::wait_exit(daemon) == 0);
 }
+
+TEST_CASE("render: a run's context is thrown away after its last page (5 s), cookies with it",
+          "[render][browser]") {
+  Site site;
+  asio::io_context io(1);
+  auto& r = render::renderer(io);
+  r.configure({});
+  daemon_::CookieJar jar;
+  std::vector<daemon_::FetchResult> out(3);
+  auto pages = [](render::Renderer& renderer, daemon_::CookieJar& cookies, std::string set,
+                  std::string read,
+                  std::vector<daemon_::FetchResult>& into) -> asio::awaitable<void> {
+    daemon_::FetchRequest a = in_run(set, cookies, 9), b = in_run(read, cookies, 9),
+                          c = in_run(read, cookies, 9);
+    config::Render wait_set = wait_for("#set"), wait_js = wait_for("#js"),
+                   wait_js2 = wait_for("#js");
+    into[0] = co_await renderer.render(std::move(a), std::move(wait_set));
+    into[1] = co_await renderer.render(std::move(b), std::move(wait_js));
+    // Past the run's linger (5 s, a timer on this same loop, so it has fired by then).
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    pause.expires_after(std::chrono::milliseconds(6000));
+    co_await pause.async_wait(asio::use_awaitable);
+    into[2] = co_await renderer.render(std::move(c), std::move(wait_js2));
+    renderer.close();
+  };
+  asio::co_spawn(io, pages(r, jar, site.url("/set-cookie"), site.url("/cookies"), out),
+                 asio::detached);
+  io.run();
+  for (const auto& o : out) REQUIRE(o.ok());
+  CHECK(out[1].body.find("<p id=\"js\">[session=run1; js=run1]</p>") != std::string::npos);
+  CHECK(out[2].body.find("<p id=\"server\">[]</p>") != std::string::npos);
+  CHECK(out[2].body.find("<p id=\"js\">[]</p>") != std::string::npos);
+}
