@@ -29,12 +29,15 @@ asio::awaitable<Sent> RetryLoop::send(const RetryPlan& plan) {
       co_return sent;
     }
     FetchRequest request = plan.request();
-    metrics_.in_flight = static_cast<int>(fetcher_.in_flight()) + 1;
+    auto sent_now = [this] {  // fetches and rendered pages
+      return static_cast<int>(fetcher_.in_flight() + (renderer_ ? renderer_->loading() : 0));
+    };
+    metrics_.in_flight = sent_now() + 1;
     if (plan.render && renderer_)
       sent.result = co_await renderer_->render(std::move(request), *plan.render);
     else
       sent.result = co_await fetcher_.fetch(std::move(request));
-    metrics_.in_flight = static_cast<int>(fetcher_.in_flight());
+    metrics_.in_flight = sent_now();
     const FetchResult& r = sent.result;
     if (r.error_kind == "cancelled") {  // the daemon is stopping and cut the drain short
       sent.end = Sent::End::kCut;

@@ -18,6 +18,7 @@ struct Pending {
   explicit Pending(asio::io_context& io) : timer(io) {}
   asio::steady_timer timer;  // expires at the deadline; cancelled by the reply
   bool done = false;
+  std::string session;
   CdpReply reply;
 };
 
@@ -137,19 +138,44 @@ Cdp::~Cdp() {
 
 asio::awaitable<CdpReply> Cdp::call(const char* method, json params, const std::string& session,
                                     Steady::time_point deadline) {
+  std::vector<std::pair<std::string, json>> one;
+  one.emplace_back(method, std::move(params));
+  std::vector<CdpReply> replies = co_await call_all(std::move(one), session, deadline);
+  co_return std::move(replies.front());
+}
+
+asio::awaitable<std::vector<CdpReply>> Cdp::call_all(
+    std::vector<std::pair<std::string, json>> calls, const std::string& session,
+    Steady::time_point deadline) {
   auto state = state_;  // the frame keeps it: the Cdp may go while this waits
-  if (state->closed) co_return CdpReply{{}, "closed"};
-  auto p = std::make_shared<Pending>(state->io);
-  p->timer.expires_at(deadline);
-  std::uint64_t id = state->enqueue(method, std::move(params), session);
-  state->pending.emplace(id, p);
-  std::error_code ec;
-  co_await p->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  if (!p->done) {
-    state->pending.erase(id);
-    co_return CdpReply{{}, "timeout"};
+  std::vector<CdpReply> replies(calls.size());
+  if (state->closed) {
+    for (auto& r : replies) r.error = "closed";
+    co_return replies;
   }
-  co_return std::move(p->reply);
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<Pending>>> sent;
+  for (auto& [method, params] : calls) {
+    auto p = std::make_shared<Pending>(state->io);
+    p->timer.expires_at(deadline);
+    p->session = session;
+    std::uint64_t id = state->enqueue(method, std::move(params), session);
+    state->pending.emplace(id, p);
+    sent.emplace_back(id, std::move(p));
+  }
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    auto& [id, p] = sent[i];
+    if (!p->done) {
+      std::error_code ec;
+      co_await p->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (!p->done) {
+      state->pending.erase(id);
+      replies[i].error = "timeout";
+    } else {
+      replies[i] = std::move(p->reply);
+    }
+  }
+  co_return replies;
 }
 
 void Cdp::send(const std::string& method, json params, const std::string& session) {
@@ -162,6 +188,21 @@ void Cdp::on_event(const std::string& session, EventHandler handler) {
 
 void Cdp::forget(const std::string& session) {
   state_->handlers.erase(session);
+}
+
+void Cdp::fail_session(const std::string& session, const std::string& error) {
+  auto& pending = state_->pending;
+  for (auto it = pending.begin(); it != pending.end();) {
+    auto p = it->second;
+    if (p->session != session) {
+      ++it;
+      continue;
+    }
+    it = pending.erase(it);
+    p->done = true;
+    p->reply.error = error;
+    p->timer.cancel();
+  }
 }
 
 void Cdp::on_closed(std::function<void()> handler) {

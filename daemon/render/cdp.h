@@ -21,6 +21,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace scraperd::daemon::render {
 
@@ -50,12 +52,20 @@ class Cdp {
   // (`method` and `session` are read before the first suspension; callers name their json.)
   asio::awaitable<CdpReply> call(const char* method, json params, const std::string& session,
                                  Steady::time_point deadline);
+  // Sends every call of `calls` at once (to `session`) and waits for all their replies, in
+  // that order: one round trip instead of one per call.
+  asio::awaitable<std::vector<CdpReply>> call_all(std::vector<std::pair<std::string, json>> calls,
+                                                  const std::string& session,
+                                                  Steady::time_point deadline);
   // Sends without waiting; the reply is dropped (from event handlers, which cannot wait).
   void send(const std::string& method, json params, const std::string& session);
 
   // Events of `session` ("" for the browser's); replaces the previous handler of that session.
   void on_event(const std::string& session, EventHandler handler);
   void forget(const std::string& session);
+  // Ends the calls waiting on `session` now, with `error` (its target crashed: no reply will
+  // come).
+  void fail_session(const std::string& session, const std::string& error);
   // Called once when the pipe closes.
   void on_closed(std::function<void()> handler);
 

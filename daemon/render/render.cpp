@@ -22,6 +22,7 @@
 
 #include "config/url.h"
 #include "daemon/render/browser.h"
+#include "daemon/render/pace.h"
 
 namespace scraperd::daemon::render {
 
@@ -127,24 +128,38 @@ std::string base64_decode(std::string_view in) {
   return out;
 }
 
-// What the page's events said so far.
+// The main document's response (a navigation's requestId is its loaderId).
+struct MainDocument {
+  bool have_response = false;
+  int status = 0;
+  std::string url, mime, protocol;
+  json headers;
+  std::string error;  // net::ERR_... when it failed before a response
+};
+
+// What the page's events said so far. A reused tab may still deliver a late event of its
+// previous page: the load and the main document are told apart by the navigation's loaderId.
 struct PageState {
+  explicit PageState(asio::io_context& io) : wake(io, Steady::time_point::max()) {}
   std::string frame;  // the main frame's id (the target's)
   bool done = false;  // the page's coroutine has ended (nothing more is sent for it)
   bool gated = false;
   // Lets the main document's first request go (Fetch.continueRequest), when politeness allows.
   std::function<void(json cont)> release_main;
-  bool loaded = false;
+  std::set<std::string> loaded;  // loaderIds whose load event fired
   bool crashed = false;
   int dialogs = 0;
-  std::string main_request;  // Network requestId of the main document
-  bool have_response = false;
-  int status = 0;
-  std::string url, mime, protocol;
-  json headers;
-  std::string main_error;  // net::ERR_... when the main document failed
+  std::string first_document;                     // the first main-frame document request seen
+  std::map<std::string, MainDocument> documents;  // by requestId
   std::set<std::string> in_flight;
   Steady::time_point last_activity = Steady::now();
+  // Cancelled by the events the wait looks at; `poked` says one came while it did not wait.
+  asio::steady_timer wake;
+  bool poked = false;
+  void poke() {
+    poked = true;
+    wake.cancel();
+  }
 };
 
 // CDP's resource type for a `block:` entry.
@@ -158,6 +173,31 @@ std::string resource_type(const std::string& block) {
 std::string js_string(const std::string& s) {
   return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
 }
+
+// A target attached with a flat session.
+struct Tab {
+  std::string target, session;
+  std::string setup;  // what its set-up calls were (pages with other ones get another tab)
+  std::string url;    // the last page it loaded
+};
+
+// The browser context of one job run.
+struct RunContext {
+  explicit RunContext(asio::io_context& io) : linger(io) {}
+  std::uint64_t key = 0;  // FetchRequest::group
+  std::string id;         // browserContextId; empty while being created or when that failed
+  std::string error;      // why it could not be created
+  std::weak_ptr<Browser> browser;
+  bool creating = true;
+  std::vector<std::shared_ptr<asio::steady_timer>> waiting;  // pages waiting for it
+  int pages = 0;                                             // its pages in flight
+  std::vector<Tab> idle;  // tabs whose page ended cleanly, for its next pages
+  asio::steady_timer linger;
+};
+
+// How long a run's context outlives its last page in flight (the next page of a paced run
+// usually comes before).
+constexpr auto kRunLinger = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -175,10 +215,14 @@ struct Renderer::State {
   asio::steady_timer idle;
   bool closed = false;
   std::size_t in_flight = 0;
+  std::size_t loading = 0;  // pages past acquire()
   // Per origin: when the last page was asked for (its frontier permit) and when it navigated.
   // A page's navigation keeps at least the gap its permit had to the last one: the browser's
   // start or a slow set-up must not bunch up requests the frontier spaced out.
-  std::map<std::string, std::pair<Steady::time_point, Steady::time_point>> paced;
+  // Pruned (prune_paced) of origins whose last page went more than kPacedFor ago.
+  PacedMap paced;
+  std::map<std::uint64_t, std::shared_ptr<RunContext>> runs;  // by FetchRequest::group
+  int tabs_busy = 0;                                          // tabs with a page on them
 
   int concurrency() const {
     if (settings.concurrency > 0) return settings.concurrency;
@@ -225,6 +269,7 @@ struct Renderer::State {
 
   void kill_all() {
     current.reset();
+    runs.clear();
     for (auto& w : live)
       if (auto b = w.lock()) {
         b->cdp().close();
@@ -260,36 +305,48 @@ void on_page_event(Cdp* cdp, const std::shared_ptr<PageState>& page, const std::
                    const std::vector<std::pair<std::string, std::string>>& doc_headers,
                    const std::string& origin, const std::string& method, const json& params) {
   PageState& p = *page;
-  if (method == "Page.loadEventFired") {
-    p.loaded = true;
+  if (method == "Page.lifecycleEvent") {
+    if (params.value("name", std::string()) == "load" &&
+        params.value("frameId", std::string()) == p.frame) {
+      p.loaded.insert(params.value("loaderId", std::string()));
+      p.poke();
+    }
   } else if (method == "Network.requestWillBeSent") {
     std::string id = params.value("requestId", std::string());
     p.in_flight.insert(id);
     p.last_activity = Steady::now();
     if (params.value("type", std::string()) == "Document" &&
-        params.value("frameId", std::string()) == p.frame && p.main_request.empty())
-      p.main_request = id;
+        params.value("frameId", std::string()) == p.frame) {
+      if (p.first_document.empty()) p.first_document = id;
+      p.documents.try_emplace(id);
+    }
   } else if (method == "Network.responseReceived") {
-    if (params.value("requestId", std::string()) == p.main_request && params.contains("response")) {
+    auto doc = p.documents.find(params.value("requestId", std::string()));
+    if (doc != p.documents.end() && params.contains("response")) {
       const json& resp = params["response"];
-      p.have_response = true;
-      p.status = resp.value("status", 0);
-      p.url = resp.value("url", std::string());
-      p.mime = resp.value("mimeType", std::string());
-      p.protocol = resp.value("protocol", std::string());
-      p.headers = resp.value("headers", json::object());
+      MainDocument& d = doc->second;
+      d.have_response = true;
+      d.status = resp.value("status", 0);
+      d.url = resp.value("url", std::string());
+      d.mime = resp.value("mimeType", std::string());
+      d.protocol = resp.value("protocol", std::string());
+      d.headers = resp.value("headers", json::object());
     }
   } else if (method == "Network.loadingFinished" || method == "Network.loadingFailed") {
     std::string id = params.value("requestId", std::string());
     p.in_flight.erase(id);
     p.last_activity = Steady::now();
-    if (method == "Network.loadingFailed" && id == p.main_request && !p.have_response)
-      p.main_error = params.value("errorText", std::string("failed"));
+    auto doc = p.documents.find(id);
+    if (method == "Network.loadingFailed" && doc != p.documents.end() && !doc->second.have_response)
+      doc->second.error = params.value("errorText", std::string("failed"));
+    p.poke();
   } else if (method == "Page.javascriptDialogOpening") {
     ++p.dialogs;
     cdp->send("Page.handleJavaScriptDialog", {{"accept", false}}, session);
   } else if (method == "Inspector.targetCrashed") {
     p.crashed = true;
+    cdp->fail_session(session, "the page crashed");
+    p.poke();
   } else if (method == "Fetch.requestPaused") {
     std::string id = params.value("requestId", std::string());
     std::string type = params.value("resourceType", std::string());
@@ -323,43 +380,94 @@ void on_page_event(Cdp* cdp, const std::shared_ptr<PageState>& page, const std::
   }
 }
 
-// In a fresh target of `context`: navigate, wait, read the DOM.
-asio::awaitable<FetchResult> in_context(std::shared_ptr<Renderer::State> s,
-                                        Steady::time_point called, std::shared_ptr<Browser> b,
-                                        const std::string& context, const FetchRequest& request,
-                                        const config::Render& o, Steady::time_point deadline,
-                                        std::string* shot) {
+// The session set-up a tab gets once, for pages whose options give the same calls.
+std::vector<std::pair<std::string, json>> tab_setup(const config::Render& o,
+                                                    const std::set<std::string>& blocked,
+                                                    const std::string& user_agent) {
+  std::vector<std::pair<std::string, json>> setup;
+  setup.emplace_back("Page.enable", json::object());
+  setup.emplace_back("Page.setLifecycleEventsEnabled", json{{"enabled", true}});
+  setup.emplace_back("Network.enable", json::object());
+  {
+    // Documents: the job's headers, and the main request held until its time has come.
+    json patterns = {{{"resourceType", "Document"}}};
+    for (const auto& t : blocked) patterns.push_back({{"resourceType", t}});
+    setup.emplace_back("Fetch.enable", json{{"patterns", std::move(patterns)}});
+  }
+  if (!user_agent.empty())
+    setup.emplace_back("Emulation.setUserAgentOverride", json{{"userAgent", user_agent}});
+  setup.emplace_back(
+      "Emulation.setDeviceMetricsOverride",
+      json{{"width", o.width}, {"height", o.height}, {"deviceScaleFactor", 1}, {"mobile", false}});
+  if (!o.javascript)
+    setup.emplace_back("Emulation.setScriptExecutionDisabled", json{{"value", true}});
+  else
+    setup.emplace_back("Page.addScriptToEvaluateOnNewDocument",
+                       json{{"source", "window.open = function () { return null; };"}});
+  return setup;
+}
+
+std::string without_fragment(const std::string& url) {
+  return url.substr(0, url.find('#'));
+}
+
+// The expression that reads the DOM, bounded by max_body before it crosses the pipe: the
+// outerHTML, or {too_large: length}.
+std::string dom_expression(const FetchRequest& request) {
+  const std::string max = std::to_string(request.max_body);
+  return "(() => { const e = document.documentElement; if (!e) return ''; const h = e.outerHTML; "
+         "return h.length > " +
+         max + " ? " + (request.cut_body ? "h.slice(0, " + max + ")" : "{too_large: h.length}") +
+         " : h; })()";
+}
+
+// Waits inside the page, up to `ms`, for `selector` (a MutationObserver, and a look every
+// 100 ms for what it does not see, such as :checked), then resolves with the DOM (as
+// dom_expression), or with null when the time is up. A selector the browser refuses rejects.
+std::string wait_expression(const std::string& selector, long long ms, const std::string& dom) {
+  return "new Promise((resolve) => { const sel = " + js_string(selector) +
+         "; const found = () => document.querySelector(sel) !== null;"
+         " const read = () => " +
+         dom +
+         "; if (found()) { resolve(read()); return; }"
+         " let obs, tick, timer; const done = (v) => { obs.disconnect(); clearInterval(tick);"
+         " clearTimeout(timer); resolve(v); };"
+         " obs = new MutationObserver(() => { if (found()) done(read()); });"
+         " obs.observe(document, {childList: true, subtree: true, attributes: true,"
+         " characterData: true});"
+         " tick = setInterval(() => { if (found()) done(read()); }, 100);"
+         " timer = setTimeout(() => done(null), " +
+         std::to_string(ms) + "); })";
+}
+
+// The DOM (as dom_expression) when `selector` matches now, else null; throws when the
+// browser refuses the selector.
+std::string look_expression(const std::string& selector, const std::string& dom) {
+  return "(document.querySelector(" + js_string(selector) + ") !== null ? " + dom + " : null)";
+}
+
+// One page on `tab` (fresh: not yet set up): navigate, wait, read the DOM. `reusable` is set
+// when the page ended cleanly and the tab may take the next page of its context.
+asio::awaitable<FetchResult> on_tab(std::shared_ptr<Renderer::State> s, Steady::time_point called,
+                                    std::shared_ptr<Browser> b, Tab& tab, bool fresh,
+                                    const FetchRequest& request, const config::Render& o,
+                                    Steady::time_point deadline, std::string* shot,
+                                    bool& reusable) {
   FetchResult r;
   Cdp& cdp = b->cdp();
-  auto failed_call = [&](const CdpReply& reply, const char* what) {
-    if (reply.error == "timeout")
-      fail(r, "timeout", std::string("the browser did not answer in time (") + what + ")");
+  const std::string session = tab.session;
+  auto page = std::make_shared<PageState>(s->io);
+  page->frame = tab.target;
+  auto failed_call = [&](const CdpReply& reply, const std::string& what) {
+    if (page->crashed)
+      fail(r, "render", "the page crashed (its renderer process died)");
+    else if (reply.error == "timeout")
+      fail(r, "timeout", "the browser did not answer in time (" + what + ")");
     else if (reply.error == "closed")
-      fail(r, "render", std::string("the browser exited (") + what + ")");
+      fail(r, "render", "the browser exited (" + what + ")");
     else
-      fail(r, "render", std::string(what) + ": " + reply.error);
+      fail(r, "render", what + ": " + reply.error);
   };
-
-  json target_params = {{"url", "about:blank"}, {"browserContextId", context}};
-  CdpReply created =
-      co_await cdp.call("Target.createTarget", std::move(target_params), kBrowser, deadline);
-  if (!created.ok()) {
-    if (created.error == "timeout") b->unresponsive = true;
-    failed_call(created, "Target.createTarget");
-    co_return r;
-  }
-  std::string target = created.result.value("targetId", std::string());
-  json attach_params = {{"targetId", target}, {"flatten", true}};
-  CdpReply attached =
-      co_await cdp.call("Target.attachToTarget", std::move(attach_params), kBrowser, deadline);
-  if (!attached.ok()) {
-    failed_call(attached, "Target.attachToTarget");
-    co_return r;
-  }
-  const std::string session = attached.result.value("sessionId", std::string());
-
-  auto page = std::make_shared<PageState>();
-  page->frame = target;
   struct Ended {
     PageState& page;
     ~Ended() { page.done = true; }
@@ -383,8 +491,9 @@ asio::awaitable<FetchResult> in_context(std::shared_ptr<Renderer::State> s,
   // request went (per origin; reserved when decided, so concurrent pages queue up).
   page->release_main = [s, weak = std::weak_ptr<PageState>(page), cdp_ptr, session, origin, called,
                         deadline](json cont) {
-    auto& [last_called, last_sent] = s->paced[origin];
     auto now = Steady::now();
+    prune_paced(s->paced, now);
+    auto& [last_called, last_sent] = s->paced[origin];
     auto not_before = now;
     if (last_sent != Steady::time_point{}) {
       auto gap = called > last_called ? called - last_called : last_called - called;
@@ -403,39 +512,15 @@ asio::awaitable<FetchResult> in_context(std::shared_ptr<Renderer::State> s,
     on_page_event(cdp_ptr, page, session, blocked, doc_headers, origin, method, params);
   });
 
-  // Set-up, each step answered before the next.
-  std::vector<std::pair<const char*, json>> setup;
-  setup.emplace_back("Page.enable", json::object());
-  setup.emplace_back("Network.enable", json::object());
-  {
-    // Documents: the job's headers, and the main request held until its time has come.
-    json patterns = {{{"resourceType", "Document"}}};
-    for (const auto& t : blocked) patterns.push_back({{"resourceType", t}});
-    setup.emplace_back("Fetch.enable", json{{"patterns", std::move(patterns)}});
-  }
-  if (!user_agent.empty())
-    setup.emplace_back("Emulation.setUserAgentOverride", json{{"userAgent", user_agent}});
-  setup.emplace_back(
-      "Emulation.setDeviceMetricsOverride",
-      json{{"width", o.width}, {"height", o.height}, {"deviceScaleFactor", 1}, {"mobile", false}});
-  if (!o.javascript)
-    setup.emplace_back("Emulation.setScriptExecutionDisabled", json{{"value", true}});
-  else
-    setup.emplace_back("Page.addScriptToEvaluateOnNewDocument",
-                       json{{"source", "window.open = function () { return null; };"}});
-  for (auto& [method, params] : setup) {
-    CdpReply done = co_await cdp.call(method, std::move(params), session, deadline);
-    if (!done.ok()) {
-      failed_call(done, method);
-      co_return r;
-    }
-  }
-  json deny = {{"behavior", "deny"}, {"browserContextId", context}};
-  CdpReply denied =
-      co_await cdp.call("Browser.setDownloadBehavior", std::move(deny), kBrowser, deadline);
-  if (!denied.ok()) {
-    failed_call(denied, "Browser.setDownloadBehavior");
-    co_return r;
+  // Set-up, once per tab, all calls sent together.
+  if (fresh) {
+    std::vector<CdpReply> done =
+        co_await cdp.call_all(tab_setup(o, blocked, user_agent), session, deadline);
+    for (std::size_t i = 0; i < done.size(); ++i)
+      if (!done[i].ok()) {
+        failed_call(done[i], "setting up the tab");
+        co_return r;
+      }
   }
 
   json nav = {{"url", request.url}};
@@ -448,77 +533,122 @@ asio::awaitable<FetchResult> in_context(std::shared_ptr<Renderer::State> s,
     fail(r, kind_of(e), e + " (loading " + request.url + ")");
     co_return r;
   }
-
-  // Wait for the condition, looking again every 50 ms.
-  const std::string& wait = o.wait_for;
-  asio::steady_timer tick(s->io);
-  for (;;) {
+  tab.url = request.url;
+  // The navigation's document: its requestId is the loaderId Page.navigate names.
+  const std::string loader = navigated.result.value("loaderId", std::string());
+  auto main = [&]() -> const MainDocument* {
+    auto d = page->documents.find(loader);
+    if (d == page->documents.end()) d = page->documents.find(page->first_document);
+    return d == page->documents.end() ? nullptr : &d->second;
+  };
+  auto timed_out = [&](const std::string& wait) {
+    const MainDocument* m = main();
+    fail(r, "timeout",
+         "the page did not reach wait_for " + wait + " in time" +
+             (m && m->have_response ? " (HTTP status " + std::to_string(m->status) + ")"
+                                    : std::string(" (no response)")));
+  };
+  auto broken = [&]() {
     if (page->crashed) {
       fail(r, "render", "the page crashed (its renderer process died)");
-      co_return r;
+      return true;
     }
     if (cdp.closed()) {
       fail(r, "render", "the browser exited while the page loaded");
-      co_return r;
+      return true;
     }
-    if (!page->main_error.empty()) {
-      fail(r, kind_of(page->main_error), page->main_error + " (loading " + request.url + ")");
-      co_return r;
+    if (const MainDocument* m = main(); m && !m->error.empty()) {
+      fail(r, kind_of(m->error), m->error + " (loading " + request.url + ")");
+      return true;
     }
-    bool ready = false;
-    if (wait == "load") {
-      ready = page->loaded;
-    } else if (wait == "network_idle") {
-      ready =
-          page->loaded && page->in_flight.empty() && Steady::now() - page->last_activity >= 500ms;
-    } else {
-      json q = {{"expression", "!!document.querySelector(" + js_string(wait) + ")"},
-                {"returnByValue", true}};
-      CdpReply found = co_await cdp.call("Runtime.evaluate", std::move(q), session, deadline);
-      if (found.ok() && found.result.contains("exceptionDetails") && page->have_response) {
-        fail(r, "render", "wait_for '" + wait + "' is not a selector the browser accepts");
+    return false;
+  };
+
+  const std::string& wait = o.wait_for;
+  const std::string dom_expr = dom_expression(request);
+  json dom;  // Runtime.evaluate's result: the DOM as dom_expression gives it
+  if (wait == "load" || wait == "network_idle") {
+    // Woken by the page's events (and, for network_idle, when its quiet 500 ms are up).
+    for (;;) {
+      if (broken()) co_return r;
+      auto now = Steady::now();
+      bool loaded = page->loaded.contains(loader);
+      bool quiet = loaded && page->in_flight.empty();
+      if (wait == "load" ? loaded : quiet && now - page->last_activity >= 500ms) break;
+      if (now >= deadline) {
+        timed_out(wait);
         co_return r;
       }
-      ready = found.ok() && found.result.contains("result") &&
-              found.result["result"].value("value", false) == true;
+      auto until = deadline;
+      if (wait == "network_idle" && quiet) until = std::min(until, page->last_activity + 500ms);
+      if (!page->poked) {
+        page->wake.expires_at(until);
+        std::error_code ec;
+        co_await page->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      page->poked = false;
     }
-    if (ready) break;
-    if (Steady::now() >= deadline) {
-      fail(r, "timeout",
-           "the page did not reach wait_for " + wait + " in time" +
-               (page->have_response ? " (HTTP status " + std::to_string(page->status) + ")"
-                                    : std::string(" (no response)")));
+    json eval = {{"expression", dom_expr}, {"returnByValue", true}};
+    CdpReply read = co_await cdp.call("Runtime.evaluate", std::move(eval), session, deadline);
+    if (!read.ok()) {
+      failed_call(read, "reading the DOM");
       co_return r;
     }
-    tick.expires_after(50ms);
-    std::error_code ec;
-    co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    dom = read.result.contains("result") ? read.result["result"] : json::object();
+  } else {
+    // A selector: one call that waits inside the page and returns the DOM once it matches.
+    // Without scripts the page's timers and observers may not run: it is looked for every
+    // 50 ms instead (only parsing changes such a DOM).
+    for (;;) {
+      if (broken()) co_return r;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
+      if (left.count() <= 0) {
+        timed_out(wait);
+        co_return r;
+      }
+      json eval = {{"expression", o.javascript ? wait_expression(wait, left.count(), dom_expr)
+                                               : look_expression(wait, dom_expr)},
+                   {"awaitPromise", o.javascript},
+                   {"returnByValue", true}};
+      CdpReply found = co_await cdp.call("Runtime.evaluate", std::move(eval), session, deadline);
+      if (broken()) co_return r;
+      if (!found.ok() && found.error == "timeout") {  // the page's time is up (or it hangs)
+        timed_out(wait);
+        co_return r;
+      }
+      if (found.ok() && found.result.contains("exceptionDetails")) {
+        const MainDocument* m = main();
+        if (m && m->have_response) {
+          fail(r, "render", "wait_for '" + wait + "' is not a selector the browser accepts");
+          co_return r;
+        }
+      } else if (found.ok()) {
+        json value = found.result.contains("result") ? found.result["result"] : json::object();
+        if (value.value("subtype", std::string()) != "null" && value.contains("type")) {
+          dom = std::move(value);
+          break;
+        }
+      }
+      // The page's context went (it navigated on) or the time in the page was up: again, a
+      // little later.
+      asio::steady_timer pause(s->io);
+      pause.expires_after(50ms);
+      std::error_code ec;
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
   }
 
-  // The DOM, bounded by max_body before it crosses the pipe.
   const std::string max = std::to_string(request.max_body);
-  std::string expr =
-      "(() => { const e = document.documentElement; if (!e) return ''; const h = e.outerHTML; "
-      "return h.length > " +
-      max + " ? " + (request.cut_body ? "h.slice(0, " + max + ")" : "{too_large: h.length}") +
-      " : h; })()";
-  json eval = {{"expression", expr}, {"returnByValue", true}};
-  CdpReply dom = co_await cdp.call("Runtime.evaluate", std::move(eval), session, deadline);
-  if (!dom.ok()) {
-    failed_call(dom, "reading the DOM");
-    co_return r;
-  }
-  const json& value = dom.result.contains("result") ? dom.result["result"] : json::object();
-  if (value.value("type", std::string()) != "string") {
-    if (value.contains("value") && value["value"].is_object())
+  if (dom.value("type", std::string()) != "string") {
+    if (dom.contains("value") && dom["value"].is_object())
       fail(r, "too_large",
-           "the rendered DOM is " + value["value"].value("too_large", json(0)).dump() +
+           "the rendered DOM is " + dom["value"].value("too_large", json(0)).dump() +
                " characters, more than max_body (" + max + " bytes)");
     else
       fail(r, "render", "the document has no DOM to read");
     co_return r;
   }
-  r.body = value.value("value", std::string());
+  r.body = dom.value("value", std::string());
   if (r.body.size() > request.max_body) {
     if (request.cut_body) {
       r.body.resize(request.max_body);
@@ -534,32 +664,131 @@ asio::awaitable<FetchResult> in_context(std::shared_ptr<Renderer::State> s,
     CdpReply taken = co_await cdp.call("Page.captureScreenshot", std::move(png), session, deadline);
     if (taken.ok()) *shot = base64_decode(taken.result.value("data", std::string()));
   }
-  if (!page->have_response) {
+  const MainDocument* m = main();
+  if (!m || !m->have_response) {
     fail(r, "render", "the page has no HTTP response (" + request.url + ")");
     co_return r;
   }
-  r.status = page->status;
-  if (page->url != request.url) r.final_url = page->url;
-  r.retry_after = header(page->headers, "retry-after");
-  r.etag = header(page->headers, "etag");
-  r.last_modified = header(page->headers, "last-modified");
-  r.content_type = header(page->headers, "content-type");
-  if (r.content_type.empty()) r.content_type = page->mime;
-  const std::string& proto = page->protocol;
+  r.status = m->status;
+  if (m->url != request.url) r.final_url = m->url;
+  r.retry_after = header(m->headers, "retry-after");
+  r.etag = header(m->headers, "etag");
+  r.last_modified = header(m->headers, "last-modified");
+  r.content_type = header(m->headers, "content-type");
+  if (r.content_type.empty()) r.content_type = m->mime;
+  const std::string& proto = m->protocol;
   r.http_version = proto == "h2"         ? "2"
                    : proto == "http/1.1" ? "1.1"
                    : proto == "http/1.0" ? "1.0"
                                          : "";
+  reusable = !page->crashed && !cdp.closed();
   co_return r;
 }
 
-// A fresh browser context for one page, thrown away after it.
-asio::awaitable<FetchResult> load(std::shared_ptr<Renderer::State> s, Steady::time_point called,
-                                  std::shared_ptr<Browser> b, const FetchRequest& request,
-                                  const config::Render& o, Steady::time_point deadline,
-                                  std::string* shot) {
+// An idle tab's events: nothing of it goes on (no dialog waits, no document loads).
+void idle_tab(Cdp& cdp, const std::string& session) {
+  Cdp* cdp_ptr = &cdp;
+  cdp.on_event(session, [cdp_ptr, session](const std::string& method, const json& params) {
+    if (method == "Page.javascriptDialogOpening")
+      cdp_ptr->send("Page.handleJavaScriptDialog", {{"accept", false}}, session);
+    else if (method == "Fetch.requestPaused")
+      cdp_ptr->send("Fetch.failRequest",
+                    {{"requestId", params.value("requestId", std::string())},
+                     {"errorReason", "BlockedByClient"}},
+                    session);
+  });
+}
+
+void close_tab(Cdp& cdp, const Tab& tab) {
+  cdp.forget(tab.session);
+  cdp.send("Target.closeTarget", {{"targetId", tab.target}}, kBrowser);
+}
+
+// Idle tabs of other runs are closed while the tabs open would exceed render.concurrency.
+void make_room(Renderer::State& s, const std::shared_ptr<Browser>& b) {
+  int open = s.tabs_busy;
+  for (auto& [key, run] : s.runs)
+    if (run->browser.lock() == b) open += static_cast<int>(run->idle.size());
+  for (auto& [key, run] : s.runs) {
+    if (open < s.concurrency()) return;
+    if (run->browser.lock() != b) continue;
+    while (!run->idle.empty() && open >= s.concurrency()) {
+      close_tab(b->cdp(), run->idle.front());
+      run->idle.erase(run->idle.begin());
+      --open;
+    }
+  }
+}
+
+// A page in `context` on a tab: an idle one of its run (`idle`, may be null: none kept) whose
+// set-up fits, else a fresh one, closed after the page unless it goes back to `idle`.
+asio::awaitable<FetchResult> in_context(std::shared_ptr<Renderer::State> s,
+                                        Steady::time_point called, std::shared_ptr<Browser> b,
+                                        const std::string& context, std::shared_ptr<RunContext> run,
+                                        const FetchRequest& request, const config::Render& o,
+                                        Steady::time_point deadline, std::string* shot) {
   FetchResult r;
   Cdp& cdp = b->cdp();
+  Tab tab;
+  // Pages whose set-up calls are the same share tabs (within a run they always are).
+  tab.setup = json(tab_setup(o, {}, "")).dump() + json(o.block).dump() +
+              (o.user_agent.empty() ? request.user_agent : o.user_agent);
+  for (const auto& [k, v] : request.headers)
+    if (iequal(k, "User-Agent")) tab.setup += "|" + v;
+  bool fresh = true;
+  if (run) {
+    auto& idle = run->idle;
+    for (auto it = idle.begin(); it != idle.end(); ++it)
+      if (it->setup == tab.setup && without_fragment(it->url) != without_fragment(request.url)) {
+        tab = *it;
+        idle.erase(it);
+        fresh = false;
+        break;
+      }
+  }
+  if (fresh) {
+    make_room(*s, b);
+    json target_params = {{"url", "about:blank"}, {"browserContextId", context}};
+    CdpReply created =
+        co_await cdp.call("Target.createTarget", std::move(target_params), kBrowser, deadline);
+    if (!created.ok()) {
+      if (created.error == "timeout") b->unresponsive = true;
+      fail(r, created.error == "timeout" ? "timeout" : "render",
+           created.error == "timeout"  ? "the browser did not answer in time (Target.createTarget)"
+           : created.error == "closed" ? "the browser exited (Target.createTarget)"
+                                       : "Target.createTarget: " + created.error);
+      co_return r;
+    }
+    tab.target = created.result.value("targetId", std::string());
+    json attach_params = {{"targetId", tab.target}, {"flatten", true}};
+    CdpReply attached =
+        co_await cdp.call("Target.attachToTarget", std::move(attach_params), kBrowser, deadline);
+    if (!attached.ok()) {
+      fail(r, attached.error == "timeout" ? "timeout" : "render",
+           "Target.attachToTarget: " + attached.error);
+      cdp.send("Target.closeTarget", {{"targetId", tab.target}}, kBrowser);
+      co_return r;
+    }
+    tab.session = attached.result.value("sessionId", std::string());
+  }
+  ++s->tabs_busy;
+  bool reusable = false;
+  r = co_await on_tab(s, called, b, tab, fresh, request, o, deadline, shot, reusable);
+  --s->tabs_busy;
+  if (cdp.closed()) co_return r;
+  auto current = s->runs.find(run ? run->key : 0);
+  if (reusable && run && current != s->runs.end() && current->second == run) {
+    idle_tab(cdp, tab.session);
+    run->idle.push_back(std::move(tab));
+  } else {
+    close_tab(cdp, tab);
+  }
+  co_return r;
+}
+
+// A browser context of its own: `disposeOnDetach`, the job's proxy, downloads refused.
+asio::awaitable<CdpReply> new_context(Cdp& cdp, const FetchRequest& request,
+                                      Steady::time_point deadline) {
   json params = {{"disposeOnDetach", true}};
   if (!request.proxy.empty()) {
     std::string proxy = request.proxy;  // Chromium's socks5 resolves names at the proxy
@@ -568,15 +797,113 @@ asio::awaitable<FetchResult> load(std::shared_ptr<Renderer::State> s, Steady::ti
   }
   CdpReply ctx =
       co_await cdp.call("Target.createBrowserContext", std::move(params), kBrowser, deadline);
+  if (!ctx.ok()) co_return ctx;
+  std::string id = ctx.result.value("browserContextId", std::string());
+  json deny = {{"behavior", "deny"}, {"browserContextId", id}};
+  CdpReply denied =
+      co_await cdp.call("Browser.setDownloadBehavior", std::move(deny), kBrowser, deadline);
+  if (!denied.ok()) {
+    cdp.send("Target.disposeBrowserContext", {{"browserContextId", id}}, kBrowser);
+    denied.error = "Browser.setDownloadBehavior: " + denied.error;
+    co_return denied;
+  }
+  co_return ctx;
+}
+
+void context_failed(FetchResult& r, std::shared_ptr<Browser>& b, const CdpReply& ctx) {
+  if (ctx.error == "timeout") b->unresponsive = true;
+  fail(r, ctx.error == "timeout" ? "timeout" : "render",
+       ctx.error == "closed" ? "the browser exited (or could not start: see its stderr)"
+                             : "Target.createBrowserContext: " + ctx.error);
+}
+
+// The run's context on `b` (made by its first page; the others wait for it), null on failure.
+asio::awaitable<std::shared_ptr<RunContext>> run_context(
+    std::shared_ptr<Renderer::State> s, std::shared_ptr<Browser> b, std::uint64_t key,
+    const FetchRequest& request, Steady::time_point deadline, FetchResult& r) {
+  // Runs of a browser that was replaced lose their context (it went, or goes, with it).
+  std::erase_if(s->runs, [&](const auto& kv) { return kv.second->browser.lock() != b; });
+  auto found = s->runs.find(key);
+  if (found != s->runs.end()) {
+    auto run = found->second;
+    while (run->creating) {
+      auto t = std::make_shared<asio::steady_timer>(s->io, deadline);
+      run->waiting.push_back(t);
+      std::error_code ec;
+      co_await t->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (Steady::now() >= deadline && run->creating) {
+        fail(r, "timeout", "the browser did not answer in time (Target.createBrowserContext)");
+        co_return nullptr;
+      }
+    }
+    if (run->id.empty()) {
+      fail(r, "render", run->error);
+      co_return nullptr;
+    }
+    co_return run;
+  }
+  auto run = std::make_shared<RunContext>(s->io);
+  run->key = key;
+  run->browser = b;
+  s->runs[key] = run;
+  CdpReply ctx = co_await new_context(b->cdp(), request, deadline);
+  run->creating = false;
+  for (auto& t : run->waiting) t->cancel();
+  run->waiting.clear();
   if (!ctx.ok()) {
-    if (ctx.error == "timeout") b->unresponsive = true;
-    fail(r, ctx.error == "timeout" ? "timeout" : "render",
-         ctx.error == "closed" ? "the browser exited (or could not start: see its stderr)"
-                               : "Target.createBrowserContext: " + ctx.error);
+    context_failed(r, b, ctx);
+    run->error = r.error_message;
+    if (auto it = s->runs.find(key); it != s->runs.end() && it->second == run) s->runs.erase(it);
+    co_return nullptr;
+  }
+  run->id = ctx.result.value("browserContextId", std::string());
+  co_return run;
+}
+
+// After a run's last page in flight: its context (and its idle tabs) goes kRunLinger later,
+// unless another page of the run came meanwhile.
+void linger(const std::shared_ptr<Renderer::State>& s, const std::shared_ptr<RunContext>& run) {
+  run->linger.expires_after(kRunLinger);
+  run->linger.async_wait([w = std::weak_ptr<Renderer::State>(s),
+                          wr = std::weak_ptr<RunContext>(run)](std::error_code ec) {
+    auto st = w.lock();
+    auto rc = wr.lock();
+    if (ec || !st || !rc || rc->pages > 0) return;
+    auto it = st->runs.find(rc->key);
+    if (it == st->runs.end() || it->second != rc) return;
+    st->runs.erase(it);
+    if (auto b = rc->browser.lock(); b && !b->cdp().closed()) {
+      for (const auto& tab : rc->idle) b->cdp().forget(tab.session);
+      b->cdp().send("Target.disposeBrowserContext", {{"browserContextId", rc->id}}, kBrowser);
+    }
+  });
+}
+
+// Pages of one job run (FetchRequest::group, when the job keeps cookies) share a browser
+// context, and its tabs between pages; any other page gets a context of its own.
+asio::awaitable<FetchResult> load(std::shared_ptr<Renderer::State> s, Steady::time_point called,
+                                  std::shared_ptr<Browser> b, const FetchRequest& request,
+                                  const config::Render& o, Steady::time_point deadline,
+                                  std::string* shot) {
+  FetchResult r;
+  Cdp& cdp = b->cdp();
+  const std::uint64_t key = request.cookies ? request.group : 0;
+  if (key != 0) {
+    std::shared_ptr<RunContext> run = co_await run_context(s, b, key, request, deadline, r);
+    if (!run) co_return r;
+    ++run->pages;
+    run->linger.cancel();
+    r = co_await in_context(s, called, b, run->id, run, request, o, deadline, shot);
+    if (--run->pages == 0) linger(s, run);
+    co_return r;
+  }
+  CdpReply ctx = co_await new_context(cdp, request, deadline);
+  if (!ctx.ok()) {
+    context_failed(r, b, ctx);
     co_return r;
   }
   std::string context = ctx.result.value("browserContextId", std::string());
-  r = co_await in_context(s, called, b, context, request, o, deadline, shot);
+  r = co_await in_context(s, called, b, context, nullptr, request, o, deadline, shot);
   if (!cdp.closed()) {
     json dispose = {{"browserContextId", context}};
     CdpReply gone = co_await cdp.call("Target.disposeBrowserContext", std::move(dispose), kBrowser,
@@ -620,6 +947,7 @@ asio::awaitable<FetchResult> Renderer::render(FetchRequest request, config::Rend
   if (!got) {
     fail(r, "cancelled", "the renderer is closed (the daemon is stopping)");
   } else {
+    ++s->loading;
     start = Steady::now();  // elapsed: the page's own time, not the wait for a tab
     const auto deadline = start + (options.timeout ? *options.timeout : request.timeout);
     std::string error;
@@ -629,6 +957,7 @@ asio::awaitable<FetchResult> Renderer::render(FetchRequest request, config::Rend
     else
       r = co_await load(s, called, std::move(b), request, options, deadline, screenshot);
     s->release();
+    --s->loading;
   }
   if (s->closed && !r.ok()) fail(r, "cancelled", "the daemon stopped while the page loaded");
   r.elapsed = Steady::now() - start;
@@ -654,6 +983,10 @@ void Renderer::close() {
 
 std::size_t Renderer::in_flight() const {
   return state_->in_flight;
+}
+
+std::size_t Renderer::loading() const {
+  return state_->loading;
 }
 
 pid_t Renderer::browser_pid() const {

@@ -14,8 +14,11 @@
 // One Renderer per event loop (an Asio service of the io_context): at most
 // `render.concurrency` pages at once (the others wait for a tab), one browser started on first
 // need and replaced after `restart_after` pages, when it dies or stops answering; stopped
-// after `idle_shutdown` without pages. Every page gets a browser context of its own (cookies,
-// storage and cache start empty and are thrown away with it). Loop-thread only.
+// after `idle_shutdown` without pages. The pages of one job run (FetchRequest::group, when the
+// job keeps cookies: `cookies` is set) share a browser context made for that run, and its
+// tabs: a tab whose page ended cleanly takes the run's next page. A run's context (cookies,
+// storage, cache) starts empty and is thrown away 5 s after its last page; any other page gets
+// a context of its own, thrown away with it. Loop-thread only.
 #pragma once
 
 #include <sys/types.h>
@@ -49,8 +52,9 @@ class Renderer : public asio::execution_context::service {
   // Pages in flight end now as `cancelled`, and so do later ones; the browser is killed.
   void close();
 
-  std::size_t in_flight() const;
-  pid_t browser_pid() const;  // the running browser's, -1 when none (for tests)
+  std::size_t in_flight() const;  // pages in render(), waiting for a tab or loading
+  std::size_t loading() const;    // pages that have a tab (for the in-flight metric)
+  pid_t browser_pid() const;      // the running browser's, -1 when none (for tests)
 
   struct State;  // (render.cpp's)
 

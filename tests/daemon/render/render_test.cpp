@@ -19,12 +19,14 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "daemon/crawl/fetch.h"
+#include "daemon/render/pace.h"
 #include "daemon/render/render.h"
 #include "tests/support/http_server.h"
 #include "tests/support/process.h"
@@ -110,6 +112,29 @@ struct Site {
           "</script></body></html>",
           "text/html");
     });
+    s.Get("/huge", [](const httplib::Request&, httplib::Response& res) {
+      // 50 MB of DOM: 500,000 elements of 100 characters each.
+      res.set_content(
+          "<html><body><script>const f = document.createDocumentFragment();"
+          "for (let i = 0; i < 500000; ++i) { const p = document.createElement('p');"
+          "  p.textContent = 'y'.repeat(93); f.appendChild(p); }"
+          "document.body.appendChild(f);"
+          "document.body.insertAdjacentHTML('beforeend', '<p id=done>done</p>');"
+          "</script></body></html>",
+          "text/html");
+    });
+    s.Get("/stash", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(
+          "<html><body><script>sessionStorage.setItem('tab', 'used before');</script>"
+          "<p id=stashed>stashed</p></body></html>",
+          "text/html");
+    });
+    s.Get("/unstash", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(
+          "<html><body><script>document.body.insertAdjacentHTML('beforeend', '<p id=tab>[' + "
+          "(sessionStorage.getItem('tab') || '') + ']</p>');</script></body></html>",
+          "text/html");
+    });
     s.Get(R"(/rated/(\d+))", [this](const httplib::Request&, httplib::Response& res) {
       {
         std::lock_guard<std::mutex> hold(lock);
@@ -130,6 +155,15 @@ daemon_::FetchRequest get(const std::string& url, std::chrono::milliseconds time
   daemon_::FetchRequest r;
   r.url = url;
   r.timeout = timeout;
+  return r;
+}
+
+// A page of job run `run` (a run's pages share a browser context when its job keeps cookies).
+daemon_::FetchRequest in_run(const std::string& url, daemon_::CookieJar& jar, std::uint64_t run,
+                             std::chrono::milliseconds timeout = 15s) {
+  daemon_::FetchRequest r = get(url, timeout);
+  r.cookies = &jar;
+  r.group = run;
   return r;
 }
 
@@ -431,6 +465,16 @@ TEST_CASE("render: javascript: false reads the DOM as parsed, with no script run
   REQUIRE(out[0].error_message == "");
   CHECK(out[0].body.find("<div id=\"app\"></div>") != std::string::npos);
   CHECK(out[0].body.find("19.99") == std::string::npos);
+  // A selector is looked for in the parsed DOM; one that only a script would add never comes.
+  auto present = wait_for("#app"), absent = wait_for("#price");
+  present.javascript = absent.javascript = false;
+  auto waited =
+      render_all({{get(site.url("/price")), present}, {get(site.url("/price"), 3s), absent}});
+  REQUIRE(waited[0].error_message == "");
+  CHECK(waited[0].body.find("<div id=\"app\"></div>") != std::string::npos);
+  CHECK(waited[1].error_kind == "timeout");
+  // (At the wait, or on a very loaded machine already in the navigation: "in time" both.)
+  CHECK(waited[1].error_message.find("in time") != std::string::npos);
 }
 
 TEST_CASE("render: check refuses what Chromium cannot apply, and a missing browser",
@@ -594,4 +638,178 @@ TEST_CASE("render: a browser that stops answering is replaced, its page ends as 
   REQUIRE(out[1].error_message == "");
   CHECK(out[1].body.find("19.99") != std::string::npos);
   CHECK(test::eventually([&] { return in_session(stopped).empty(); }));
+}
+
+TEST_CASE("render: a run's pages share its context and reuse its tabs, the next run starts empty",
+          "[render][browser]") {
+  Site site;
+  daemon_::CookieJar jar1, jar2;
+  config::RenderPool pool;
+  pool.concurrency = 1;  // one tab: each page of run 1 comes after the last on the same tab
+  auto out = render_all({{in_run(site.url("/set-cookie"), jar1, 1), wait_for("#set")},
+                         {in_run(site.url("/cookies"), jar1, 1), wait_for("#js")},
+                         {in_run(site.url("/headers"), jar1, 1), wait_for("#h")},
+                         {in_run(site.url("/stash"), jar1, 1), wait_for("#stashed")},
+                         {in_run(site.url("/unstash"), jar1, 1), wait_for("#tab")},
+                         {in_run(site.url("/price"), jar1, 1), wait_for("#price")},
+                         {in_run(site.url("/cookies"), jar2, 2), wait_for("#js")},
+                         {in_run(site.url("/unstash"), jar2, 2), wait_for("#tab")}},
+                        pool);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    INFO("page " << i << ": " << out[i].error_message);
+    REQUIRE(out[i].ok());
+  }
+  // Run 1: the cookies its first page set reach its second, server and script.
+  CHECK(out[1].body.find("<p id=\"server\">[session=run1; js=run1]</p>") != std::string::npos);
+  CHECK(out[1].body.find("<p id=\"js\">[session=run1; js=run1]</p>") != std::string::npos);
+  // On the reused tab each page reports its own main document: status, ETag.
+  CHECK(out[2].status == 203);
+  CHECK(out[2].etag == "\"v1\"");
+  CHECK(out[4].body.find("<p id=\"tab\">[used before]</p>") != std::string::npos);  // same tab
+  CHECK(out[5].status == 200);
+  CHECK(out[5].etag == "");
+  CHECK(out[5].body.find("19.99") != std::string::npos);
+  // Run 2: nothing of run 1, neither its cookies nor its tab.
+  CHECK(out[6].body.find("<p id=\"server\">[]</p>") != std::string::npos);
+  CHECK(out[6].body.find("<p id=\"js\">[]</p>") != std::string::npos);
+  CHECK(out[7].body.find("<p id=\"tab\">[]</p>") != std::string::npos);
+}
+
+TEST_CASE("render: a hung page of a run is not reused, its next page renders on a fresh tab",
+          "[render][browser]") {
+  Site site;
+  daemon_::CookieJar jar;
+  config::RenderPool pool;
+  pool.concurrency = 1;
+  auto out = render_all({{in_run(site.url("/price"), jar, 7), wait_for("#price")},
+                         {in_run(site.url("/loop"), jar, 7, 4s), wait_for("#never")},
+                         {in_run(site.url("/price?again"), jar, 7), wait_for("#price")}},
+                        pool);
+  REQUIRE(out[0].ok());
+  CHECK(out[1].error_kind == "timeout");
+  CHECK(out[1].error_message.find("in time") != std::string::npos);
+  INFO(out[2].error_message);
+  REQUIRE(out[2].ok());
+  CHECK(out[2].body.find("19.99") != std::string::npos);
+}
+
+TEST_CASE("render: a wait_for that is not a selector ends as render, on a run's tab too",
+          "[render][browser]") {
+  Site site;
+  daemon_::CookieJar jar;
+  auto out = render_all({{get(site.url("/price")), wait_for("#price[")},
+                         {in_run(site.url("/price"), jar, 3), wait_for("#price[")}});
+  for (const auto& o : out) {
+    CHECK(o.error_kind == "render");
+    CHECK(o.error_message.find("is not a selector the browser accepts") != std::string::npos);
+  }
+}
+
+TEST_CASE("render: a 50 MB DOM is too_large (or cut) in bounded time, never a hang",
+          "[render][browser]") {
+  Site site;
+  auto huge = get(site.url("/huge"), 60s);  // default max_body: 10 MB
+  auto cut = huge;
+  cut.cut_body = true;
+  config::RenderPool pool;
+  pool.concurrency = 1;
+  auto out = render_all({{huge, wait_for("#done")}, {cut, wait_for("#done")}}, pool);
+  INFO(out[0].error_message);
+  CHECK(out[0].error_kind == "too_large");
+  CHECK(out[0].error_message.find("more than max_body") != std::string::npos);
+  INFO(out[1].error_message);
+  REQUIRE(out[1].ok());
+  CHECK(out[1].body.size() == huge.max_body);
+  CHECK(out[1].body.rfind("<html><head></head><body><script>", 0) == 0);
+  CHECK(out[1].body.find("</script><p>yyy") != std::string::npos);
+}
+
+TEST_CASE("render: the per-origin pacing record forgets origins idle for a minute", "[render]") {
+  using Clock = render::PacedClock;
+  render::PacedMap paced;
+  const auto t0 = Clock::now();
+  paced["http://a.example:80"] = {t0, t0};
+  paced["http://b.example:80"] = {t0, t0 + 30s};
+  render::prune_paced(paced, t0 + 60s);
+  CHECK(paced.size() == 2);  // a: exactly a minute ago, kept
+  render::prune_paced(paced, t0 + 61s);
+  REQUIRE(paced.size() == 1);
+  CHECK(paced.begin()->first == "http://b.example:80");
+  render::prune_paced(paced, t0 + 91s);
+  CHECK(paced.empty());
+}
+
+TEST_CASE("render: pages loading in the browser count in scraperd_requests_in_flight",
+          "[render][browser]") {
+  Site site;
+  test::TempDir dir;
+  std::string cfg = dir.write("jobs.yaml",
+                              "api: {listen: '127.0.0.1:0'}\nrender: {concurrency: 2}\njobs:\n"
+                              "  - name: slow\n    urls: ['" +
+                                  site.url("/slow?1") + "', '" + site.url("/slow?2") +
+                                  "']\n    every: 1h\n    robots: ignore\n"
+                                  "    per_host: {concurrency: 2}\n    render: {wait_for: '#s'}\n");
+  std::string db = dir.file("db");
+  pid_t daemon = test::spawn({"run", "--config", cfg, "--db", db}, dir.file("o"), dir.file("e"));
+  test::Reaper reaper(daemon);
+  int port = 0;
+  REQUIRE(test::eventually(
+      [&] {
+        std::smatch m;
+        std::string log = test::slurp(dir.file("e"));
+        static const std::regex listening(R"(api: listening on http://127\.0\.0\.1:(\d+))");
+        if (std::regex_search(log, m, listening)) port = std::stoi(m[1]);
+        return port > 0;
+      },
+      30s));
+  httplib::Client client("127.0.0.1", port);
+  auto gauge = [&]() {
+    auto r = client.Get("/metrics");
+    std::smatch m;
+    static const std::regex in_flight(R"(\nscraperd_requests_in_flight (\d+)\n)");
+    if (!r || !std::regex_search(r->body, m, in_flight)) return -1;
+    return std::stoi(m[1]);
+  };
+  auto run = client.Post("/api/jobs/slow/run", "", "application/json");
+  REQUIRE(run);
+  REQUIRE(run->status == 202);
+  // Both pages are in the browser at once (each waits 3 s for its server).
+  CHECK(test::eventually([&] { return gauge() == 2; }, 30s));
+  CHECK(test::eventually([&] { return test::sql(db, "SELECT 1 FROM results").size() == 2; }, 30s));
+  CHECK(gauge() == 0);
+  ::kill(daemon, SIGTERM);
+  CHECK(test::wait_exit(daemon) == 0);
+}
+
+TEST_CASE("render: a run's context is thrown away after its last page (5 s), cookies with it",
+          "[render][browser]") {
+  Site site;
+  asio::io_context io(1);
+  auto& r = render::renderer(io);
+  r.configure({});
+  daemon_::CookieJar jar;
+  std::vector<daemon_::FetchResult> out(3);
+  auto pages = [](render::Renderer& renderer, daemon_::CookieJar& cookies, std::string set,
+                  std::string read,
+                  std::vector<daemon_::FetchResult>& into) -> asio::awaitable<void> {
+    daemon_::FetchRequest a = in_run(set, cookies, 9), b = in_run(read, cookies, 9),
+                          c = in_run(read, cookies, 9);
+    config::Render wait_set = wait_for("#set"), wait_js = wait_for("#js"),
+                   wait_js2 = wait_for("#js");
+    into[0] = co_await renderer.render(std::move(a), std::move(wait_set));
+    into[1] = co_await renderer.render(std::move(b), std::move(wait_js));
+    // Past the run's linger (5 s, a timer on this same loop, so it has fired by then).
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    pause.expires_after(std::chrono::milliseconds(6000));
+    co_await pause.async_wait(asio::use_awaitable);
+    into[2] = co_await renderer.render(std::move(c), std::move(wait_js2));
+    renderer.close();
+  };
+  asio::co_spawn(io, pages(r, jar, site.url("/set-cookie"), site.url("/cookies"), out),
+                 asio::detached);
+  io.run();
+  for (const auto& o : out) REQUIRE(o.ok());
+  CHECK(out[1].body.find("<p id=\"js\">[session=run1; js=run1]</p>") != std::string::npos);
+  CHECK(out[2].body.find("<p id=\"server\">[]</p>") != std::string::npos);
+  CHECK(out[2].body.find("<p id=\"js\">[]</p>") != std::string::npos);
 }
