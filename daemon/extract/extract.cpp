@@ -241,22 +241,26 @@ std::string collapse(std::string_view s) {
 
 using Namespaces = std::vector<std::pair<std::string, std::string>>;
 
-// The nodes `xpath` selects in `doc` (the context node: the document, with `namespaces`
-// registered), each turned into a string by `value`; an XPath that yields a string, number or
-// boolean gives that one value.
+using XPathContext = std::unique_ptr<xmlXPathContext, ContextFree>;
+
+// The nodes `xpath` selects in the document of `ctx` (the context node: the document, with
+// `namespaces` registered), each turned into a string by `value`; an XPath that yields a
+// string, number or boolean gives that one value. One context serves every query on a
+// document (a new context registers XPath's ~30 functions in a hash table of its own).
 template <typename Value>
-std::vector<std::string> select(xmlDoc* doc, const std::string& xpath, Value value,
+std::vector<std::string> select(xmlXPathContext* ctx, const std::string& xpath, Value value,
                                 const Namespaces& namespaces = {}) {
   std::vector<std::string> out;
   auto* expr = compiled(xpath);
   if (!expr) return out;
-  std::unique_ptr<xmlXPathContext, ContextFree> ctx(xmlXPathNewContext(doc));
-  if (!ctx) return out;
-  ctx->node = reinterpret_cast<xmlNode*>(doc);
+  ctx->node = reinterpret_cast<xmlNode*>(ctx->doc);
+  ctx->contextSize = -1;
+  ctx->proximityPosition = -1;
+  xmlXPathRegisteredNsCleanup(ctx);
   for (const auto& [prefix, uri] : namespaces)
-    xmlXPathRegisterNs(ctx.get(), reinterpret_cast<const xmlChar*>(prefix.c_str()),
+    xmlXPathRegisterNs(ctx, reinterpret_cast<const xmlChar*>(prefix.c_str()),
                        reinterpret_cast<const xmlChar*>(uri.c_str()));
-  std::unique_ptr<xmlXPathObject, ObjectFree> result(xmlXPathCompiledEval(expr, ctx.get()));
+  std::unique_ptr<xmlXPathObject, ObjectFree> result(xmlXPathCompiledEval(expr, ctx));
   if (!result) return out;
   if (result->type == XPATH_NODESET && result->nodesetval) {
     for (int i = 0; i < result->nodesetval->nodeNr; ++i)
@@ -269,8 +273,8 @@ std::vector<std::string> select(xmlDoc* doc, const std::string& xpath, Value val
   return out;
 }
 
-std::vector<std::string> select(xmlDoc* doc, const std::string& xpath) {
-  return select(doc, xpath, link_of);
+std::vector<std::string> select(xmlXPathContext* ctx, const std::string& xpath) {
+  return select(ctx, xpath, link_of);
 }
 
 using Doc = std::unique_ptr<xmlDoc, DocFree>;
@@ -601,32 +605,38 @@ Extracted FieldExtractor::extract(std::string_view body, std::string_view conten
 
 namespace {
 
-// A page's documents, each parsed when first needed and once.
+// A page's documents, each parsed when first needed and once, with its XPath context.
 struct Documents {
   std::string_view body;
   std::string_view content_type;
   const char* url;
   StopWhenSettled* stop;  // for the HTML document, or null
-  Doc html, xml;
+  Doc html = nullptr, xml = nullptr;
+  XPathContext html_xpath = nullptr, xml_xpath = nullptr;  // declared after: freed before
   bool html_tried = false, xml_tried = false;
 
-  xmlDoc* as_html() {
+  static XPathContext context_of(xmlDoc* doc) {
+    return XPathContext(doc ? xmlXPathNewContext(doc) : nullptr);
+  }
+  xmlXPathContext* as_html() {
     if (!html_tried) {
       html_tried = true;
       html = parse_html(body, content_type, url, stop);
+      html_xpath = context_of(html.get());
     }
-    return html.get();
+    return html_xpath.get();
   }
-  xmlDoc* as_xml(std::string& problem) {
+  xmlXPathContext* as_xml(std::string& problem) {
     if (!xml_tried) {
       xml_tried = true;
       xml = parse_xml(body, content_type, problem);  // null for an empty body: no nodes
+      xml_xpath = context_of(xml.get());
     }
-    return xml.get();
+    return xml_xpath.get();
   }
 };
 
-std::vector<std::string> links_in(xmlDoc* doc, const config::Follow& follow,
+std::vector<std::string> links_in(xmlXPathContext* doc, const config::Follow& follow,
                                   const LinkFinder& finder, const std::string& page_url,
                                   std::size_t limit) {
   std::vector<std::string> links;
@@ -667,12 +677,10 @@ PageRead read_page(const FieldExtractor* fields, const LinkFinder* links, std::s
   Documents docs{.body = body,
                  .content_type = content_type,
                  .url = page_url.empty() ? nullptr : page_url.c_str(),
-                 .stop = may_stop ? &stop : nullptr,
-                 .html = nullptr,
-                 .xml = nullptr};
+                 .stop = may_stop ? &stop : nullptr};
 
   if (links && !body.empty() && limit > 0)
-    if (xmlDoc* doc = docs.as_html())
+    if (xmlXPathContext* doc = docs.as_html())
       page.links = links_in(doc, links->follow_, *links, page_url, limit);
   if (!fields) return page;
 
@@ -688,7 +696,7 @@ PageRead read_page(const FieldExtractor* fields, const LinkFinder* links, std::s
     std::vector<std::string> raw;
     std::vector<nlohmann::json> json_values;  // kept typed when no regex or type applies
     if (!f.xpath.empty()) {
-      if (xmlDoc* doc = xml ? docs.as_xml(out.problem) : docs.as_html()) {
+      if (xmlXPathContext* doc = xml ? docs.as_xml(out.problem) : docs.as_html()) {
         const std::string& xpath = xml ? compiled.xml_xpath[i] : f.xpath;
         raw = select(
             doc, xpath,
