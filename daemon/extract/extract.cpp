@@ -505,13 +505,10 @@ LinkFinder::LinkFinder(const config::Follow& follow)
 
 LinkFinder::~LinkFinder() = default;
 
-bool LinkFinder::accepts(const std::string& url, const std::string& page_url) const {
+bool LinkFinder::accepts(const std::string& url, std::string_view page_host) const {
   auto target = config::parse_url(url);
   if (!target) return false;  // not http(s)
-  if (follow_.same_host) {
-    auto page = config::parse_url(page_url);
-    if (!page || lower(page->host) != lower(target->host)) return false;
-  }
+  if (follow_.same_host && (page_host.empty() || lower(target->host) != page_host)) return false;
   if (!patterns_->allow.empty() && std::none_of(patterns_->allow.begin(), patterns_->allow.end(),
                                                 [&](const Regex& r) { return r.search(url); }))
     return false;
@@ -644,12 +641,15 @@ std::vector<std::string> links_in(xmlXPathContext* doc, const config::Follow& fo
   if (auto bases = select(doc, "//base[@href][1]"); !bases.empty() && !bases[0].empty())
     if (auto resolved = config::resolve_url(page_url, bases[0]); resolved) base = *resolved;
 
+  // Parsed once for all the links (same_host), not once per link.
+  const auto page = config::parse_url(page_url);
+  const std::string page_host = page ? lower(page->host) : std::string();
   std::unordered_set<std::string> seen;
   for (const auto& ref : select(doc, follow.xpath)) {
     if (ref.empty()) continue;
     auto url = config::resolve_url(base, ref);
     if (!url || !seen.insert(*url).second) continue;
-    if (!finder.accepts(*url, page_url)) continue;
+    if (!finder.accepts(*url, page_host)) continue;
     links.push_back(std::move(*url));
     if (links.size() >= limit) break;
   }

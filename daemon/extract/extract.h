@@ -107,8 +107,9 @@ class LinkFinder {
   std::vector<std::string> find(std::string_view html, std::string_view content_type,
                                 const std::string& page_url, std::size_t limit) const;
 
-  // The same_host / allow / deny filter alone, for an absolute URL found on `page_url`.
-  bool accepts(const std::string& url, const std::string& page_url) const;
+  // The same_host / allow / deny filter alone, for an absolute URL found on a page whose
+  // host, lowercased, is `page_host` ("" for a page that is not http(s)).
+  bool accepts(const std::string& url, std::string_view page_host) const;
 
  private:
   friend PageRead read_page(const FieldExtractor*, const LinkFinder*, std::string_view,
