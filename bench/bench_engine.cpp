@@ -1,5 +1,6 @@
-// The engine's hot pure parts: token bucket decisions, CSS → XPath translation, and field
-// extraction from a page of the benchmark site (libxml2 parse + two XPath queries).
+// The engine's hot pure parts: token bucket decisions, CSS → XPath translation, field
+// extraction from a page of W1's site (libxml2 parse + two XPath queries), and fields plus
+// links from a page of W4's site (one parse for both).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -7,8 +8,8 @@
 
 #include "config/config.h"
 #include "config/css.h"
-#include "daemon/extract/extract.h"
 #include "daemon/crawl/frontier.h"
+#include "daemon/extract/extract.h"
 
 namespace {
 
@@ -78,6 +79,53 @@ void BM_ExtractPage(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(page.size()));
 }
 BENCHMARK(BM_ExtractPage);
+
+// W4's page (bench/site_server.cpp: ~5 KB, a title, a .price, 9 links in a list, then
+// filler paragraphs), with W4's job: title and .price by CSS, follow a[href].
+std::string w4_page() {
+  std::string body =
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Page 4242</title></head>\n"
+      "<body><h1>Item 4242</h1>\n<div class=\"item\"><span class=\"price\">612.37</span></div>\n"
+      "<ul class=\"links\">\n";
+  for (int i = 0; i < 9; ++i)
+    body += "<li><a href=\"/p/" + std::to_string(4243 + 7919 * i % 100000) + "\">see also " +
+            std::to_string(i) + "</a></li>\n";
+  body += "</ul>\n";
+  static const char* words[] = {"lorem",      "ipsum", "dolor", "sit", "amet",    "consectetur",
+                                "adipiscing", "elit",  "sed",   "do",  "eiusmod", "tempor"};
+  std::string text;
+  for (int i = 0; text.size() < 4600; ++i) {
+    if (i % 16 == 0) text += i ? "</p>\n<p>" : "<p>";
+    text += words[(i * 7 + 3) % 12];
+    text += ' ';
+  }
+  return body + text + "</p>\n</body></html>\n";
+}
+
+void BM_ExtractPageWithLinks(benchmark::State& state) {
+  std::vector<config::Field> fields(2);
+  fields[0].name = "title";
+  fields[0].css = "title";
+  fields[0].xpath = config::css_to_xpath("title").xpath;
+  fields[1].name = "price";
+  fields[1].css = ".price";
+  fields[1].xpath = config::css_to_xpath(".price").xpath;
+  config::Follow follow;
+  follow.selector = "a[href]";
+  follow.xpath = config::css_to_xpath("a[href]").xpath;
+  daemon::FieldExtractor extractor(fields);
+  daemon::LinkFinder finder(follow);
+  const std::string page = w4_page(), url = "http://127.0.0.1:8080/p/4242";
+  for (auto _ : state) {
+    auto p = daemon::read_page(&extractor, &finder, page, "text/html; charset=utf-8", url, 64);
+    if (!p.extracted.missing.empty() || p.links.size() != 9)
+      state.SkipWithError("a field or a link is missing");
+    benchmark::DoNotOptimize(p);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(page.size()));
+}
+BENCHMARK(BM_ExtractPageWithLinks);
 
 void BM_ContentHash(benchmark::State& state) {
   std::string page = site_page();

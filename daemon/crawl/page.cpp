@@ -180,10 +180,8 @@ asio::awaitable<void> Crawler::succeeded(Run& run, const std::string& url, int d
     // Twice the page budget: enough new links even if every URL seen so far is among them.
     const std::size_t limit = 2 * follow_budget(run);
     auto read = [fields, finder, &r, &page_url, limit] {
-      Page p;
-      if (fields) p.extracted = fields->extract(r.body, r.content_type);
-      if (finder) p.links = finder->find(r.body, r.content_type, page_url, limit);
-      return p;
+      PageRead p = read_page(fields, finder, r.body, r.content_type, page_url, limit);
+      return Page{std::move(p.extracted), std::move(p.links)};
     };
     page = co_await run_blocking(parts_.cpu_pool, std::move(read));
   }

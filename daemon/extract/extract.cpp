@@ -2,7 +2,10 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <libxml/HTMLparser.h>
+#include <libxml/SAX2.h>
+#include <libxml/globals.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
@@ -27,6 +30,7 @@
 #include "config/css.h"
 #include "config/text.h"
 #include "config/url.h"
+#include "daemon/extract/settled.h"
 
 namespace scraperd::daemon {
 namespace {
@@ -237,22 +241,26 @@ std::string collapse(std::string_view s) {
 
 using Namespaces = std::vector<std::pair<std::string, std::string>>;
 
-// The nodes `xpath` selects in `doc` (the context node: the document, with `namespaces`
-// registered), each turned into a string by `value`; an XPath that yields a string, number or
-// boolean gives that one value.
+using XPathContext = std::unique_ptr<xmlXPathContext, ContextFree>;
+
+// The nodes `xpath` selects in the document of `ctx` (the context node: the document, with
+// `namespaces` registered), each turned into a string by `value`; an XPath that yields a
+// string, number or boolean gives that one value. One context serves every query on a
+// document (a new context registers XPath's ~30 functions in a hash table of its own).
 template <typename Value>
-std::vector<std::string> select(xmlDoc* doc, const std::string& xpath, Value value,
+std::vector<std::string> select(xmlXPathContext* ctx, const std::string& xpath, Value value,
                                 const Namespaces& namespaces = {}) {
   std::vector<std::string> out;
   auto* expr = compiled(xpath);
   if (!expr) return out;
-  std::unique_ptr<xmlXPathContext, ContextFree> ctx(xmlXPathNewContext(doc));
-  if (!ctx) return out;
-  ctx->node = reinterpret_cast<xmlNode*>(doc);
+  ctx->node = reinterpret_cast<xmlNode*>(ctx->doc);
+  ctx->contextSize = -1;
+  ctx->proximityPosition = -1;
+  xmlXPathRegisteredNsCleanup(ctx);
   for (const auto& [prefix, uri] : namespaces)
-    xmlXPathRegisterNs(ctx.get(), reinterpret_cast<const xmlChar*>(prefix.c_str()),
+    xmlXPathRegisterNs(ctx, reinterpret_cast<const xmlChar*>(prefix.c_str()),
                        reinterpret_cast<const xmlChar*>(uri.c_str()));
-  std::unique_ptr<xmlXPathObject, ObjectFree> result(xmlXPathCompiledEval(expr, ctx.get()));
+  std::unique_ptr<xmlXPathObject, ObjectFree> result(xmlXPathCompiledEval(expr, ctx));
   if (!result) return out;
   if (result->type == XPATH_NODESET && result->nodesetval) {
     for (int i = 0; i < result->nodesetval->nodeNr; ++i)
@@ -265,27 +273,130 @@ std::vector<std::string> select(xmlDoc* doc, const std::string& xpath, Value val
   return out;
 }
 
-std::vector<std::string> select(xmlDoc* doc, const std::string& xpath) {
-  return select(doc, xpath, link_of);
+std::vector<std::string> select(xmlXPathContext* ctx, const std::string& xpath) {
+  return select(ctx, xpath, link_of);
 }
 
 using Doc = std::unique_ptr<xmlDoc, DocFree>;
 
-// libxml2's recovering HTML parser: never fails on markup, never touches the network. The
-// charset comes from the Content-Type header, else from the document's <meta>.
-Doc parse_html(std::string_view html, std::string_view content_type, const char* url) {
-  quiet_libxml_on_this_thread();
-  std::string charset = charset_of(content_type);
-  return Doc(htmlReadMemory(html.data(),
-                            static_cast<int>(std::min<std::size_t>(html.size(), INT_MAX)), url,
-                            charset.empty() ? nullptr : charset.c_str(),
-                            HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                                HTML_PARSE_NONET | HTML_PARSE_COMPACT));
-}
-
 struct ParserContextFree {
   void operator()(xmlParserCtxt* c) const { xmlFreeParserCtxt(c); }
 };
+
+// A first-match field an HTML parse waits for (daemon/extract/settled.h).
+struct Watch {
+  const std::string* xpath;
+  const Namespaces* namespaces;
+  const std::vector<std::string>* on_end_of;  // empty: any element's end
+  std::size_t ends = 0;                       // ends of such elements so far
+  std::size_t next = 1;                       // look at the end numbered this
+  bool settled = false;
+};
+
+// What an HTML parse that may stop early keeps (the parser context's _private).
+struct StopWhenSettled {
+  std::vector<Watch> watches;
+  std::size_t open = 0;  // watches not settled yet
+  bool stopped = false;
+};
+
+// A node of a document still being parsed that will not change any more: an attribute (set
+// when its element starts), a closed element (not on the parser's stack; and not the
+// document's first child, to which libxml2 appends what comes after the root's end), the
+// text of a closed element.
+bool complete(const xmlParserCtxt* ctxt, const xmlNode* node) {
+  switch (node->type) {
+    case XML_ATTRIBUTE_NODE: return true;
+    case XML_TEXT_NODE:
+    case XML_CDATA_SECTION_NODE: return node->parent && complete(ctxt, node->parent);
+    case XML_ELEMENT_NODE:
+      if (node == ctxt->myDoc->children) return false;
+      for (int i = 0; i < ctxt->nodeNr; ++i)
+        if (ctxt->nodeTab[i] == node) return false;
+      return true;
+    default: return false;
+  }
+}
+
+// Whether `w`'s first node in what is parsed so far is complete: then it is the whole page's.
+bool settled(xmlParserCtxt* ctxt, const Watch& w) {
+  auto* expr = compiled(*w.xpath);
+  if (!expr || !ctxt->myDoc) return false;
+  std::unique_ptr<xmlXPathContext, ContextFree> x(xmlXPathNewContext(ctxt->myDoc));
+  if (!x) return false;
+  x->node = reinterpret_cast<xmlNode*>(ctxt->myDoc);
+  for (const auto& [prefix, uri] : *w.namespaces)
+    xmlXPathRegisterNs(x.get(), reinterpret_cast<const xmlChar*>(prefix.c_str()),
+                       reinterpret_cast<const xmlChar*>(uri.c_str()));
+  std::unique_ptr<xmlXPathObject, ObjectFree> result(xmlXPathCompiledEval(expr, x.get()));
+  return result && result->type == XPATH_NODESET && result->nodesetval &&
+         result->nodesetval->nodeNr > 0 && complete(ctxt, result->nodesetval->nodeTab[0]);
+}
+
+// The HTML parser's end of an element: builds the tree as usual, then looks at the fields
+// that may settle on this element's end (at the 1st, 2nd, 4th, 8th... such end, so that a
+// field that never settles costs O(page), not O(page²)), and stops the parser when all have.
+void end_element(void* ctx, const xmlChar* name) {
+  auto* ctxt = static_cast<xmlParserCtxt*>(ctx);
+  xmlSAX2EndElement(ctx, name);
+  auto* stop = static_cast<StopWhenSettled*>(ctxt->_private);
+  if (!stop || stop->stopped) return;
+  const char* n = reinterpret_cast<const char*>(name);
+  for (Watch& w : stop->watches) {
+    if (w.settled) continue;
+    if (!w.on_end_of->empty() &&
+        std::find(w.on_end_of->begin(), w.on_end_of->end(), n) == w.on_end_of->end())
+      continue;
+    if (++w.ends < w.next) continue;
+    w.next = 2 * w.ends;
+    if (settled(ctxt, w)) {
+      w.settled = true;
+      --stop->open;
+    }
+  }
+  if (stop->open == 0) {
+    stop->stopped = true;
+    xmlStopParser(ctxt);
+  }
+}
+
+// libxml2's recovering HTML parser: never fails on markup, never touches the network. The
+// charset comes from the Content-Type header, else from the document's <meta>. With `stop`,
+// the parse ends once its watches are settled: htmlReadMemory's own steps, with a hook on
+// each element's end.
+Doc parse_html(std::string_view html, std::string_view content_type, const char* url,
+               StopWhenSettled* stop = nullptr) {
+  quiet_libxml_on_this_thread();
+  std::string charset = charset_of(content_type);
+  const int size = static_cast<int>(std::min<std::size_t>(html.size(), INT_MAX));
+  const int options = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                      HTML_PARSE_NONET | HTML_PARSE_COMPACT;
+  if (!stop)
+    return Doc(htmlReadMemory(html.data(), size, url, charset.empty() ? nullptr : charset.c_str(),
+                              options));
+  std::unique_ptr<xmlParserCtxt, ParserContextFree> ctxt(
+      xmlCreateMemoryParserCtxt(html.data(), size));
+  if (!ctxt) return nullptr;
+  htmlDefaultSAXHandlerInit();
+  std::memcpy(ctxt->sax, &htmlDefaultSAXHandler, sizeof(xmlSAXHandlerV1));
+  ctxt->sax->endElement = end_element;
+  ctxt->_private = stop;
+  htmlCtxtUseOptions(ctxt.get(), options);
+  ctxt->html = 1;
+  if (!charset.empty())
+    if (xmlCharEncodingHandler* handler = xmlFindCharEncodingHandler(charset.c_str())) {
+      xmlSwitchToEncoding(ctxt.get(), handler);
+      if (ctxt->input->encoding) xmlFree(const_cast<xmlChar*>(ctxt->input->encoding));
+      ctxt->input->encoding = xmlStrdup(reinterpret_cast<const xmlChar*>(charset.c_str()));
+    }
+  if (url && ctxt->input && !ctxt->input->filename)
+    ctxt->input->filename =
+        reinterpret_cast<char*>(xmlStrdup(reinterpret_cast<const xmlChar*>(url)));
+  htmlParseDocument(ctxt.get());
+  Doc doc(ctxt->myDoc);
+  ctxt->myDoc = nullptr;
+  return doc;
+}
 
 // libxml2's XML parser, recovering: a document that is not well-formed yields what could be
 // read of it (as parsel's XML parser does). No network, no DTD loading, no XInclude; entity
@@ -394,13 +505,10 @@ LinkFinder::LinkFinder(const config::Follow& follow)
 
 LinkFinder::~LinkFinder() = default;
 
-bool LinkFinder::accepts(const std::string& url, const std::string& page_url) const {
+bool LinkFinder::accepts(const std::string& url, std::string_view page_host) const {
   auto target = config::parse_url(url);
   if (!target) return false;  // not http(s)
-  if (follow_.same_host) {
-    auto page = config::parse_url(page_url);
-    if (!page || lower(page->host) != lower(target->host)) return false;
-  }
+  if (follow_.same_host && (page_host.empty() || lower(target->host) != page_host)) return false;
   if (!patterns_->allow.empty() && std::none_of(patterns_->allow.begin(), patterns_->allow.end(),
                                                 [&](const Regex& r) { return r.search(url); }))
     return false;
@@ -410,31 +518,16 @@ bool LinkFinder::accepts(const std::string& url, const std::string& page_url) co
 
 std::vector<std::string> LinkFinder::find(std::string_view html, std::string_view content_type,
                                           const std::string& page_url, std::size_t limit) const {
-  std::vector<std::string> links;
-  if (html.empty() || limit == 0) return links;
-  ArenaScope arena;  // before the document: outlives it
-  Doc doc = parse_html(html, content_type, page_url.c_str());
-  if (!doc) return links;
-
-  std::string base = page_url;
-  if (auto bases = select(doc.get(), "//base[@href][1]"); !bases.empty() && !bases[0].empty())
-    if (auto resolved = config::resolve_url(page_url, bases[0]); resolved) base = *resolved;
-
-  std::unordered_set<std::string> seen;
-  for (const auto& ref : select(doc.get(), follow_.xpath)) {
-    if (ref.empty()) continue;
-    auto url = config::resolve_url(base, ref);
-    if (!url || !seen.insert(*url).second) continue;
-    if (!accepts(*url, page_url)) continue;
-    links.push_back(std::move(*url));
-    if (links.size() >= limit) break;
-  }
-  return links;
+  return read_page(nullptr, this, html, content_type, page_url, limit).links;
 }
 
 struct FieldExtractor::Compiled {
   std::vector<std::optional<Regex>> regex;  // per field
   std::vector<std::string> xml_xpath;       // per field: what is evaluated on an XML document
+  std::vector<Settles> settles;             // per field: when its HTML value is known
+  // Every selector field is a first-match field without a regex whose XPath settles early
+  // (and there is one): an HTML parse may stop once they have.
+  bool stops_early = false;
 };
 
 FieldExtractor::FieldExtractor(const std::vector<config::Field>& fields)
@@ -451,7 +544,16 @@ FieldExtractor::FieldExtractor(const std::vector<config::Field>& fields)
       if (auto t = config::css_to_xpath(f.css, config::Markup::kXml); t.error.empty())
         xml = t.xpath;
     compiled_->xml_xpath.push_back(std::move(xml));
+    compiled_->settles.push_back(f.xpath.empty() ? Settles{} : settles(f.xpath));
   }
+  // A regex reads the first node that matches it, not the first node; `all` reads them all.
+  bool any = false, all = true;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].xpath.empty()) continue;
+    any = true;
+    all = all && !fields[i].all && fields[i].regex.empty() && compiled_->settles[i].early;
+  }
+  compiled_->stops_early = any && all;
 }
 
 FieldExtractor::~FieldExtractor() = default;
@@ -495,12 +597,97 @@ std::string text_of(const nlohmann::json& v) {
 }  // namespace
 
 Extracted FieldExtractor::extract(std::string_view body, std::string_view content_type) const {
-  Extracted out;
-  nlohmann::ordered_json data = nlohmann::ordered_json::object();
-  ArenaScope arena;  // before the document: outlives it
-  Doc doc;
+  return read_page(this, nullptr, body, content_type, {}, 0).extracted;
+}
+
+namespace {
+
+// A page's documents, each parsed when first needed and once, with its XPath context.
+struct Documents {
+  std::string_view body;
+  std::string_view content_type;
+  const char* url;
+  StopWhenSettled* stop;  // for the HTML document, or null
+  Doc html = nullptr, xml = nullptr;
+  XPathContext html_xpath = nullptr, xml_xpath = nullptr;  // declared after: freed before
+  bool html_tried = false, xml_tried = false;
+
+  static XPathContext context_of(xmlDoc* doc) {
+    return XPathContext(doc ? xmlXPathNewContext(doc) : nullptr);
+  }
+  xmlXPathContext* as_html() {
+    if (!html_tried) {
+      html_tried = true;
+      html = parse_html(body, content_type, url, stop);
+      html_xpath = context_of(html.get());
+    }
+    return html_xpath.get();
+  }
+  xmlXPathContext* as_xml(std::string& problem) {
+    if (!xml_tried) {
+      xml_tried = true;
+      xml = parse_xml(body, content_type, problem);  // null for an empty body: no nodes
+      xml_xpath = context_of(xml.get());
+    }
+    return xml_xpath.get();
+  }
+};
+
+std::vector<std::string> links_in(xmlXPathContext* doc, const config::Follow& follow,
+                                  const LinkFinder& finder, const std::string& page_url,
+                                  std::size_t limit) {
+  std::vector<std::string> links;
+  std::string base = page_url;
+  if (auto bases = select(doc, "//base[@href][1]"); !bases.empty() && !bases[0].empty())
+    if (auto resolved = config::resolve_url(page_url, bases[0]); resolved) base = *resolved;
+
+  // Parsed once for all the links (same_host), not once per link.
+  const auto page = config::parse_url(page_url);
+  const std::string page_host = page ? lower(page->host) : std::string();
+  std::unordered_set<std::string> seen;
+  for (const auto& ref : select(doc, follow.xpath)) {
+    if (ref.empty()) continue;
+    auto url = config::resolve_url(base, ref);
+    if (!url || !seen.insert(*url).second) continue;
+    if (!finder.accepts(*url, page_host)) continue;
+    links.push_back(std::move(*url));
+    if (links.size() >= limit) break;
+  }
+  return links;
+}
+
+}  // namespace
+
+PageRead read_page(const FieldExtractor* fields, const LinkFinder* links, std::string_view body,
+                   std::string_view content_type, const std::string& page_url, std::size_t limit) {
+  PageRead page;
+  ArenaScope arena;  // before the documents: outlives them
   const bool xml = is_xml(content_type);
-  bool markup_tried = false;
+  StopWhenSettled stop;
+  const bool may_stop = fields && !links && !xml && fields->compiled_->stops_early;
+  if (may_stop) {
+    for (std::size_t i = 0; i < fields->fields_.size(); ++i) {
+      const config::Field& f = fields->fields_[i];
+      if (f.xpath.empty()) continue;
+      stop.watches.push_back(
+          Watch{&f.xpath, &f.namespaces, &fields->compiled_->settles[i].on_end_of});
+    }
+    stop.open = stop.watches.size();
+  }
+  Documents docs{.body = body,
+                 .content_type = content_type,
+                 .url = page_url.empty() ? nullptr : page_url.c_str(),
+                 .stop = may_stop ? &stop : nullptr};
+
+  if (links && !body.empty() && limit > 0)
+    if (xmlXPathContext* doc = docs.as_html())
+      page.links = links_in(doc, links->follow_, *links, page_url, limit);
+  if (!fields) return page;
+
+  Extracted& out = page.extracted;
+  const std::vector<config::Field>& fields_ = fields->fields_;
+  const FieldExtractor::Compiled& compiled = *fields->compiled_;
+  nlohmann::ordered_json data = nlohmann::ordered_json::object();
   nlohmann::json json;
   bool json_tried = false;
   for (std::size_t i = 0; i < fields_.size(); ++i) {
@@ -509,16 +696,10 @@ Extracted FieldExtractor::extract(std::string_view body, std::string_view conten
     std::vector<std::string> raw;
     std::vector<nlohmann::json> json_values;  // kept typed when no regex or type applies
     if (!f.xpath.empty()) {
-      if (!markup_tried) {
-        markup_tried = true;
-        // null for an empty body: no nodes
-        doc = xml ? parse_xml(body, content_type, out.problem)
-                  : parse_html(body, content_type, nullptr);
-      }
-      if (doc) {
-        const std::string& xpath = xml ? compiled_->xml_xpath[i] : f.xpath;
+      if (xmlXPathContext* doc = xml ? docs.as_xml(out.problem) : docs.as_html()) {
+        const std::string& xpath = xml ? compiled.xml_xpath[i] : f.xpath;
         raw = select(
-            doc.get(), xpath,
+            doc, xpath,
             [&f](xmlNode* node) {
               std::unique_ptr<xmlChar, XmlFree> text;
               if (node->type == XML_ELEMENT_NODE && !f.attr.empty())
@@ -553,7 +734,7 @@ Extracted FieldExtractor::extract(std::string_view body, std::string_view conten
       raw.emplace_back(body);
     }
 
-    const auto& regex = compiled_->regex[i];
+    const auto& regex = compiled.regex[i];
     std::vector<nlohmann::ordered_json> values;
     if (regex) {
       for (const auto& r : raw) {
@@ -583,7 +764,8 @@ Extracted FieldExtractor::extract(std::string_view body, std::string_view conten
     }
   }
   out.data = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return out;
+  page.stopped_early = stop.stopped;
+  return page;
 }
 
 std::string content_hash(std::string_view bytes) {

@@ -2,15 +2,19 @@
 // `follow` job goes on to.
 //
 //   FieldExtractor fields(job.extract);                   // once per run, on the loop
-//   Extracted e = fields.extract(body, content_type);     // per page, on the CPU pool
 //   LinkFinder finder(*job.follow);
-//   auto links = finder.find(body, content_type, url, limit);
+//   PageRead p = read_page(&fields, &finder, body, content_type, url, limit);  // CPU pool
+//
+// read_page parses the page once for both; extract() and find() are read_page with one of
+// them. A job whose selector fields are all first-match fields that settle early
+// (daemon/extract/settled.h) and that wants no links stops parsing its HTML once every such
+// field's first node is complete: the rest of the page cannot change them.
 //
 // HTML is parsed with libxml2's recovering HTML parser (no network access, the charset from the
 // Content-Type header, else from the document's own <meta>); an XML response (is_xml) with its
 // recovering XML parser, so XPath sees its real names and namespaces. Selectors are XPath 1.0
 // expressions (CSS is translated at load time), compiled once per thread. Parsing is CPU work:
-// call extract() and find() through run_blocking, never on the loop.
+// call read_page(), extract() and find() through run_blocking, never on the loop.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +44,24 @@ struct Extracted {
   std::string problem;               // why the page could not be read (e.g. not JSON), or ""
 };
 
+class FieldExtractor;
+class LinkFinder;
+
+// What one page yields: its fields and the links a `follow` job goes on to.
+struct PageRead {
+  Extracted extracted;             // empty without a FieldExtractor
+  std::vector<std::string> links;  // empty without a LinkFinder
+  bool stopped_early = false;      // the HTML parse ended once the fields were settled
+};
+
+// Reads `body` once for both: the fields `fields` extracts (FieldExtractor::extract) and the
+// links `links` finds on `page_url` (LinkFinder::find, at most `limit`); either may be null.
+// Selector fields and links share one HTML document; an XML body (is_xml) gives the fields
+// an XML document and the links an HTML one, as the two calls alone would. Safe to call from
+// several threads at once.
+PageRead read_page(const FieldExtractor* fields, const LinkFinder* links, std::string_view body,
+                   std::string_view content_type, const std::string& page_url, std::size_t limit);
+
 class FieldExtractor {
  public:
   // Compiles the regexes (already validated by the config loader).
@@ -59,6 +81,8 @@ class FieldExtractor {
   Extracted extract(std::string_view body, std::string_view content_type) const;
 
  private:
+  friend PageRead read_page(const FieldExtractor*, const LinkFinder*, std::string_view,
+                            std::string_view, const std::string&, std::size_t);
   struct Compiled;
   const std::vector<config::Field>& fields_;
   std::unique_ptr<Compiled> compiled_;
@@ -83,10 +107,13 @@ class LinkFinder {
   std::vector<std::string> find(std::string_view html, std::string_view content_type,
                                 const std::string& page_url, std::size_t limit) const;
 
-  // The same_host / allow / deny filter alone, for an absolute URL found on `page_url`.
-  bool accepts(const std::string& url, const std::string& page_url) const;
+  // The same_host / allow / deny filter alone, for an absolute URL found on a page whose
+  // host, lowercased, is `page_host` ("" for a page that is not http(s)).
+  bool accepts(const std::string& url, std::string_view page_host) const;
 
  private:
+  friend PageRead read_page(const FieldExtractor*, const LinkFinder*, std::string_view,
+                            std::string_view, const std::string&, std::size_t);
   struct Patterns;
   const config::Follow& follow_;
   std::unique_ptr<Patterns> patterns_;

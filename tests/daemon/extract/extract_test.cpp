@@ -3,11 +3,15 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "config/css.h"
+#include "daemon/extract/settled.h"
 #include "daemon/service/service.h"
 #include "tests/support/http_server.h"
 #include "tests/support/sql.h"
@@ -450,4 +454,277 @@ TEST_CASE("feeds: an RSS and an Atom feed's titles and links, through the engine
   CHECK(atom["links"] == nlohmann::json({"http://127.0.0.1:8089/products/4.html",
                                          "http://127.0.0.1:8089/products/5.html"}));
   CHECK(test::sql1(dir.file("out.db"), "SELECT count(*) FROM errors") == "0");
+}
+
+// Which expressions let an HTML parse stop once their first node is complete: both sides.
+TEST_CASE("settles: an XPath settles early only when later nodes cannot change its first node",
+          "[extract][settles]") {
+  auto css = [](const char* s) { return config::css_to_xpath(s).xpath; };
+  for (const std::string& safe :
+       {std::string("//title"),
+        std::string("(//span[@class='price'])[1]"),
+        std::string("(//span[@class='price'])[3]"),
+        std::string("/html/head/title"),
+        std::string("//a/@href"),
+        std::string("//h1/text()"),
+        std::string("//ul/li[2]"),
+        std::string("//li[position() = 1]"),
+        std::string("//h1 | //h2"),
+        std::string("//div[@id and starts-with(@class, 'x')]//span[not(@hidden)]"),
+        std::string("//p[count(preceding-sibling::p) = 2]"),
+        std::string("//td[ancestor::table[@class='specs']]"),
+        std::string("//h2/following-sibling::p[1]"),
+        std::string("//*[name() = 'b']"),
+        css("title"),
+        css(".price"),
+        css("a.next::attr(href)"),
+        css("h1::text"),
+        css("ul > li:first-child"),
+        css("li:nth-child(2)"),
+        css("h2 + p"),
+        css("h2 ~ p"),
+        css("meta[name=description]"),
+        css("a[href^='/p/']"),
+        css("div#main p.price, h1")}) {
+    INFO(safe);
+    CHECK(daemon::settles(safe).early);
+  }
+  for (const std::string& unsafe : {std::string("count(//li)"),
+                                    std::string("string(//ul)"),
+                                    std::string("//li[last()]"),
+                                    std::string("(//li)[last()]"),
+                                    std::string("//div[span]"),
+                                    std::string("//div[.//b]"),
+                                    std::string("//p[contains(., 'x')]"),
+                                    std::string("//p[normalize-space()]"),
+                                    std::string("//p[string-length() > 3]"),
+                                    std::string("//span/.."),
+                                    std::string("//span/parent::div"),
+                                    std::string("//b/ancestor::div"),
+                                    std::string("//p[following-sibling::p]"),
+                                    std::string("//p[$v]"),
+                                    std::string("/"),
+                                    std::string("//p[. = 'x']"),
+                                    std::string("//comment()"),
+                                    std::string("id('a')"),
+                                    std::string("(//li)[1]/b"),
+                                    std::string("//li[text()='x']"),
+                                    std::string("//p["),
+                                    css("li:last-child"),
+                                    css("p:contains('x')"),
+                                    css("div:empty"),
+                                    css("li:nth-last-child(2)"),
+                                    css("p:only-child")}) {
+    INFO(unsafe);
+    CHECK_FALSE(daemon::settles(unsafe).early);
+  }
+  CHECK(daemon::settles("(//span[@class='price'])[1]").on_end_of ==
+        std::vector<std::string>{"span"});
+  CHECK(daemon::settles("//h1 | //h2/text()").on_end_of == std::vector<std::string>{"h1", "h2"});
+  CHECK(daemon::settles(css(".price")).on_end_of.empty());  // any element's end
+}
+
+namespace {
+
+struct Corpus {
+  std::string name, body, content_type, url;
+};
+
+std::vector<Corpus> corpus() {
+  auto site = [](const std::string& path) {
+    std::ifstream in(std::string(SCRAPERD_SOURCE_DIR) + "/examples/site/" + path, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  std::vector<Corpus> out = {
+      {"shop.html", page("shop.html"), "text/html; charset=utf-8", "http://shop.example/a/b"},
+      {"sjis.html (charset in <meta>)", page("sjis.html"), "text/html", "http://jp.example/x"},
+      {"cp1251.html (charset in the header)", page("cp1251.html"),
+       "text/html; charset=windows-1251", "http://ru.example/"},
+      {"index.html", site("index.html"), "text/html", "http://127.0.0.1:8089/"},
+      {"feed.xml", site("feed.xml"), "application/rss+xml", "http://127.0.0.1:8089/feed.xml"},
+      {"api.json", page("api.json"), "application/json", "http://api.example/"},
+      {"base href",
+       "<html><head><base href='/root/'><title>B</title></head><body>"
+       "<a href='p1'>1</a><span class=price>3.50</span><a href='/p2#x'>2</a>"
+       "<a href='http://elsewhere.example/'>3</a></body></html>",
+       "text/html", "https://x.example/a/b"},
+      {"broken",
+       "<title>one<b>two</title><p>a <span class='price'>1<i>2</span>3 <a href=x>"
+       "</div></nosuch><span class=price>9</span><<a href='y'>y",
+       "", "http://broken.example/"},
+      {"after the root",
+       "<html><body><h1>x</h1></body></html><span class=price>7</span>"
+       "<title>late</title><a href='/after'>a</a>",
+       "text/html", "http://late.example/"},
+      {"empty", "", "text/html", "http://empty.example/"},
+  };
+  for (const char* p : {"products/1.html", "products/2.html"})
+    out.push_back(
+        {p, site(p), "text/html; charset=utf-8", std::string("http://127.0.0.1:8089/") + p});
+  return out;
+}
+
+}  // namespace
+
+// read_page parses once for the fields and the links; extract() and find() alone are the two
+// separate parses. A page with links is parsed to its end; fields alone may stop early.
+TEST_CASE("read_page: one parse gives the fields and links of two", "[extract][read_page]") {
+  const auto early = fields(
+      "      title: {xpath: '//title'}\n"
+      "      price: {xpath: \"(//span[@class='price'])[1]\"}\n"
+      "      h1: h1\n"
+      "      name: {css: 'h1', attr: class}\n"
+      "      json: {json: /total, type: int}\n");
+  const auto full = fields(
+      "      title: {xpath: '//title'}\n"
+      "      count: {xpath: 'count(//a)', type: int}\n"
+      "      items: {css: 'li', all: true}\n"
+      "      price: {css: '.price', regex: '([0-9.,]+)'}\n");
+  REQUIRE(daemon::settles(early[0].xpath).early);
+  config::Follow follow_all = follow("a[href], link[rel=next]::attr(href)");
+  const daemon::LinkFinder finder(follow_all);
+  for (const auto& set : {early, full}) {
+    const daemon::FieldExtractor extractor(set);
+    for (const Corpus& c : corpus()) {
+      INFO(c.name);
+      const daemon::Extracted alone = extractor.extract(c.body, c.content_type);
+      const auto links = finder.find(c.body, c.content_type, c.url, 100);
+      const daemon::PageRead both =
+          daemon::read_page(&extractor, &finder, c.body, c.content_type, c.url, 100);
+      CHECK(both.extracted.data == alone.data);
+      CHECK(both.extracted.missing == alone.missing);
+      CHECK(both.extracted.problem == alone.problem);
+      CHECK(both.links == links);
+      CHECK_FALSE(both.stopped_early);  // links need the whole page
+      const daemon::PageRead fields_only =
+          daemon::read_page(&extractor, nullptr, c.body, c.content_type, c.url, 100);
+      CHECK(fields_only.extracted.data == alone.data);
+      CHECK(fields_only.links.empty());
+      const daemon::PageRead links_only =
+          daemon::read_page(nullptr, &finder, c.body, c.content_type, c.url, 100);
+      CHECK(links_only.links == links);
+      CHECK(links_only.extracted.data.empty());
+    }
+  }
+  // The parse stops early on the HTML pages with all of a <title>, a span.price and an <h1>
+  // (the first-match fields above); never with the other fields.
+  const std::set<std::string> with_all = {"sjis.html (charset in <meta>)",
+                                          "cp1251.html (charset in the header)", "after the root",
+                                          "products/1.html", "products/2.html"};
+  const daemon::FieldExtractor stops(early), reads_all(full);
+  for (const Corpus& c : corpus()) {
+    INFO(c.name);
+    CHECK(daemon::read_page(&stops, nullptr, c.body, c.content_type, c.url, 0).stopped_early ==
+          with_all.contains(c.name));
+    CHECK_FALSE(
+        daemon::read_page(&reads_all, nullptr, c.body, c.content_type, c.url, 0).stopped_early);
+  }
+  // Pinned values, so that both sides cannot be wrong the same way.
+  auto j = nlohmann::json::parse(stops.extract(corpus()[6].body, "text/html").data);
+  CHECK(j["title"] == "B");
+  CHECK(j["price"] == "3.50");
+  CHECK(finder.find(corpus()[6].body, "text/html", corpus()[6].url, 10) ==
+        std::vector<std::string>{"https://x.example/root/p1", "https://x.example/p2"});
+  auto broken = nlohmann::json::parse(stops.extract(corpus()[7].body, "").data);
+  CHECK(broken["title"] == "onetwo");  // libxml2 reads tags inside <title>
+  CHECK(broken["price"] == "12");      // the first .price up to where the parser closed it
+  auto late = nlohmann::json::parse(stops.extract(corpus()[8].body, "text/html").data);
+  CHECK(late["price"] == "7");
+  CHECK(late["title"] == "late");
+}
+
+// Pages put together at random from pieces of broken HTML (unclosed and stray tags, content
+// after </html>, raw text that looks like tags, implied elements): for each expression that
+// settles early, the fields of a parse that may stop equal those of a whole parse.
+TEST_CASE("read_page: a parse that stops early gives what the whole page gives",
+          "[extract][read_page]") {
+  const char* pieces[] = {"<p>",
+                          "</p>",
+                          "<div class='a'>",
+                          "</div>",
+                          "<span class=price>",
+                          "</span>",
+                          "<title>",
+                          "</title>",
+                          "<b>",
+                          "</b>",
+                          "text ",
+                          "<br>",
+                          "<li>",
+                          "<ul>",
+                          "</ul>",
+                          "<table><tr><td>",
+                          "</table>",
+                          "</html>",
+                          "</body>",
+                          "<html lang=en>",
+                          "<body>",
+                          "<h1 class='t'>",
+                          "</h1>",
+                          "<a href='/x'>",
+                          "</a>",
+                          "&amp; ",
+                          "<!-- c -->",
+                          "<td>",
+                          "<tr>",
+                          "<script>var a = '<span class=price>';</script>",
+                          "<head>",
+                          "</head>",
+                          "<meta charset='utf-8'>",
+                          "<span>",
+                          "<i>",
+                          "<p class='price'>",
+                          "  ",
+                          "<h2>",
+                          "</h2>",
+                          "<img src=i.png>",
+                          "<textarea>",
+                          "</textarea>",
+                          "é "};
+  const std::vector<std::string> expressions = {"//title",
+                                                "(//span[@class='price'])[1]",
+                                                "//p[@class='price']",
+                                                "//li[2]",
+                                                "//td/text()",
+                                                config::css_to_xpath(".price").xpath,
+                                                config::css_to_xpath("h1").xpath,
+                                                config::css_to_xpath("ul > li:first-child").xpath,
+                                                "//a/@href",
+                                                "//*[@class='a']//b",
+                                                "//h1 | //b",
+                                                "(//b)[2]",
+                                                "//body",
+                                                "//html",
+                                                "//head",
+                                                "//p/following-sibling::*[1]",
+                                                "//h2/following::td",
+                                                config::css_to_xpath("h2 + p").xpath,
+                                                "//*[@lang]//i"};
+  std::mt19937 rng(23);
+  config::Follow follow_all = follow("a");
+  const daemon::LinkFinder finder(follow_all);
+  int stopped = 0, pages = 0;
+  for (const auto& xpath : expressions) {
+    REQUIRE(daemon::settles(xpath).early);
+    std::vector<config::Field> f(1);
+    f[0].name = "v";
+    f[0].xpath = xpath;
+    const daemon::FieldExtractor extractor(f);
+    for (int n = 0; n < 300; ++n) {
+      std::string body;
+      const auto count = 1 + rng() % 40;
+      for (std::size_t i = 0; i < count; ++i) body += pieces[rng() % std::size(pieces)];
+      INFO(xpath << " on " << body);
+      auto part = daemon::read_page(&extractor, nullptr, body, "text/html", "http://x.example/", 0);
+      auto whole =
+          daemon::read_page(&extractor, &finder, body, "text/html", "http://x.example/", 10);
+      REQUIRE(part.extracted.data == whole.extracted.data);
+      stopped += part.stopped_early;
+      ++pages;
+    }
+  }
+  INFO(stopped << " of " << pages << " parses stopped early");
+  CHECK(stopped > pages / 5);  // on most random pages some expression matches nothing
 }
