@@ -9,6 +9,7 @@
 #include <tuple>
 #include <variant>
 
+#include "storage/pg_store.h"
 #include "storage/sqlite.h"
 
 namespace scraperd::storage {
@@ -191,7 +192,12 @@ std::int64_t schema_version() {
   return kVersion;
 }
 
+bool is_postgres(const std::string& locator) {
+  return locator.rfind("postgresql://", 0) == 0 || locator.rfind("postgres://", 0) == 0;
+}
+
 void migrate(const std::string& path, std::int64_t target) {
+  if (is_postgres(path)) return pg::migrate(path, target);
   if (target < 0 || target > kVersion) target = kVersion;
   sqlite::Db db(path, sqlite::Db::Mode::kReadWrite);
   if (db.user_version() == 0) {
@@ -350,6 +356,7 @@ Table query_runs(const std::string& path, const Filter& f) {
 }
 
 std::map<std::string, Clock::time_point> next_due_times(const std::string& path) {
+  if (is_postgres(path)) return pg::next_due_times(path);
   std::map<std::string, Clock::time_point> due;
   auto db = open_existing(path);
   sqlite::Stmt s(db, "SELECT name, next_due FROM jobs WHERE next_due IS NOT NULL");
@@ -370,7 +377,13 @@ std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::st
   return out;
 }
 
+std::map<std::pair<std::string, std::string>, UrlState> postgres_url_states(
+    const std::string& url) {
+  return pg::url_states(url);
+}
+
 std::map<std::string, int> failing_streaks(const std::string& path) {
+  if (is_postgres(path)) return pg::failing_streaks(path);
   std::map<std::string, int> out;
   auto db = open_existing(path);
   sqlite::Stmt s(db,
@@ -552,6 +565,7 @@ Table query_unfinished_runs(const std::string& path) {
 
 bool set_paused(const std::string& path, const std::string& job, bool paused,
                 Clock::time_point at) {
+  if (is_postgres(path)) return pg::set_paused(path, job, paused, at);
   migrate(path);
   sqlite::Db db(path, sqlite::Db::Mode::kReadWrite);
   if (paused) {
@@ -565,6 +579,7 @@ bool set_paused(const std::string& path, const std::string& job, bool paused,
 }
 
 std::map<std::string, Clock::time_point> paused_jobs(const std::string& path) {
+  if (is_postgres(path)) return pg::paused_jobs(path);
   std::map<std::string, Clock::time_point> out;
   auto db = open_existing(path);
   if (db.user_version() < 5) return out;  // no table yet: nothing was paused
@@ -574,6 +589,7 @@ std::map<std::string, Clock::time_point> paused_jobs(const std::string& path) {
 }
 
 bool job_known(const std::string& path, const std::string& job) {
+  if (is_postgres(path)) return pg::job_known(path, job);
   auto db = open_existing(path);
   sqlite::Stmt s(db, "SELECT 1 FROM jobs WHERE name = ?");
   s.bind(1, job);

@@ -118,7 +118,8 @@ struct UrlState {
 using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, RunSkipped, JobSeen, JobDue,
                          UrlState, RunProgress>;
 
-// A database that cannot be opened, migrated or queried. `code` is SQLite's result code.
+// A database that cannot be opened, migrated or queried. `code` is SQLite's result code, or
+// 0x10000 for PostgreSQL's errors.
 class Error : public std::runtime_error {
  public:
   Error(const std::string& what, int code) : std::runtime_error(what), code_(code) {}
@@ -128,8 +129,14 @@ class Error : public std::runtime_error {
   int code_;
 };
 
-// The schema version this build writes (PRAGMA user_version).
+// The schema version this build writes (SQLite: PRAGMA user_version; PostgreSQL: the table
+// schema_version).
 std::int64_t schema_version();
+
+// Every function here that takes a `path` takes a locator: a SQLite file's path, or a
+// PostgreSQL connection URL (postgresql://user@host/db, libpq's syntax; the password from
+// PGPASSFILE / passfile=, never in the job file). True for the latter.
+bool is_postgres(const std::string& locator);
 
 // Creates the database if needed and migrates it forward to `version` (default: the current
 // one), each step in one transaction. Throws Error if the file cannot be opened or was
@@ -146,6 +153,8 @@ std::map<std::string, int> failing_streaks(const std::string& path);
 // The stored state of every (job, url) that has any; the values leave `job` and `url` empty
 // (the key holds them: one copy per URL, kept in memory while the daemon runs). Throws Error.
 std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::string& path);
+// The same from a PostgreSQL database (`url`: is_postgres).
+std::map<std::pair<std::string, std::string>, UrlState> postgres_url_states(const std::string& url);
 
 // Query results: column names and typed cells, ready for any output format.
 using Cell = std::variant<std::monostate, std::int64_t, double, std::string>;

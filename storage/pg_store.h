@@ -1,0 +1,41 @@
+// Private to storage/: the PostgreSQL side of store.h and writer.h. The public functions
+// of store.h dispatch here when their locator is a postgresql:// URL (is_postgres).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/store.h"
+
+namespace scraperd::storage {
+
+struct RunIds;
+class Backend;
+
+namespace pg {
+
+// Creates the tables if needed and migrates them forward to `version` (default: current),
+// in one transaction under an advisory lock (several daemons may start at once). The
+// version lives in the table schema_version (one row).
+void migrate(const std::string& url, std::int64_t version = -1);
+// The schema version of the database at `url` (0: none yet).
+std::int64_t version(const std::string& url);
+
+// Runs left `running` by a process that was killed are closed as interrupted.
+void close_interrupted_runs(const std::string& url);
+
+// The writer's backend on PostgreSQL (backend.h).
+std::unique_ptr<Backend> open_backend(const std::string& url, RunIds& runs);
+
+std::map<std::string, Clock::time_point> next_due_times(const std::string& url);
+std::map<std::string, int> failing_streaks(const std::string& url);
+std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::string& url);
+std::map<std::string, Clock::time_point> paused_jobs(const std::string& url);
+bool set_paused(const std::string& url, const std::string& job, bool paused, Clock::time_point at);
+bool job_known(const std::string& url, const std::string& job);
+
+}  // namespace pg
+}  // namespace scraperd::storage
