@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <iterator>
+#include <limits>
+#include <string_view>
 
 #include "storage/pg.h"
 
@@ -283,6 +285,111 @@ bool job_known(const std::string& url, const std::string& job) {
   auto c = open_existing(url);
   auto r = c.query("SELECT 1 FROM jobs WHERE name = $1", {job});
   return PQntuples(r.get()) > 0;
+}
+
+namespace {
+
+// PostgreSQL's type oids (catalog/pg_type_d.h, stable across versions).
+constexpr Oid kBool = 16, kInt8 = 20, kInt2 = 21, kInt4 = 23, kFloat4 = 700, kFloat8 = 701,
+              kNumeric = 1700, kTimestamptz = 1184;
+
+Cell cell(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return std::monostate{};
+  const char* v = PQgetvalue(r, row, col);
+  switch (PQftype(r, col)) {
+    case kBool: return std::int64_t{v[0] == 't'};
+    case kInt2:
+    case kInt4:
+    case kInt8: return std::int64_t{std::atoll(v)};
+    case kFloat4:
+    case kFloat8: return std::strtod(v, nullptr);
+    case kNumeric:
+      if (std::string_view(v).find_first_of(".eE") == std::string_view::npos)
+        return std::int64_t{std::atoll(v)};
+      return std::strtod(v, nullptr);
+    case kTimestamptz: return format_time(parse_timestamptz(v));
+    default: return text(r, row, col);
+  }
+}
+
+std::vector<Param> params_of(const std::vector<Cell>& cells) {
+  std::vector<Param> out;
+  for (const auto& c : cells) {
+    if (auto* s = std::get_if<std::string>(&c))
+      out.emplace_back(*s);
+    else if (auto* n = std::get_if<std::int64_t>(&c))
+      out.emplace_back(std::to_string(*n));
+    else if (auto* d = std::get_if<double>(&c))
+      out.emplace_back(std::to_string(*d));
+    else
+      out.emplace_back(std::nullopt);
+  }
+  return out;
+}
+
+}  // namespace
+
+Table run_query(const std::string& url, const std::string& sql, const std::vector<Cell>& params) {
+  std::string numbered;
+  int n = 0;
+  bool quoted = false;
+  for (char c : sql) {
+    if (c == '\'') quoted = !quoted;
+    if (c == '?' && !quoted)
+      numbered += "$" + std::to_string(++n);
+    else
+      numbered += c;
+  }
+  auto c = open_existing(url);
+  auto r = c.query(numbered, params_of(params));
+  const PGresult* p = r.get();
+  Table table;
+  for (int col = 0; col < PQnfields(p); ++col) table.columns.emplace_back(PQfname(p, col));
+  table.rows.reserve(static_cast<std::size_t>(PQntuples(p)));
+  for (int row = 0; row < PQntuples(p); ++row) {
+    std::vector<Cell> cells;
+    cells.reserve(static_cast<std::size_t>(PQnfields(p)));
+    for (int col = 0; col < PQnfields(p); ++col) cells.push_back(cell(p, row, col));
+    table.rows.push_back(std::move(cells));
+  }
+  return table;
+}
+
+void for_each_field_value(const std::string& url, const Filter& f,
+                          const std::function<void(const FieldValue&)>& each) {
+  auto c = open_existing(url);
+  const std::int64_t since =
+      f.since ? std::chrono::duration_cast<std::chrono::milliseconds>(f.since->time_since_epoch())
+                    .count()
+              : std::numeric_limits<std::int64_t>::min();
+  // As SQLite's: the newest value beyond the newest filter.limit, then the values after it.
+  auto before = c.query(
+      "SELECT at_ms, result_id, field FROM field_values WHERE job = $1 AND at_ms >= $2 "
+      "ORDER BY at_ms DESC, result_id DESC, field DESC LIMIT 1 OFFSET $3",
+      {f.job, std::to_string(since), std::to_string(f.limit)});
+  Result r;
+  if (PQntuples(before.get()) > 0)
+    r = c.query(
+        "SELECT field, url, at_ms, value FROM field_values WHERE job = $1 AND "
+        "(at_ms, result_id, field) > ($2::bigint, $3::bigint, $4) "
+        "ORDER BY field, url, at_ms, result_id",
+        {f.job, text(before.get(), 0, 0), text(before.get(), 0, 1), text(before.get(), 0, 2)});
+  else
+    r = c.query(
+        "SELECT field, url, at_ms, value FROM field_values WHERE job = $1 AND at_ms >= $2 "
+        "ORDER BY field, url, at_ms, result_id",
+        {f.job, std::to_string(since)});
+  const PGresult* p = r.get();
+  FieldValue v;
+  for (int row = 0; row < PQntuples(p); ++row) {
+    v.field =
+        std::string_view(PQgetvalue(p, row, 0), static_cast<std::size_t>(PQgetlength(p, row, 0)));
+    v.url =
+        std::string_view(PQgetvalue(p, row, 1), static_cast<std::size_t>(PQgetlength(p, row, 1)));
+    v.at_ms = std::atoll(PQgetvalue(p, row, 2));
+    v.value = cell(p, row, 3);
+    each(v);
+  }
 }
 
 }  // namespace scraperd::storage::pg

@@ -2,6 +2,7 @@
 // of store.h dispatch here when their locator is a postgresql:// URL (is_postgres).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,6 +37,12 @@ std::map<std::pair<std::string, std::string>, UrlState> url_states(const std::st
 std::map<std::string, Clock::time_point> paused_jobs(const std::string& url);
 bool set_paused(const std::string& url, const std::string& job, bool paused, Clock::time_point at);
 bool job_known(const std::string& url, const std::string& job);
+
+// store.cpp's queries on PostgreSQL: `sql` with SQLite's `?` placeholders (numbered $1, $2,
+// ... here); timestamptz cells come back in format_time's text, as SQLite's.
+Table run_query(const std::string& url, const std::string& sql, const std::vector<Cell>& params);
+void for_each_field_value(const std::string& url, const Filter& filter,
+                          const std::function<void(const FieldValue&)>& each);
 
 }  // namespace pg
 }  // namespace scraperd::storage

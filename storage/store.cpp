@@ -9,6 +9,7 @@
 #include <tuple>
 #include <variant>
 
+#include "storage/pg.h"
 #include "storage/pg_store.h"
 #include "storage/sqlite.h"
 
@@ -196,6 +197,10 @@ bool is_postgres(const std::string& locator) {
   return locator.rfind("postgresql://", 0) == 0 || locator.rfind("postgres://", 0) == 0;
 }
 
+std::string redacted(const std::string& locator) {
+  return is_postgres(locator) ? pg::redact(locator) : locator;
+}
+
 void migrate(const std::string& path, std::int64_t target) {
   if (is_postgres(path)) return pg::migrate(path, target);
   if (target < 0 || target > kVersion) target = kVersion;
@@ -232,6 +237,7 @@ namespace {
 
 // Runs `sql` with positional text/integer parameters and returns every row.
 Table run_query(const std::string& path, const std::string& sql, const std::vector<Cell>& params) {
+  if (is_postgres(path)) return pg::run_query(path, sql, params);
   auto db = open_existing(path);
   if (db.user_version() < kVersion)
     throw Error(path + " has schema version " + std::to_string(db.user_version()) +
@@ -348,10 +354,13 @@ Table query_errors(const std::string& path, const Filter& f) {
 }
 
 Table query_runs(const std::string& path, const Filter& f) {
+  const char* lag =
+      is_postgres(path)
+          ? "round(extract(epoch FROM started_at - due_at) * 1000)::float8 AS lag_ms, "
+          : "round((julianday(started_at) - julianday(due_at)) * 86400000) AS lag_ms, ";
   return newest(path,
-                "SELECT id, job, status, due_at, started_at, finished_at, "
-                "round((julianday(started_at) - julianday(due_at)) * 86400000) AS lag_ms, urls, "
-                "ok, failed FROM runs",
+                std::string("SELECT id, job, status, due_at, started_at, finished_at, ") + lag +
+                    "urls, ok, failed FROM runs",
                 "started_at", f, false, false);
 }
 
@@ -428,19 +437,22 @@ Table query_jobs(const std::string& path, const Filter& f) {
     where += (where.empty() ? "WHERE " : "AND ") + std::string("j.name IN ") +
              in_list(f.jobs, params) + " ";
   params.emplace_back(std::int64_t{f.limit});
-  return run_query(path,
-                   std::string("SELECT j.name AS job, ") + kJobState +
-                       ", j.schedule, j.urls, last.started_at AS last_run, "
-                       "last.status AS last_status, "
-                       "(SELECT round(100.0 * sum(ok) / nullif(sum(ok + failed), 0), 1) FROM runs "
-                       "r WHERE r.job = j.name AND r.started_at >= datetime('now', '-1 day')) "
-                       "AS ok_pct_24h, "
-                       "j.next_due, p.since AS paused_since FROM jobs j "
-                       "LEFT JOIN paused p ON p.job = j.name "
-                       "LEFT JOIN runs last ON last.id = (SELECT id FROM runs r WHERE r.job = "
-                       "j.name ORDER BY started_at DESC, id DESC LIMIT 1) " +
-                       where + "ORDER BY j.name LIMIT ?",
-                   params);
+  return run_query(
+      path,
+      std::string("SELECT j.name AS job, ") + kJobState +
+          ", j.schedule, j.urls, last.started_at AS last_run, "
+          "last.status AS last_status, "
+          "(SELECT round(100.0 * sum(ok) / nullif(sum(ok + failed), 0), 1) FROM runs "
+          "r WHERE r.job = j.name AND r.started_at >= " +
+          (is_postgres(path) ? "now() - interval '1 day'" : "datetime('now', '-1 day')") +
+          ") "
+          "AS ok_pct_24h, "
+          "j.next_due, p.since AS paused_since FROM jobs j "
+          "LEFT JOIN paused p ON p.job = j.name "
+          "LEFT JOIN runs last ON last.id = (SELECT id FROM runs r WHERE r.job = "
+          "j.name ORDER BY started_at DESC, id DESC LIMIT 1) " +
+          where + "ORDER BY j.name LIMIT ?",
+      params);
 }
 
 Table query_job_states(const std::string& path) {
@@ -462,7 +474,7 @@ Table query_recent_runs(const std::string& path, const std::vector<std::string>&
                    "OVER (PARTITION BY job ORDER BY started_at DESC, id DESC) AS n FROM runs "
                    "WHERE job IN " +
                        in +
-                       " AND finished_at IS NOT NULL AND status <> 'skipped') WHERE n <= ? "
+                       " AND finished_at IS NOT NULL AND status <> 'skipped') recent WHERE n <= ? "
                        "ORDER BY job, started_at DESC, id DESC",
                    params);
 }
@@ -479,6 +491,7 @@ Table query_last_changes(const std::string& path, const std::vector<std::string>
 
 void for_each_field_value(const std::string& path, const Filter& f,
                           const std::function<void(const FieldValue&)>& each) {
+  if (is_postgres(path)) return pg::for_each_field_value(path, f, each);
   auto db = open_existing(path);
   if (db.user_version() < kVersion)
     throw Error(path + " has schema version " + std::to_string(db.user_version()) +
@@ -538,6 +551,18 @@ Table query_error_groups(const std::string& path, const Filter& f) {
     params.emplace_back(f.job);
   }
   params.emplace_back(std::int64_t{f.limit});
+  if (is_postgres(path))  // the url and message of the newest error from ordered aggregates
+    return run_query(
+        path,
+        "SELECT job, kind, host, count(*) FILTER (WHERE fetched_at >= now() - interval '1 hour') "
+        "AS last_1h, count(*) AS last_24h, max(fetched_at) AS last_at, "
+        "(array_agg(url ORDER BY fetched_at DESC, id DESC))[1] AS url, "
+        "(array_agg(message ORDER BY fetched_at DESC, id DESC))[1] AS message FROM ("
+        "SELECT id, job, kind, url, message, fetched_at, split_part(CASE WHEN strpos(url, '://') "
+        "> 0 THEN substr(url, strpos(url, '://') + 3) ELSE url END, '/', 1) AS host FROM errors "
+        "WHERE fetched_at >= now() - interval '1 day' " +
+            where + ") e GROUP BY job, kind, host ORDER BY last_24h DESC, job, kind, host LIMIT ?",
+        params);
   // The host: what lies between "://" and the next "/" of the URL. With max(), SQLite takes
   // the bare columns (url, message) from the row of the newest error.
   return run_query(path,
@@ -555,6 +580,11 @@ Table query_error_groups(const std::string& path, const Filter& f) {
 }
 
 Table query_unfinished_runs(const std::string& path) {
+  if (is_postgres(path))
+    return run_query(path,
+                     "SELECT id, job, started_at, urls, ok + failed AS done, ok, failed FROM runs "
+                     "WHERE status = 'running' ORDER BY started_at, id",
+                     {});
   return run_query(path,
                    // The partial index of the running runs, not runs_started_at's order over
                    // every run.

@@ -137,6 +137,8 @@ std::int64_t schema_version();
 // PostgreSQL connection URL (postgresql://user@host/db, libpq's syntax; the password from
 // PGPASSFILE / passfile=, never in the job file). True for the latter.
 bool is_postgres(const std::string& locator);
+// `locator` as logs and status may show it: a URL's password (from a ${VAR}) as ***.
+std::string redacted(const std::string& locator);
 
 // Creates the database if needed and migrates it forward to `version` (default: the current
 // one), each step in one transaction. Throws Error if the file cannot be opened or was

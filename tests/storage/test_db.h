@@ -4,8 +4,12 @@
 // database with fresh_db() and reads it back with scalar(), independent of the code under test.
 #pragma once
 
+#include <sqlite3.h>
+
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 #include "tests/support/sql.h"
@@ -57,6 +61,23 @@ inline std::string scalar(const TestDb& db, const std::string& query) {
   return pg_cluster().psql(query, db.name);
 #else
   return sql1(db.locator, query);
+#endif
+}
+
+// Runs `statement` (e.g. a DELETE), as an operator would, beside the code under test.
+inline void execute(const TestDb& db, const std::string& statement) {
+#ifdef SCRAPERD_TEST_POSTGRES
+  pg_cluster().psql(statement, db.name);
+#else
+  sqlite3* handle = nullptr;
+  sqlite3_open(db.locator.c_str(), &handle);
+  sqlite3_busy_timeout(handle, 5000);
+  char* err = nullptr;
+  int rc = sqlite3_exec(handle, statement.c_str(), nullptr, nullptr, &err);
+  std::string message = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(handle);
+  if (rc != SQLITE_OK) throw std::runtime_error(message + ": " + statement);
 #endif
 }
 
