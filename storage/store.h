@@ -232,6 +232,13 @@ std::map<std::string, Clock::time_point> paused_jobs(const std::string& path);
 // True when a daemon has registered `job` in the database at `path`. Throws Error.
 bool job_known(const std::string& path, const std::string& job);
 
+// Copies the whole history of the SQLite database `from` (migrated to this build's version)
+// into the PostgreSQL database `to` (created and migrated when needed; it must hold no jobs,
+// runs, results or errors yet), in one transaction: ids, times and run references kept, new
+// ids continuing after them. Returns the rows copied, per table. Throws Error.
+std::vector<std::pair<std::string, std::int64_t>> copy_history(const std::string& from,
+                                                               const std::string& to);
+
 // Timestamps are stored as UTC text "YYYY-MM-DD HH:MM:SS.SSS", the form SQLite's own date
 // functions produce, so `fetched_at > datetime('now', '-1 hour')` compares correctly.
 std::string format_time(Clock::time_point t);

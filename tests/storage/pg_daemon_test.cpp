@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <mutex>
 
+#include "storage/writer.h"
 #include "tests/storage/test_db.h"
 #include "tests/support/http_server.h"
 #include "tests/support/process.h"
@@ -48,4 +49,33 @@ TEST_CASE("scraperd run --once on storage.url writes to PostgreSQL and resumes f
   // The second process read the URL's state from PostgreSQL at start-up and sent its ETag.
   std::lock_guard lock(mu);
   CHECK(if_none_match == std::vector<std::string>{"", "\"v1\""});
+}
+
+TEST_CASE("scraperd migrate copies a SQLite history into PostgreSQL, once", "[cli][postgres]") {
+  test::TempDir dir;
+  auto db = test::fresh_db(dir, "migrate");
+  auto from = dir.file("old.db");
+  {
+    storage::Writer w(from);
+    auto key = w.new_run_key();
+    auto now = storage::Clock::now();
+    w.push(storage::JobSeen{"j", "every 1h", 1, now});
+    w.push(storage::RunStarted{key, "j", now, now, 1});
+    w.push(storage::ResultRow{key, "j", "http://a/", "", 200, 1, 1, now});
+    w.push(storage::RunFinished{key, now, "ok", 1, 0});
+  }
+  auto out = test::run_cli(dir, {"migrate", "--from", from, "--to", db.locator});
+  INFO(out.err);
+  REQUIRE(out.exit_code == 0);
+  CHECK_THAT(out.out, Catch::Contains("jobs 1, paused 0, runs 1, results 1, errors 0"));
+  CHECK(test::scalar(db, "SELECT count(*) FROM results r JOIN runs u ON u.id = r.run_id") == "1");
+  // The query commands read it with --db URL.
+  auto results = test::run_cli(dir, {"results", "--db", db.locator, "--format", "csv"});
+  CHECK(results.exit_code == 0);
+  CHECK_THAT(results.out, Catch::Contains("http://a/"));
+
+  auto again = test::run_cli(dir, {"migrate", "--from", from, "--to", db.locator});
+  CHECK(again.exit_code == 1);
+  CHECK_THAT(again.err, Catch::Contains("already holds a history"));
+  CHECK(test::run_cli(dir, {"migrate", "--from", from, "--to", from}).exit_code == 2);
 }
