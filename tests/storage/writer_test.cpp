@@ -335,4 +335,35 @@ TEST_CASE("PostgreSQL restarted mid-stream: the writer reconnects and loses no r
   CHECK(count(db, "results") == pushed.load());
   CHECK(writer.last_error().empty());
 }
+TEST_CASE("a connection lost at COMMIT: the batch is looked up on reconnection, then written once",
+          "[writer][postgres]") {
+  test::TempDir dir;
+  auto db = test::fresh_db(dir, "commitlost");
+  storage::migrate(db.locator);
+  // The first commit's connection dies inside COMMIT (a deferred trigger terminates its own
+  // backend before the commit record is written): the writer cannot know whether it landed.
+  test::execute(db,
+                "CREATE SEQUENCE kills; "
+                "CREATE FUNCTION kill_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF nextval('kills') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                "PERFORM pg_sleep(5); END IF; RETURN NULL; END $$; "
+                "CREATE CONSTRAINT TRIGGER kill_at_commit AFTER INSERT ON writer_commits "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION kill_once()");
+  storage::Writer w(db.locator, {.max_batch = 10'000, .linger = std::chrono::milliseconds(200)});
+  auto key = w.new_run_key();
+  auto now = storage::Clock::now();
+  w.push(storage::RunStarted{key, "j", now, now, 100});
+  for (int i = 0; i < 100; ++i)
+    w.push(storage::ResultRow{key, "j", "http://h/" + std::to_string(i), "", 200, 1, 1, now});
+  w.push(storage::RunFinished{key, now, "ok", 100, 0});
+  w.close();
+  CHECK(w.commit_failures() == 1);
+  CHECK(w.dropped() == 0);
+  CHECK(test::scalar(db, "SELECT last_value FROM kills") == "2");  // the retry went through
+  CHECK(count(db, "runs") == 1);
+  CHECK(test::scalar(db,
+                     "SELECT count(*) FROM results r JOIN runs u ON u.id = r.run_id "
+                     "WHERE u.status = 'ok'") == "100");
+}
+
 #endif
