@@ -25,7 +25,7 @@ _scraperd_jobs() {
 
 _scraperd() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="run check try results errors runs jobs status pause resume schema version help"
+  local commands="run check try results errors runs jobs status pause resume migrate schema version help"
   local kinds="dns connect timeout tls http too_large read redirect_loop robots cancelled parse"
   local formats="table json ndjson csv"
   local levels="trace debug info warn error"
@@ -47,7 +47,7 @@ _scraperd() {
     cur=${cur#*=}
   fi
   case $prev in
-    --config | --db | --html | --save)
+    --config | --db | --html | --save | --from)
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return
@@ -55,7 +55,7 @@ _scraperd() {
     --kind) mapfile -t COMPREPLY < <(compgen -W "$kinds" -- "$cur"); return ;;
     --format) mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur"); return ;;
     --log-level) mapfile -t COMPREPLY < <(compgen -W "$levels" -- "$cur"); return ;;
-    --since | --limit | --url | --debug-loop) return ;;
+    --since | --limit | --url | --debug-loop | --to) return ;;
   esac
 
   local options="--config --log-level --help"
@@ -69,6 +69,7 @@ _scraperd() {
     jobs) options+=" --db --limit --format" ;;
     status) options+=" --db --format" ;;
     pause | resume) options+=" --db" ;;
+    migrate) options="--from --to --log-level --help" ;;
     schema) options="--help" ;;
     *) return ;;
   esac

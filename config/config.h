@@ -178,7 +178,11 @@ struct Job {
 
 struct Storage {
   std::string path = "scraperd.db";  // relative paths are relative to the working directory
+  std::string url;                   // postgresql://...: PostgreSQL instead (exclusive with path)
   Duration keep{0};                  // prune rows older than this; 0 keeps everything
+
+  // What storage:: functions take: the PostgreSQL URL when there is one, else the path.
+  const std::string& locator() const { return url.empty() ? path : url; }
 };
 
 struct Api {

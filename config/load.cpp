@@ -67,6 +67,7 @@ void Loader::load_main(const std::string& text, const std::string& file, Config&
             warn(p, "'storage.path' '" + p.Scalar() + "' " + why);
       }
     }
+    if (const auto& u = s["url"]; u) read_storage_url(u, s["path"], cfg.storage);
     if (const auto& k = s["keep"]; k)
       if (auto d = duration(k, "'storage.keep'")) cfg.storage.keep = *d;
   }
@@ -262,6 +263,44 @@ std::optional<std::string> Loader::token_file(const Yaml& node) {
     return std::nullopt;
   }
   return token;
+}
+
+// storage.url: a PostgreSQL connection URL, exclusive with storage.path, with no password
+// written in the job file (it comes from libpq's password file, or a ${VAR}).
+void Loader::read_storage_url(const Yaml& u, const Yaml& path, Storage& storage) {
+  if (path) {
+    error(u, "'storage.url' and 'storage.path' are exclusive: PostgreSQL or a SQLite file");
+    return;
+  }
+  bool saved = std::exchange(env_required_, true);  // an unset variable: another database
+  auto v = string(u, "'storage.url'");
+  env_required_ = saved;
+  if (!v) return;
+  if (v->rfind("postgresql://", 0) != 0 && v->rfind("postgres://", 0) != 0) {
+    error(u, "'storage.url' must be a PostgreSQL URL (postgresql://user@host/database), not '" +
+                 u.Scalar() + "'");
+    return;
+  }
+  // A password written as such (not from a ${VAR}): user:password@ or password= .
+  const std::string& raw = u.Scalar();
+  auto rest = raw.find("://") + 3;
+  auto at = raw.find('@', rest);
+  auto slash = raw.find('/', rest);
+  bool in_userinfo = at != std::string::npos && (slash == std::string::npos || at < slash) &&
+                     raw.find(':', rest) < at && raw.find("${", rest) > at;
+  auto query = raw.find('?');
+  bool in_query = false;
+  for (auto p = raw.find("password=", query == std::string::npos ? raw.size() : query);
+       p != std::string::npos; p = raw.find("password=", p + 1))
+    if ((raw[p - 1] == '?' || raw[p - 1] == '&') && raw.compare(p + 9, 2, "${") != 0)
+      in_query = true;
+  if (in_userinfo || in_query) {
+    error(u,
+          "'storage.url' must not hold a password: give it in a password file (PGPASSFILE, "
+          "or passfile= in the URL; systemd: LoadCredential=) or through ${VARIABLE}");
+    return;
+  }
+  storage.url = *v;
 }
 
 // "" when this process could open (or create) the database `path` for writing, else why not.

@@ -38,7 +38,7 @@ inline constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
 inline constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
 inline constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
 #undef SCRAPERD_COMMON_KEYS
-inline constexpr std::string_view kStorageKeys[] = {"path", "keep"};
+inline constexpr std::string_view kStorageKeys[] = {"path", "url", "keep"};
 inline constexpr std::string_view kApiKeys[] = {"listen", "token", "token_file"};
 inline constexpr std::string_view kLogKeys[] = {"level", "format"};
 inline constexpr std::string_view kTimeoutKeys[] = {"connect", "total"};
@@ -131,6 +131,7 @@ class Loader {
   std::optional<std::string> ca_file(const Yaml& node);
   std::pair<std::string, std::string> resolve_path(const std::string& text) const;
   std::optional<std::string> token_file(const Yaml& node);
+  void read_storage_url(const Yaml& u, const Yaml& path, Storage& storage);
   static std::string storage_problem(const std::string& path);
   static std::string check_ca_file(const std::string& path);
 

@@ -88,6 +88,10 @@ const std::map<std::string, json>& key_types() {
     t["top.shutdown_timeout"] =
         duration_type("how long requests already sent may take to finish on SIGTERM");
     t["storage.path"] = described({{"type", "string"}, {"minLength", 1}}, "the SQLite database");
+    t["storage.url"] =
+        described({{"type", "string"}, {"pattern", "^postgres(ql)?://"}},
+                  "a PostgreSQL database instead of storage.path: postgresql://user@host/db, "
+                  "the password from a password file, never written here");
     t["storage.keep"] = duration_type("rows older than this are pruned");
     t["api.listen"] =
         described({{"type", "string"}, {"pattern", "^$|^.+:[0-9]{1,5}$"}},

@@ -10,11 +10,15 @@
 #include <string>
 #include <utility>
 
+#include "storage/store.h"
+
 namespace scraperd::storage {
 namespace {
 
+// PostgreSQL has no file to lock: several daemons on one database is its cluster mode.
 bool not_a_file(const std::string& db_path) {
-  return db_path.empty() || db_path == ":memory:" || db_path.starts_with("file::memory:");
+  return db_path.empty() || db_path == ":memory:" || db_path.starts_with("file::memory:") ||
+         is_postgres(db_path);
 }
 
 std::string read_all(int fd) {

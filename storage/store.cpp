@@ -9,6 +9,8 @@
 #include <tuple>
 #include <variant>
 
+#include "storage/pg.h"
+#include "storage/pg_store.h"
 #include "storage/sqlite.h"
 
 namespace scraperd::storage {
@@ -191,7 +193,16 @@ std::int64_t schema_version() {
   return kVersion;
 }
 
+bool is_postgres(const std::string& locator) {
+  return locator.rfind("postgresql://", 0) == 0 || locator.rfind("postgres://", 0) == 0;
+}
+
+std::string redacted(const std::string& locator) {
+  return is_postgres(locator) ? pg::redact(locator) : locator;
+}
+
 void migrate(const std::string& path, std::int64_t target) {
+  if (is_postgres(path)) return pg::migrate(path, target);
   if (target < 0 || target > kVersion) target = kVersion;
   sqlite::Db db(path, sqlite::Db::Mode::kReadWrite);
   if (db.user_version() == 0) {
@@ -226,6 +237,7 @@ namespace {
 
 // Runs `sql` with positional text/integer parameters and returns every row.
 Table run_query(const std::string& path, const std::string& sql, const std::vector<Cell>& params) {
+  if (is_postgres(path)) return pg::run_query(path, sql, params);
   auto db = open_existing(path);
   if (db.user_version() < kVersion)
     throw Error(path + " has schema version " + std::to_string(db.user_version()) +
@@ -342,14 +354,18 @@ Table query_errors(const std::string& path, const Filter& f) {
 }
 
 Table query_runs(const std::string& path, const Filter& f) {
+  const char* lag =
+      is_postgres(path)
+          ? "round(extract(epoch FROM started_at - due_at) * 1000)::float8 AS lag_ms, "
+          : "round((julianday(started_at) - julianday(due_at)) * 86400000) AS lag_ms, ";
   return newest(path,
-                "SELECT id, job, status, due_at, started_at, finished_at, "
-                "round((julianday(started_at) - julianday(due_at)) * 86400000) AS lag_ms, urls, "
-                "ok, failed FROM runs",
+                std::string("SELECT id, job, status, due_at, started_at, finished_at, ") + lag +
+                    "urls, ok, failed FROM runs",
                 "started_at", f, false, false);
 }
 
 std::map<std::string, Clock::time_point> next_due_times(const std::string& path) {
+  if (is_postgres(path)) return pg::next_due_times(path);
   std::map<std::string, Clock::time_point> due;
   auto db = open_existing(path);
   sqlite::Stmt s(db, "SELECT name, next_due FROM jobs WHERE next_due IS NOT NULL");
@@ -358,6 +374,7 @@ std::map<std::string, Clock::time_point> next_due_times(const std::string& path)
 }
 
 void for_each_url_state(const std::string& path, const std::function<void(const UrlState&)>& each) {
+  if (is_postgres(path)) return pg::for_each_url_state(path, each);
   auto db = open_existing(path);
   sqlite::Stmt s(db,
                  "SELECT job, url, coalesce(etag, ''), coalesce(last_modified, ''), "
@@ -369,15 +386,20 @@ void for_each_url_state(const std::string& path, const std::function<void(const 
   }
 }
 
+// A SQLite file's read-only connection and its statement, or a PostgreSQL connection.
 struct UrlStateReader::Connection {
-  explicit Connection(const std::string& path)
-      : db(path, sqlite::Db::Mode::kReadOnly),
-        select(db,
-               "SELECT coalesce(etag, ''), coalesce(last_modified, ''), "
-               "coalesce(content_hash, ''), coalesce(data, ''), coalesce(links, '') "
-               "FROM url_state WHERE job = ? AND url = ?") {}
-  sqlite::Db db;
-  sqlite::Stmt select;
+  struct Sqlite {
+    explicit Sqlite(const std::string& path)
+        : db(path, sqlite::Db::Mode::kReadOnly),
+          select(db,
+                 "SELECT coalesce(etag, ''), coalesce(last_modified, ''), "
+                 "coalesce(content_hash, ''), coalesce(data, ''), coalesce(links, '') "
+                 "FROM url_state WHERE job = ? AND url = ?") {}
+    sqlite::Db db;
+    sqlite::Stmt select;
+  };
+  std::optional<Sqlite> sqlite;
+  std::optional<pg::Conn> postgres;
 };
 
 UrlStateReader::UrlStateReader(std::string path) : path_(std::move(path)) {}
@@ -385,25 +407,33 @@ UrlStateReader::~UrlStateReader() = default;
 
 std::optional<UrlState> UrlStateReader::read(const std::string& job, const std::string& url) {
   std::lock_guard lock(mu_);
-  if (!connection_) {
-    if (!std::filesystem::exists(path_)) return std::nullopt;
-    connection_ = std::make_unique<Connection>(path_);
-  }
-  sqlite::Stmt& s = connection_->select;
-  s.bind(1, job);
-  s.bind(2, url);
-  std::optional<UrlState> row;
   try {
+    if (!connection_) {
+      auto c = std::make_unique<Connection>();
+      if (is_postgres(path_)) {
+        c->postgres.emplace(path_);
+      } else {
+        if (!std::filesystem::exists(path_)) return std::nullopt;
+        c->sqlite.emplace(path_);
+      }
+      connection_ = std::move(c);
+    }
+    if (connection_->postgres) return pg::read_url_state(*connection_->postgres, job, url);
+    sqlite::Stmt& s = connection_->sqlite->select;
+    s.bind(1, job);
+    s.bind(2, url);
+    std::optional<UrlState> row;
     if (s.step()) row = UrlState{job, url, s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)};
-  } catch (...) {
     s.reset();
+    return row;
+  } catch (...) {
+    connection_.reset();  // the next read opens a new one (a restarted PostgreSQL, say)
     throw;
   }
-  s.reset();
-  return row;
 }
 
 std::map<std::string, int> failing_streaks(const std::string& path) {
+  if (is_postgres(path)) return pg::failing_streaks(path);
   std::map<std::string, int> out;
   auto db = open_existing(path);
   sqlite::Stmt s(db,
@@ -448,19 +478,22 @@ Table query_jobs(const std::string& path, const Filter& f) {
     where += (where.empty() ? "WHERE " : "AND ") + std::string("j.name IN ") +
              in_list(f.jobs, params) + " ";
   params.emplace_back(std::int64_t{f.limit});
-  return run_query(path,
-                   std::string("SELECT j.name AS job, ") + kJobState +
-                       ", j.schedule, j.urls, last.started_at AS last_run, "
-                       "last.status AS last_status, "
-                       "(SELECT round(100.0 * sum(ok) / nullif(sum(ok + failed), 0), 1) FROM runs "
-                       "r WHERE r.job = j.name AND r.started_at >= datetime('now', '-1 day')) "
-                       "AS ok_pct_24h, "
-                       "j.next_due, p.since AS paused_since FROM jobs j "
-                       "LEFT JOIN paused p ON p.job = j.name "
-                       "LEFT JOIN runs last ON last.id = (SELECT id FROM runs r WHERE r.job = "
-                       "j.name ORDER BY started_at DESC, id DESC LIMIT 1) " +
-                       where + "ORDER BY j.name LIMIT ?",
-                   params);
+  return run_query(
+      path,
+      std::string("SELECT j.name AS job, ") + kJobState +
+          ", j.schedule, j.urls, last.started_at AS last_run, "
+          "last.status AS last_status, "
+          "(SELECT round(100.0 * sum(ok) / nullif(sum(ok + failed), 0), 1) FROM runs "
+          "r WHERE r.job = j.name AND r.started_at >= " +
+          (is_postgres(path) ? "now() - interval '1 day'" : "datetime('now', '-1 day')") +
+          ") "
+          "AS ok_pct_24h, "
+          "j.next_due, p.since AS paused_since FROM jobs j "
+          "LEFT JOIN paused p ON p.job = j.name "
+          "LEFT JOIN runs last ON last.id = (SELECT id FROM runs r WHERE r.job = "
+          "j.name ORDER BY started_at DESC, id DESC LIMIT 1) " +
+          where + "ORDER BY j.name LIMIT ?",
+      params);
 }
 
 Table query_job_states(const std::string& path) {
@@ -482,7 +515,7 @@ Table query_recent_runs(const std::string& path, const std::vector<std::string>&
                    "OVER (PARTITION BY job ORDER BY started_at DESC, id DESC) AS n FROM runs "
                    "WHERE job IN " +
                        in +
-                       " AND finished_at IS NOT NULL AND status <> 'skipped') WHERE n <= ? "
+                       " AND finished_at IS NOT NULL AND status <> 'skipped') recent WHERE n <= ? "
                        "ORDER BY job, started_at DESC, id DESC",
                    params);
 }
@@ -499,6 +532,7 @@ Table query_last_changes(const std::string& path, const std::vector<std::string>
 
 void for_each_field_value(const std::string& path, const Filter& f,
                           const std::function<void(const FieldValue&)>& each) {
+  if (is_postgres(path)) return pg::for_each_field_value(path, f, each);
   auto db = open_existing(path);
   if (db.user_version() < kVersion)
     throw Error(path + " has schema version " + std::to_string(db.user_version()) +
@@ -558,6 +592,18 @@ Table query_error_groups(const std::string& path, const Filter& f) {
     params.emplace_back(f.job);
   }
   params.emplace_back(std::int64_t{f.limit});
+  if (is_postgres(path))  // the url and message of the newest error from ordered aggregates
+    return run_query(
+        path,
+        "SELECT job, kind, host, count(*) FILTER (WHERE fetched_at >= now() - interval '1 hour') "
+        "AS last_1h, count(*) AS last_24h, max(fetched_at) AS last_at, "
+        "(array_agg(url ORDER BY fetched_at DESC, id DESC))[1] AS url, "
+        "(array_agg(message ORDER BY fetched_at DESC, id DESC))[1] AS message FROM ("
+        "SELECT id, job, kind, url, message, fetched_at, split_part(CASE WHEN strpos(url, '://') "
+        "> 0 THEN substr(url, strpos(url, '://') + 3) ELSE url END, '/', 1) AS host FROM errors "
+        "WHERE fetched_at >= now() - interval '1 day' " +
+            where + ") e GROUP BY job, kind, host ORDER BY last_24h DESC, job, kind, host LIMIT ?",
+        params);
   // The host: what lies between "://" and the next "/" of the URL. With max(), SQLite takes
   // the bare columns (url, message) from the row of the newest error.
   return run_query(path,
@@ -575,6 +621,11 @@ Table query_error_groups(const std::string& path, const Filter& f) {
 }
 
 Table query_unfinished_runs(const std::string& path) {
+  if (is_postgres(path))
+    return run_query(path,
+                     "SELECT id, job, started_at, urls, ok + failed AS done, ok, failed FROM runs "
+                     "WHERE status = 'running' ORDER BY started_at, id",
+                     {});
   return run_query(path,
                    // The partial index of the running runs, not runs_started_at's order over
                    // every run.
@@ -585,6 +636,7 @@ Table query_unfinished_runs(const std::string& path) {
 
 bool set_paused(const std::string& path, const std::string& job, bool paused,
                 Clock::time_point at) {
+  if (is_postgres(path)) return pg::set_paused(path, job, paused, at);
   migrate(path);
   sqlite::Db db(path, sqlite::Db::Mode::kReadWrite);
   if (paused) {
@@ -598,6 +650,7 @@ bool set_paused(const std::string& path, const std::string& job, bool paused,
 }
 
 std::map<std::string, Clock::time_point> paused_jobs(const std::string& path) {
+  if (is_postgres(path)) return pg::paused_jobs(path);
   std::map<std::string, Clock::time_point> out;
   auto db = open_existing(path);
   if (db.user_version() < 5) return out;  // no table yet: nothing was paused
@@ -607,6 +660,7 @@ std::map<std::string, Clock::time_point> paused_jobs(const std::string& path) {
 }
 
 bool job_known(const std::string& path, const std::string& job) {
+  if (is_postgres(path)) return pg::job_known(path, job);
   auto db = open_existing(path);
   sqlite::Stmt s(db, "SELECT 1 FROM jobs WHERE name = ?");
   s.bind(1, job);

@@ -120,7 +120,8 @@ struct UrlState {
 using Row = std::variant<ResultRow, ErrorRow, RunStarted, RunFinished, RunSkipped, JobSeen, JobDue,
                          UrlState, RunProgress>;
 
-// A database that cannot be opened, migrated or queried. `code` is SQLite's result code.
+// A database that cannot be opened, migrated or queried. `code` is SQLite's result code, or
+// 0x10000 for PostgreSQL's errors.
 class Error : public std::runtime_error {
  public:
   Error(const std::string& what, int code) : std::runtime_error(what), code_(code) {}
@@ -130,8 +131,16 @@ class Error : public std::runtime_error {
   int code_;
 };
 
-// The schema version this build writes (PRAGMA user_version).
+// The schema version this build writes (SQLite: PRAGMA user_version; PostgreSQL: the table
+// schema_version).
 std::int64_t schema_version();
+
+// Every function here that takes a `path` takes a locator: a SQLite file's path, or a
+// PostgreSQL connection URL (postgresql://user@host/db, libpq's syntax; the password from
+// PGPASSFILE / passfile=, never in the job file). True for the latter.
+bool is_postgres(const std::string& locator);
+// `locator` as logs and status may show it: a URL's password (from a ${VAR}) as ***.
+std::string redacted(const std::string& locator);
 
 // Creates the database if needed and migrates it forward to `version` (default: the current
 // one), each step in one transaction. Throws Error if the file cannot be opened or was
@@ -241,6 +250,13 @@ bool set_paused(const std::string& path, const std::string& job, bool paused, Cl
 std::map<std::string, Clock::time_point> paused_jobs(const std::string& path);
 // True when a daemon has registered `job` in the database at `path`. Throws Error.
 bool job_known(const std::string& path, const std::string& job);
+
+// Copies the whole history of the SQLite database `from` (migrated to this build's version)
+// into the PostgreSQL database `to` (created and migrated when needed; it must hold no jobs,
+// runs, results or errors yet), in one transaction: ids, times and run references kept, new
+// ids continuing after them. Returns the rows copied, per table. Throws Error.
+std::vector<std::pair<std::string, std::int64_t>> copy_history(const std::string& from,
+                                                               const std::string& to);
 
 // Timestamps are stored as UTC text "YYYY-MM-DD HH:MM:SS.SSS", the form SQLite's own date
 // functions produce, so `fetched_at > datetime('now', '-1 hour')` compares correctly.

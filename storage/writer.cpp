@@ -7,24 +7,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/backend.h"
+#include "storage/pg.h"
+#include "storage/pg_store.h"
 #include "storage/sqlite.h"
 
 namespace scraperd::storage {
 namespace {
 
-// Run keys (RunStarted::key) to the ids the database gave those runs. Owned by the writer
-// thread; outlives a Sink (a broken connection is reopened, the runs go on).
-struct RunIds {
-  static constexpr std::size_t kFinishedKept = 4096;
-  std::unordered_map<std::int64_t, std::int64_t> ids;
-  std::vector<std::int64_t> added, finished;  // by the batch being committed
-  std::deque<std::int64_t> done;              // keys of finished runs, oldest first
-};
-
-// The write connection and its prepared statements, owned by the writer thread.
-class Sink {
+// The SQLite backend: the write connection and its prepared statements, owned by the writer
+// thread.
+class SqliteBackend : public Backend {
  public:
-  Sink(const std::string& path, std::int64_t max_pages, RunIds& runs)
+  SqliteBackend(const std::string& path, std::int64_t max_pages, RunIds& runs)
       : runs_(runs),
         db_(path, sqlite::Db::Mode::kReadWrite),
         insert_result_(db_,
@@ -65,7 +60,7 @@ class Sink {
 
   // Deletes up to `limit` rows older than `cutoff` from one table per call, in its own
   // transaction; returns how many rows went. Runs go last, once no row refers to them.
-  int prune(Clock::time_point cutoff, int limit) {
+  int prune(Clock::time_point cutoff, int limit) override {
     static constexpr const char* kSteps[] = {
         "DELETE FROM results WHERE id IN (SELECT id FROM results WHERE fetched_at < ?1 LIMIT ?2)",
         "DELETE FROM errors WHERE id IN (SELECT id FROM errors WHERE fetched_at < ?1 LIMIT ?2)",
@@ -90,39 +85,25 @@ class Sink {
   }
 
   // All rows or none: a failure rolls the transaction back and throws.
-  void commit(const std::vector<Row>& batch) {
-    runs_.added.clear();
-    runs_.finished.clear();
+  void commit(const std::vector<Row>& batch) override {
+    runs_.begin();
     db_.exec("BEGIN IMMEDIATE");
     try {
       for (const Row& row : batch) std::visit([this](const auto& r) { insert(r); }, row);
       db_.exec("COMMIT");
     } catch (...) {
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      for (auto key : runs_.added) runs_.ids.erase(key);  // those ids were rolled back
+      runs_.rolled_back();
       for (auto* s : {&insert_result_, &insert_error_, &insert_run_, &finish_run_, &progress_run_,
                       &insert_skipped_, &set_due_, &set_url_state_, &upsert_job_})
         s->reset();
       throw;
     }
-    // A finished run's key is kept a while for rows that come after RunFinished (a change
-    // notification's delivery), then forgotten.
-    for (auto key : runs_.finished) {
-      runs_.done.push_back(key);
-      if (runs_.done.size() > RunIds::kFinishedKept) {
-        runs_.ids.erase(runs_.done.front());
-        runs_.done.pop_front();
-      }
-    }
+    runs_.committed();
   }
 
  private:
-  // The id the database gave the run of `key`; NULL for 0 (rows written outside a run) or a
-  // run whose RunStarted row never made it (dropped at shutdown), not a dangling reference.
-  std::optional<std::int64_t> run_ref(std::int64_t key) const {
-    auto it = runs_.ids.find(key);
-    return it != runs_.ids.end() ? std::optional(it->second) : std::nullopt;
-  }
+  std::optional<std::int64_t> run_ref(std::int64_t key) const { return runs_.ref(key); }
 
   void insert(const ResultRow& r) {
     auto final_url =
@@ -168,9 +149,12 @@ class Sink {
 
 }  // namespace
 
-Writer::Writer(const std::string& path, Options options) : path_(path), options_(options) {
+Writer::Writer(const std::string& path, Options options)
+    : path_(path), name_(pg::redact(path)), options_(options) {
   migrate(path_);
-  {
+  if (is_postgres(path_)) {
+    pg::close_interrupted_runs(path_);
+  } else {
     sqlite::Db db(path_, sqlite::Db::Mode::kReadWrite);
     // Runs a previous process left unfinished (it was killed) are closed as interrupted.
     sqlite::Stmt(db,
@@ -249,7 +233,7 @@ std::string Writer::last_error() const {
 }
 
 void Writer::run() {
-  std::unique_ptr<Sink> sink;
+  std::unique_ptr<Backend> sink;
   RunIds runs;
   std::vector<Row> batch;
   auto backoff = std::chrono::milliseconds(100);
@@ -281,7 +265,10 @@ void Writer::run() {
     }
     not_full_.notify_all();
     try {
-      if (!sink) sink = std::make_unique<Sink>(path_, options_.max_pages, runs);
+      if (!sink)
+        sink = is_postgres(path_)
+                   ? pg::open_backend(path_, runs)
+                   : std::make_unique<SqliteBackend>(path_, options_.max_pages, runs);
       if (!batch.empty()) {
         sink->commit(batch);
         last_commit = std::chrono::steady_clock::now();
@@ -315,7 +302,7 @@ void Writer::run() {
       // While running, keep the rows and retry for as long as it takes; at shutdown, give up
       // after a bounded number of attempts rather than hang the exit.
       if (closing && failures >= 5) {
-        spdlog::critical("database {}: {} rows could not be committed at shutdown: {}", path_,
+        spdlog::critical("database {}: {} rows could not be committed at shutdown: {}", name_,
                          batch.size(), e.what());
         {
           std::lock_guard lock(mu_);
@@ -326,7 +313,7 @@ void Writer::run() {
         continue;
       }
       spdlog::error("database {}: commit of {} rows failed ({}); keeping them, retrying in {} ms",
-                    path_, batch.size(), e.what(), backoff.count());
+                    name_, batch.size(), e.what(), backoff.count());
       if ((e.code() & 0xff) != SQLITE_BUSY) sink.reset();  // reopen: the connection may be broken
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));

@@ -3,9 +3,9 @@
 // Rows go into a bounded queue; a full queue makes push() wait, so nothing is ever dropped.
 // The writer thread takes everything queued (up to max_batch) and commits it in one
 // transaction, so batches grow by themselves under load and a lone row is committed at once.
-// A failed commit (SQLITE_BUSY, a full disk) is logged, the batch kept, and retried with backoff.
-// With Options::keep set, the same thread prunes old rows in small transactions between
-// commits, so readers and producers never wait long.
+// A failed commit (SQLITE_BUSY, a full disk, a PostgreSQL server gone) is logged, the batch kept,
+// and retried with backoff. With Options::keep set, the same thread prunes old rows in small
+// transactions between commits, so readers and producers never wait long.
 #pragma once
 
 #include <atomic>
@@ -32,12 +32,14 @@ class Writer {
     std::chrono::milliseconds linger{5};
     std::chrono::milliseconds keep{0};  // prune results, errors, runs older than this; 0: never
     std::chrono::milliseconds prune_every = std::chrono::minutes(10);
-    std::int64_t max_pages = 0;  // PRAGMA max_page_count; 0: SQLite's default (tests use it
-                                 // to make the database "full")
+    std::int64_t max_pages = 0;  // SQLite only: PRAGMA max_page_count; 0: SQLite's default
+                                 // (tests use it to make the database "full")
   };
 
-  // Opens and migrates `path`, then starts the writer thread. Throws Error when the database
-  // cannot be opened or migrated.
+  // Opens and migrates `path` (a SQLite file, or a postgresql:// URL: is_postgres), then
+  // starts the writer thread. Throws Error when the database cannot be opened or migrated.
+  // A lost PostgreSQL connection is a failed commit like any other: the batch is kept, the
+  // connection reopened and the commit retried with backoff.
   explicit Writer(const std::string& path) : Writer(path, Options{}) {}
   Writer(const std::string& path, Options options);
   ~Writer();  // close()
@@ -78,7 +80,8 @@ class Writer {
   void run();
   void wake_writer();  // REQUIRES: mu_ held, a row just queued
 
-  const std::string path_;
+  const std::string path_;  // a SQLite file or a postgresql:// URL (is_postgres)
+  const std::string name_;  // path_ without a password, for logs
   const Options options_;
 
   mutable std::mutex mu_;

@@ -46,6 +46,8 @@ struct Command {
 constexpr std::pair<std::string_view, std::string_view> kOptions[] = {
     {"--config", "--config FILE      job file (default /etc/scraperd/jobs.yaml)"},
     {"--db", "--db FILE          database (default: storage.path of the job file)"},
+    {"--from", "--from FILE        the SQLite database to copy"},
+    {"--to", "--to URL           the PostgreSQL database (postgresql://user@host/db), empty"},
     {"--once", "--once             run every job once, then exit"},
     {"--debug-loop",
      "--debug-loop[=MS]  log every event-loop step that holds the loop over MS (default 100)"},
@@ -149,6 +151,17 @@ const std::vector<Command>& commands() {
        {"--config", "--db", "--log-level"},
        {},
        "scraperd resume prices"},
+      {"migrate",
+       "copy a SQLite history into PostgreSQL (for storage.url)",
+       "migrate --from FILE --to URL",
+       "Copies every job, run, result, error, URL state and pause of the SQLite database into\n"
+       "the PostgreSQL database (created tables and all, in one transaction; it must hold no\n"
+       "history yet), ids and times kept. Then set storage.url to the URL. Stop the daemon\n"
+       "first: rows it writes meanwhile are not copied.",
+       {"--from", "--to", "--log-level"},
+       {},
+       "scraperd migrate --from /var/lib/scraperd/scraperd.db --to "
+       "postgresql://scraperd@/scraperd"},
       {"schema",
        "print the JSON Schema of job files (for editors and validators)",
        "schema",
@@ -394,6 +407,7 @@ int main(int argc, char** argv) {
   if (name == "try") return cmd_try(args);
   if (name == "pause" || name == "resume") return cmd_pause(args, name == "pause");
   if (name == "status") return cmd_status(args);
+  if (name == "migrate") return cmd_migrate(args);
   return cmd_query(name, args);
 }
 

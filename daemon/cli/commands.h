@@ -1,4 +1,4 @@
-// Internal to daemon/cli/ (cli.cpp, commands_daemon.cpp, commands_query.cpp): what the
+// Internal to daemon/cli/ (cli.cpp, commands_*.cpp): what the
 // command table and dispatch (cli.cpp) share with the commands. Not for other modules.
 #pragma once
 
@@ -49,5 +49,8 @@ int cmd_check(const Args& args);
 int cmd_query(const std::string& command, const Args& args);
 int cmd_status(const Args& args);
 int cmd_pause(const Args& args, bool pause);
+
+// commands_migrate.cpp: migrate (a SQLite history into PostgreSQL).
+int cmd_migrate(const Args& args);
 
 }  // namespace scraperd::daemon

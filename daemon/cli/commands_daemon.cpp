@@ -148,7 +148,7 @@ int cmd_run(const Args& args) {
   if (!options.log_level_fixed) spdlog::set_level(spdlog::level::from_str(config->log.level));
   if (config->log.format == "json") use_json_log_format(systemd::logging_to_journal());
   for (const auto& w : warnings) spdlog::warn("{}", w.str());
-  options.db_path = args.get("--db").value_or(config->storage.path);
+  options.db_path = args.get("--db").value_or(config->storage.locator());
   return run(config, options);
 }
 

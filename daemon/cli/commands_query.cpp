@@ -51,7 +51,7 @@ std::optional<QueryTarget> query_target(const Args& args) {
       target.config = loaded.config;
     }
   }
-  target.db = args.get("--db").value_or(target.config ? target.config->storage.path
+  target.db = args.get("--db").value_or(target.config ? target.config->storage.locator()
                                                       : std::string("scraperd.db"));
   return target;
 }

@@ -394,7 +394,7 @@ void Api::Impl::define_routes() {
               {"pid", static_cast<long>(::getpid())},
               {"since", d.since},
               {"config", d.config_path},
-              {"database", db_path},
+              {"database", storage::redacted(db_path)},
               {"api", settings.listen},
               {"jobs", d.jobs},
               {"paused", d.paused},

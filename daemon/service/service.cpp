@@ -223,8 +223,10 @@ class Daemon {
  private:
   // A good job file: the scheduler takes its jobs; the settings that apply at once apply.
   awaitable<void> apply(std::shared_ptr<const config::Config> next) {
-    if (next->storage.path != config_->storage.path || next->concurrency != config_->concurrency)
-      spdlog::warn("reload: 'storage.path' and 'concurrency' take effect at the next start");
+    if (next->storage.locator() != config_->storage.locator() ||
+        next->concurrency != config_->concurrency)
+      spdlog::warn(
+          "reload: 'storage.path', 'storage.url' and 'concurrency' take effect at the next start");
     if (!options_.log_level_fixed) spdlog::set_level(spdlog::level::from_str(next->log.level));
     rows_.add_secrets(next->secrets);
     config_ = next;
@@ -333,7 +335,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
     return 1;
   }
   spdlog::info("scraperd: {} jobs from {}, database {}, concurrency {}", config->jobs.size(),
-               config->source, options.db_path, config->concurrency);
+               config->source, storage::redacted(options.db_path), config->concurrency);
   const rlim_t files = raise_file_limit(config->concurrency);
 
   asio::io_context io(1);
