@@ -22,19 +22,6 @@ std::string cell(const storage::Table& t, size_t row, const std::string& column)
   return "NULL";
 }
 
-// Every value for_each_field_value gives, as "field url at_ms value" lines.
-std::vector<std::string> field_values(const std::string& path, const storage::Filter& f) {
-  std::vector<std::string> out;
-  storage::for_each_field_value(path, f, [&](const storage::FieldValue& v) {
-    std::string value = std::holds_alternative<std::int64_t>(v.value)
-                            ? std::to_string(std::get<std::int64_t>(v.value)) + "i"
-                            : std::to_string(std::get<double>(v.value));
-    out.push_back(std::string(v.field) + " " + std::string(v.url) + " " + std::to_string(v.at_ms) +
-                  " " + value);
-  });
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("queries filter by job, time, kind and change, newest first", "[storage]") {
@@ -270,16 +257,16 @@ TEST_CASE("numeric field values written by the writer, read for the charts, dele
   storage::Filter f;
   f.job = "shop";
   f.limit = 100;
-  CHECK(field_values(db.locator, f) ==
+  CHECK(test::field_values(db.locator, f) ==
         std::vector<std::string>{"n http://b/ " + std::to_string(t0 + 60'000) + " -1.250000",
                                  "price http://a/ " + std::to_string(t0 + 61'000) + " 8i",
                                  "price http://b/ " + std::to_string(t0 + 60'000) + " 7i"});
   f.limit = 1;
-  CHECK(field_values(db.locator, f) ==
+  CHECK(test::field_values(db.locator, f) ==
         std::vector<std::string>{"price http://a/ " + std::to_string(t0 + 61'000) + " 8i"});
   f.limit = 100;
   f.since = at + std::chrono::seconds(1);
-  CHECK(field_values(db.locator, f).size() == 1);
+  CHECK(test::field_values(db.locator, f).size() == 1);
   test::execute(db, "DELETE FROM results WHERE url = 'http://b/'");
   CHECK(test::scalar(db, "SELECT count(*) FROM field_values") == "2");  // a's 8, other's 1
 }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "storage/writer.h"
+#include "tests/storage/test_db.h"
 #include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"
 
@@ -142,23 +143,6 @@ TEST_CASE("the example queries in docs/schema.md run against the schema", "[stor
   CHECK(statements >= 6);
 }
 
-namespace {
-
-// Every value for_each_field_value gives, as "field url at_ms value" lines.
-std::vector<std::string> field_values(const std::string& path, const storage::Filter& f) {
-  std::vector<std::string> out;
-  storage::for_each_field_value(path, f, [&](const storage::FieldValue& v) {
-    std::string value = std::holds_alternative<std::int64_t>(v.value)
-                            ? std::to_string(std::get<std::int64_t>(v.value)) + "i"
-                            : std::to_string(std::get<double>(v.value));
-    out.push_back(std::string(v.field) + " " + std::string(v.url) + " " + std::to_string(v.at_ms) +
-                  " " + value);
-  });
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("numeric field values are kept in field_values as results are written and deleted",
           "[storage][migration]") {
   test::TempDir dir;
@@ -180,7 +164,7 @@ TEST_CASE("numeric field values are kept in field_values as results are written 
   storage::Filter f;
   f.job = "shop";
   f.limit = 100;
-  CHECK(field_values(path, f) ==
+  CHECK(test::field_values(path, f) ==
         std::vector<std::string>{"n http://a/ " + std::to_string(t0 + 250) + " 3i",
                                  "price http://a/ " + std::to_string(t0 + 250) + " 9.500000"});
 
@@ -198,7 +182,7 @@ TEST_CASE("numeric field values are kept in field_values as results are written 
                               R"({"price": 1})"});
   }
   CHECK(sql1(path, "SELECT count(*) FROM results") == "8");
-  auto all = field_values(path, f);
+  auto all = test::field_values(path, f);
   CHECK(all == std::vector<std::string>{
                    "n http://a/ " + std::to_string(t0 + 250) + " 3i",
                    "n http://b/ " + std::to_string(t0 + 60'000) + " -1.250000",
@@ -208,23 +192,23 @@ TEST_CASE("numeric field values are kept in field_values as results are written 
                });
   // limit: the newest values, exactly that many (two of the same result here).
   f.limit = 3;
-  CHECK(field_values(path, f) ==
+  CHECK(test::field_values(path, f) ==
         std::vector<std::string>{"n http://b/ " + std::to_string(t0 + 60'000) + " -1.250000",
                                  "price http://a/ " + std::to_string(t0 + 61'000) + " 8i",
                                  "price http://b/ " + std::to_string(t0 + 60'000) + " 7i"});
   f.limit = 2;
-  CHECK(field_values(path, f).size() == 2);
+  CHECK(test::field_values(path, f).size() == 2);
   f.limit = 100;
   f.since = at + std::chrono::seconds(1);
-  CHECK(field_values(path, f) ==
+  CHECK(test::field_values(path, f) ==
         std::vector<std::string>{"price http://a/ " + std::to_string(t0 + 61'000) + " 8i"});
   f.since.reset();
   f.job = "nobody";
-  CHECK(field_values(path, f).empty());
+  CHECK(test::field_values(path, f).empty());
 
   // Deleting results (retention) deletes their values.
   exec(path, "DELETE FROM results WHERE url = 'http://b/'");
   f.job = "shop";
-  CHECK(field_values(path, f).size() == 3);
+  CHECK(test::field_values(path, f).size() == 3);
   CHECK(sql1(path, "SELECT count(*) FROM field_values") == "4");  // other's one
 }

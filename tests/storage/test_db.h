@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <variant>
+#include <vector>
 
+#include "storage/store.h"
 #include "tests/support/sql.h"
 #include "tests/support/temp_dir.h"
 #ifdef SCRAPERD_TEST_POSTGRES
@@ -79,6 +82,19 @@ inline void execute(const TestDb& db, const std::string& statement) {
   sqlite3_close(handle);
   if (rc != SQLITE_OK) throw std::runtime_error(message + ": " + statement);
 #endif
+}
+
+// Every value for_each_field_value gives, as "field url at_ms value" lines.
+inline std::vector<std::string> field_values(const std::string& path, const storage::Filter& f) {
+  std::vector<std::string> out;
+  storage::for_each_field_value(path, f, [&](const storage::FieldValue& v) {
+    std::string value = std::holds_alternative<std::int64_t>(v.value)
+                            ? std::to_string(std::get<std::int64_t>(v.value)) + "i"
+                            : std::to_string(std::get<double>(v.value));
+    out.push_back(std::string(v.field) + " " + std::string(v.url) + " " + std::to_string(v.at_ms) +
+                  " " + value);
+  });
+  return out;
 }
 
 }  // namespace scraperd::test
