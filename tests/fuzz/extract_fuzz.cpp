@@ -1,8 +1,10 @@
 // libFuzzer target: a CSS selector (the first line) and a page (the rest) through the CSS
 // translator (HTML and XML readings), the field extractor (the page read as HTML and as XML,
 // with a namespace registered) and the link finder: never a crash, a hang or a sanitizer
-// report, and the fields are always one valid JSON object. Seeds: `make fuzz` pairs the pages
-// of tests/pages with tests/fuzz/selectors.txt; tests/fuzz/css.dict holds the grammar's tokens.
+// report, and the fields are always one valid JSON object; a parse that stops early once
+// first-match fields are settled gives what the whole page gives. Seeds: `make fuzz` pairs the
+// pages of tests/pages with tests/fuzz/selectors.txt; tests/fuzz/css.dict holds the grammar's
+// tokens.
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -55,5 +57,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   daemon::LinkFinder finder(follow);
   for (const auto& link : finder.find(page, "text/html", "http://fuzz.example/a/b", 50))
     if (link.rfind("http", 0) != 0) __builtin_trap();  // only http(s) URLs come out
+
+  // First-match fields alone may stop the HTML parse early (settled.h); asking for links too
+  // makes it read the whole page. Both must give the same fields.
+  std::vector<config::Field> first(2);
+  first[0].name = "text";
+  first[0].xpath = t.xpath;
+  first[1].name = "href";
+  first[1].xpath = t.xpath;
+  first[1].attr = "href";
+  daemon::FieldExtractor first_only(first);
+  const std::string url = "http://fuzz.example/a/b";
+  auto early = daemon::read_page(&first_only, nullptr, page, "text/html", url, 50);
+  auto whole = daemon::read_page(&first_only, &finder, page, "text/html", url, 50);
+  if (whole.stopped_early) __builtin_trap();
+  if (early.extracted.data != whole.extracted.data ||
+      early.extracted.missing != whole.extracted.missing)
+    __builtin_trap();
   return 0;
 }
