@@ -151,11 +151,15 @@ TEST_CASE("retry loop: Retry-After pauses the host without using a retry, and a 
   loop.naps.stop();
   loop.io.run_for(2s);
   CHECK(stopped.end == Sent::End::kRetryNotSent);
-  CHECK(stopped.attempt == 2);
+  // Most often at attempt 2; the backoff has full jitter (up to 10 s), so a retry or two may
+  // have gone out in the 500 ms before the stop. Each is an error row; none after the stop.
+  CHECK(stopped.attempt >= 2);
 
   auto messages = loop.messages();
-  REQUIRE(messages.size() == 2);
+  REQUIRE(messages.size() == static_cast<std::size_t>(stopped.attempt));
   CHECK_THAT(messages[0], Catch::StartsWith("HTTP status 429; Retry-After: 127.0.0.1:") &&
                               Catch::EndsWith("paused for 1s"));
-  CHECK_THAT(messages[1], Catch::StartsWith("HTTP status 503; retry 1 of 5 in"));
+  for (std::size_t i = 1; i < messages.size(); ++i)
+    CHECK_THAT(messages[i],
+               Catch::StartsWith("HTTP status 503; retry " + std::to_string(i) + " of 5 in"));
 }
