@@ -44,8 +44,9 @@ void TokenBucket::restrict(double rate, int burst) {
   tokens_ = std::min(tokens_, burst_);
 }
 
-Frontier::Host::Host(const config::PerHost& limits, Steady::time_point now)
-    : bucket(limits.rate, limits.burst, now),
+Frontier::Host::Host(std::string k, const config::PerHost& limits, Steady::time_point now)
+    : key(std::move(k)),
+      bucket(limits.rate, limits.burst, now),
       concurrency(limits.concurrency),
       delay(limits.delay) {}
 
@@ -64,7 +65,7 @@ asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::Per
   if (closed_) co_return Permit();
   auto& slot = hosts_[key];
   if (!slot) {
-    slot = std::make_unique<Host>(limits, Steady::now());
+    slot = std::make_unique<Host>(key, limits, Steady::now());
   } else {  // the strictest limits of every job using this host
     slot->bucket.restrict(limits.rate, limits.burst);
     slot->concurrency = std::min(slot->concurrency, limits.concurrency);
@@ -83,69 +84,93 @@ asio::awaitable<Frontier::Permit> Frontier::acquire(std::string key, config::Per
     std::list<Waiter*>::iterator sleeping;
     ~Leave() {
       frontier->sleeping_.erase(sleeping);
-      if (me->in_global) {
-        auto& w = frontier->waiting_;
-        w.erase(std::find(w.begin(), w.end(), me));
+      --host->users;
+      if (me->granted && !me->taken) {  // a slot granted, never used: it goes on
+        frontier->release(key);
+        return;
       }
       auto& line = host->line;
       if (auto it = std::find(line.begin(), line.end(), me); it != line.end()) {
         const bool head = it == line.begin();
         line.erase(it);
-        if (head && !line.empty()) line.front()->timer.cancel();  // the next one's turn
+        if (head) frontier->grant(*host);  // the next one's turn
       }
-      --host->users;
       frontier->forget_if_idle(key);
-      frontier->wake_global();  // a slot handed to us and left unused goes on
     }
   } leave{this, key, host, &me, sleeping};
   ++host->users;
 
-  bool woken_for_slot = false;  // release() took us off waiting_: a global slot is ours to use
   for (;;) {
     if (closed_) co_return Permit();
-    Steady::time_point until = Steady::time_point::max();  // max: until woken
-    bool global = false;
-    auto now = Steady::now();
-    if (host->line.front() != &me || host->in_flight >= host->concurrency) {
-      // not our turn yet, or the host is full: the one ahead, or release(), wakes us
-    } else if (auto p = paused_.find(key); p != paused_.end() && now < p->second) {
-      until = p->second;
-    } else if (now < host->next_start) {
-      until = host->next_start;
-    } else if (auto wait = host->bucket.ready_in(now); wait > Steady::duration::zero()) {
-      until = now + wait;
-    } else if (in_flight_ >= global_concurrency_) {
-      global = true;
-    } else {
-      host->bucket.take(now);
-      ++host->in_flight;
-      ++in_flight_;
-      host->next_start = now + host->delay;
-      co_return Permit(this, key);  // `leave` hands the line to the next waiter
+    if (!me.granted) grant(*host);
+    if (me.granted) {
+      me.taken = true;
+      co_return Permit(this, key);
     }
-    // A slot handed to us that we cannot use goes to the next in the global queue.
-    if (woken_for_slot && !global) wake_global();
-    if (global && !me.in_global) {
-      me.in_global = true;
-      waiting_.push_back(&me);
-    } else if (!global && me.in_global) {  // no longer ready (a pause came): out of the queue
-      me.in_global = false;
-      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), &me));
-    }
+    // The head of a host that is not ready sleeps until its host's time; the others until
+    // grant() wakes them (a slot), or wakes them as the new head.
+    Steady::time_point until = Steady::time_point::max();
+    if (host->line.front() == &me && host->in_flight < host->concurrency && !host->in_global)
+      until = ready_at(*host, Steady::now());
+    me.timed = until != Steady::time_point::max();
     me.timer.expires_at(until);
     co_await me.timer.async_wait(asio::experimental::as_tuple(here()));
-    woken_for_slot = global && !me.in_global;
+    me.timed = false;
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
       throw std::system_error(asio::error::operation_aborted);
   }
 }
 
-void Frontier::wake_global() {
-  if (in_flight_ >= global_concurrency_ || waiting_.empty()) return;
-  Waiter* next = waiting_.front();
-  waiting_.pop_front();
-  next->in_global = false;
-  next->timer.cancel();
+Steady::time_point Frontier::ready_at(Host& host, Steady::time_point now) {
+  Steady::time_point at = now;
+  if (auto p = paused_.find(host.key); p != paused_.end()) at = std::max(at, p->second);
+  at = std::max(at, host.next_start);
+  if (at == now)
+    if (auto wait = host.bucket.ready_in(now); wait > Steady::duration::zero()) at = now + wait;
+  return at;
+}
+
+Frontier::Granted Frontier::grant(Host& host, int limit) {
+  for (int n = 0;; ++n) {
+    if (host.line.empty()) return Granted::kAll;
+    if (host.in_flight >= host.concurrency) return Granted::kHostWaits;  // release() comes back
+    Waiter* head = host.line.front();
+    const auto now = Steady::now();
+    if (ready_at(host, now) > now) {
+      if (!head->timed) head->timer.cancel();  // it sets its timer for its host's time
+      return Granted::kHostWaits;
+    }
+    if (in_flight_ >= global_concurrency_) {
+      if (!host.in_global) {
+        host.in_global = true;
+        ready_.push_back(&host);
+      }
+      return Granted::kGlobalFull;
+    }
+    if (n == limit) return Granted::kLimit;
+    host.line.pop_front();
+    host.bucket.take(now);
+    ++host.in_flight;
+    ++in_flight_;
+    host.next_start = now + host.delay;
+    head->granted = true;
+    head->timer.cancel();
+  }
+}
+
+void Frontier::serve_ready() {
+  while (in_flight_ < global_concurrency_ && !ready_.empty()) {
+    Host* host = ready_.front();
+    ready_.pop_front();
+    host->in_global = false;
+    if (grant(*host, 1) == Granted::kLimit) {  // more to start: its next turn
+      host->in_global = true;
+      ready_.push_back(host);
+    } else if (host->line.empty()) {
+      const std::string key = host->key;
+      forget_if_idle(key);
+    }
+  }
 }
 
 void Frontier::pause(const std::string& key, Steady::time_point until) {
@@ -160,12 +185,12 @@ void Frontier::close() {
 
 void Frontier::release(const std::string& key) {
   --in_flight_;
-  wake_global();
   auto it = hosts_.find(key);
+  if (it != hosts_.end()) --it->second->in_flight;
+  serve_ready();  // the global slot first goes to the host that waited for one longest
+  it = hosts_.find(key);
   if (it == hosts_.end()) return;
-  Host& host = *it->second;
-  --host.in_flight;
-  if (!host.line.empty()) host.line.front()->timer.cancel();  // its host has room again
+  grant(*it->second);  // its host has room again
   forget_if_idle(key);
 }
 
@@ -174,8 +199,8 @@ void Frontier::forget_if_idle(const std::string& key) {
   if (it == hosts_.end()) return;
   Host& host = *it->second;
   // Forgetting a full bucket with nothing in flight or waiting loses nothing.
-  if (host.users == 0 && host.in_flight == 0 && host.bucket.full(Steady::now()) &&
-      Steady::now() >= host.next_start)
+  if (host.users == 0 && host.in_flight == 0 && !host.in_global &&
+      host.bucket.full(Steady::now()) && Steady::now() >= host.next_start)
     hosts_.erase(it);
 }
 

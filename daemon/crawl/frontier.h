@@ -6,10 +6,12 @@
 // Per host (host:port): a token bucket (rate, burst), a cap on requests in flight and an
 // optional minimum gap between request starts; across all hosts, a cap on requests in flight.
 // Each host's waiters form a line, served first come, first served; only the one at its head
-// waits for the host (its rate, gap, pause or cap), and only a head whose host is ready queues
-// for the global cap, so a slot freed anywhere goes to a request that can start now, never
-// to one that would hold it while its own host makes it wait. When jobs that share a host ask
-// for different limits, the strictest of each applies. State of an idle host is freed.
+// waits for the host (its rate, gap, pause), and only a host that is ready queues for the
+// global cap, so a slot freed anywhere goes to a request that can start now, never to one that
+// would hold it while its own host makes it wait; hosts waiting for the global cap take turns,
+// a request each. Slots are granted in one pass (grant()): when 64 slots free at once, 64
+// waiters wake together, not one after another through the loop. When jobs that share a host
+// ask for different limits, the strictest of each applies. State of an idle host is freed.
 // Loop-thread only.
 #pragma once
 
@@ -80,10 +82,13 @@ class Frontier {
   // An acquire() under way (in its coroutine frame).
   struct Waiter {
     asio::steady_timer timer;  // its sleep; cancelled to wake it early
-    bool in_global = false;    // queued in waiting_
+    bool granted = false;      // grant() gave it a slot (and took it off its host's line)
+    bool taken = false;        // acquire() returned the slot as a Permit
+    bool timed = false;        // the head of its line, asleep until its host's time
   };
   struct Host {
-    Host(const config::PerHost& limits, Steady::time_point now);
+    Host(std::string key, const config::PerHost& limits, Steady::time_point now);
+    std::string key;
     TokenBucket bucket;
     int concurrency;
     Steady::duration delay;
@@ -91,16 +96,25 @@ class Frontier {
     int users = 0;                    // acquire() calls under way for this host
     Steady::time_point next_start{};  // last start + delay
     std::deque<Waiter*> line;         // acquire() calls in arrival order; the head goes next
+    bool in_global = false;           // queued in ready_
   };
+  enum class Granted { kAll, kHostWaits, kGlobalFull, kLimit };
 
+  // Gives slots to `host`'s line, from its head, while the host and the global cap allow, at
+  // most `limit`. A head that must wait for its host's time is woken to set its timer; a host
+  // held back by the global cap only is queued in ready_.
+  Granted grant(Host& host, int limit = 1 << 30);
+  // When `host` may start its next request (its pause, gap and rate; not its caps): now or later.
+  Steady::time_point ready_at(Host& host, Steady::time_point now);
+  // Global slots free: hosts in ready_ take turns, a slot each.
+  void serve_ready();
   void release(const std::string& host);
   void forget_if_idle(const std::string& host);
-  void wake_global();  // the first of waiting_, if a global slot is free
 
   asio::any_io_executor executor_;
   int global_concurrency_;
   int in_flight_ = 0;
-  std::deque<Waiter*> waiting_;  // heads of lines whose host is ready, for the global cap
+  std::deque<Host*> ready_;  // hosts ready to start a request but for the global cap
   std::unordered_map<std::string, std::unique_ptr<Host>> hosts_;
   std::unordered_map<std::string, Steady::time_point> paused_;  // host → paused until
   std::list<Waiter*> sleeping_;  // every acquire() under way, for close()

@@ -2,10 +2,12 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
+#include <map>
 #include <vector>
 
 using namespace scraperd;
@@ -193,4 +195,60 @@ TEST_CASE("each host's requests start in the order they asked", "[frontier]") {
     asio::co_spawn(io, take_note(f, "h", limits, order, 1ms, std::to_string(i)), asio::detached);
   io.run();
   CHECK(order == std::vector<std::string>{"0", "1", "2", "3", "4", "5"});
+}
+
+namespace {
+
+// Takes a slot (counted in `started`) and holds it until its timer in `holders` is cancelled.
+asio::awaitable<void> hold_until(daemon::Frontier& f, std::string host, config::PerHost limits,
+                                 std::vector<asio::steady_timer*>& holders,
+                                 std::map<std::string, int>& started) {
+  auto permit = co_await f.acquire(host, limits);
+  ++started[host];
+  asio::steady_timer t(co_await asio::this_coro::executor, Steady::time_point::max());
+  holders.push_back(&t);
+  co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  std::erase(holders, &t);
+}
+
+}  // namespace
+
+// Slots freed together go to waiters together: each release grants the next waiter its slot
+// at once, so refilling N slots takes one turn of the loop, not N turns one after another
+// (when a turn is a whole queue of responses, the chain left the network half idle in W1).
+TEST_CASE("slots freed together are granted at once, hosts taking turns at the global cap",
+          "[frontier]") {
+  asio::io_context io;
+  daemon::Frontier f(io.get_executor(), 8);
+  config::PerHost limits;
+  limits.rate = 1e6;
+  limits.burst = 1000;
+  limits.concurrency = 100;
+  std::vector<asio::steady_timer*> holders;
+  std::map<std::string, int> started;
+  for (int i = 0; i < 8; ++i)
+    asio::co_spawn(io, hold_until(f, "a", limits, holders, started), asio::detached);
+  for (int i = 0; i < 8; ++i) {  // waiting: 4 to "a", 4 to "b", asked in turns
+    asio::co_spawn(io, hold_until(f, "a", limits, holders, started), asio::detached);
+    asio::co_spawn(io, hold_until(f, "b", limits, holders, started), asio::detached);
+  }
+  io.poll();
+  REQUIRE(started == std::map<std::string, int>{{"a", 8}});
+  REQUIRE(f.in_flight() == 8);
+  // The first 8 end; their waiters' slots are theirs before any of them runs again.
+  auto first = holders;
+  for (auto* t : first) t->cancel();
+  io.run_one();  // the first holder ends: its slot is granted in the same step
+  CHECK(f.in_flight() == 8);
+  io.poll();
+  // The global slots went to "a" and "b" in turns, 4 each, not 8 to the host that asked first.
+  CHECK(started == std::map<std::string, int>{{"a", 12}, {"b", 4}});
+  CHECK(f.in_flight() == 8);
+  for (auto* t : holders) t->cancel();
+  io.poll();
+  CHECK(started == std::map<std::string, int>{{"a", 16}, {"b", 8}});
+  for (auto* t : holders) t->cancel();
+  io.run();
+  CHECK(f.in_flight() == 0);
+  CHECK(f.hosts() == 0);
 }
