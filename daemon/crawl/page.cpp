@@ -17,6 +17,10 @@ double millis(Steady::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
+// A body without fields larger than this is hashed on the pool, not on the loop (FNV-1a
+// takes ~1 ms a megabyte).
+constexpr std::size_t kHashOnLoop = 64 * 1024;
+
 // True when the job sends header `name` itself (any case).
 bool sets_header(const config::Job& job, std::string_view name) {
   return std::any_of(job.headers.begin(), job.headers.end(), [&](const auto& h) {
@@ -168,22 +172,34 @@ asio::awaitable<void> Crawler::succeeded(Run& run, const std::string& url, int d
   const bool may_follow =
       run.links && depth < job.follow->max_depth && run.seen.size() < follow_budget(run);
   const bool follow = may_follow && r.status == 200 && is_html(r.content_type);
+  // What the page says: its fields and links, and the hash of its content (its fields, or
+  // the whole body when it has none), read on the pool; only a small body without fields is
+  // hashed on the loop.
   struct Page {
     Extracted extracted;
     std::vector<std::string> links;
+    std::string hash;
   };
   Page page;
-  if (full && (run.fields || follow)) {
+  if (full && (run.fields || follow || r.body.size() > kHashOnLoop)) {
     const std::string page_url = r.final_url.empty() ? url : r.final_url;
     const FieldExtractor* fields = run.fields.get();
     const LinkFinder* finder = follow ? run.links.get() : nullptr;
     // Twice the page budget: enough new links even if every URL seen so far is among them.
     const std::size_t limit = 2 * follow_budget(run);
     auto read = [fields, finder, &r, &page_url, limit] {
-      PageRead p = read_page(fields, finder, r.body, r.content_type, page_url, limit);
-      return Page{std::move(p.extracted), std::move(p.links)};
+      Page p;
+      if (fields || finder) {
+        PageRead pr = read_page(fields, finder, r.body, r.content_type, page_url, limit);
+        p.extracted = std::move(pr.extracted);
+        p.links = std::move(pr.links);
+      }
+      p.hash = content_hash(fields ? p.extracted.data : r.body);
+      return p;
     };
     page = co_await run_blocking(parts_.cpu_pool, std::move(read));
+  } else if (full) {
+    page.hash = content_hash(r.body);
   }
   // A follow job keeps each page's links, so that a 304 (the page as it was) leads on to
   // the same pages as its last full response did.
@@ -234,8 +250,8 @@ asio::awaitable<void> Crawler::succeeded(Run& run, const std::string& url, int d
   const std::string before_hash = stored        ? stored->content_hash
                                   : before.memo ? content_hash_of(*before.memo)
                                                 : "";
-  std::string hash = full ? content_hash(run.fields ? page.extracted.data : r.body)
-                          : before_hash;  // 304: the content is the one we have
+  std::string hash =
+      full ? std::move(page.hash) : before_hash;  // 304: the content is the one we have
   const bool changed = full && hash != before_hash;
   if (changed && !before_hash.empty()) parts_.metrics.changed(job.name);
   if (changed) ++run.changed;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/extract/extract.h"
 #include "daemon/service/service.h"
 #include "tests/support/http_server.h"
 #include "tests/support/sql.h"
@@ -476,6 +477,45 @@ TEST_CASE("change detection: fields stored as JSON, changed flags, store on_chan
   CHECK(test::sql1(db,
                    "SELECT content_hash = (SELECT content_hash FROM results WHERE job = "
                    "'all' ORDER BY id DESC LIMIT 1) FROM url_state WHERE job = 'all'") == "1");
+}
+
+// A page without fields is its body: hashed on the loop when small, on the CPU pool when large
+// (a megabyte takes ~1 ms), to the same hash either way, so a body moving past the threshold
+// is not news, and a changed byte anywhere in a large body is.
+TEST_CASE("change detection on bodies: small and large, the same hash wherever it is computed",
+          "[engine][extract]") {
+  std::mutex mu;
+  std::string body = std::string(200, 'a');
+  test::HttpServer srv;
+  srv.server().Get("/doc", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    res.set_content(body, "application/octet-stream");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("h.db");
+  auto config = load("defaults: {robots: ignore}\njobs:\n  - name: doc\n    every: 1h\n    url: '" +
+                     srv.url("/doc") + "'\n");
+  std::string large = std::string(300'000, 'b');
+  std::string large_changed = large;
+  large_changed[150'000] = 'c';
+  const std::vector<std::string> bodies{std::string(200, 'a'), std::string(200, 'a'), large, large,
+                                        large_changed};
+  for (const auto& b : bodies) {
+    {
+      std::lock_guard lock(mu);
+      body = b;
+    }
+    REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  }
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(changed, ',') FROM (SELECT changed FROM results "
+                   "ORDER BY id)") == "1,0,1,0,1");
+  std::string hashes;
+  for (const auto& b : bodies) hashes += (hashes.empty() ? "" : ",") + daemon::content_hash(b);
+  CHECK(test::sql1(db,
+                   "SELECT group_concat(content_hash, ',') FROM (SELECT content_hash FROM "
+                   "results ORDER BY id)") == hashes);
 }
 
 TEST_CASE("notify: a webhook hears of changes and of a failing streak and its end",
