@@ -161,6 +161,30 @@ CREATE VIEW latest_results AS
 CREATE VIEW changes AS
   SELECT * FROM results WHERE changed = 1;
 )sql"},
+    // Several daemons on one database (storage/cluster.h): membership and job leases.
+    {7, R"sql(
+CREATE TABLE nodes (
+  node_id       text PRIMARY KEY,
+  file_hash     text        NOT NULL,
+  started_at    timestamptz NOT NULL,
+  heartbeat_at  timestamptz NOT NULL,
+  heartbeat_ms  integer     NOT NULL,  -- live while heartbeat_at > now() - 3 × this
+  leases        integer     NOT NULL DEFAULT 0,
+  hosts         integer     NOT NULL DEFAULT 0,
+  pid           bigint      NOT NULL,
+  hostname      text        NOT NULL
+);
+
+CREATE TABLE leases (
+  job         text PRIMARY KEY,
+  node_id     text        NOT NULL,
+  group_key   text        NOT NULL,
+  due         timestamptz NOT NULL,
+  expires_at  timestamptz NOT NULL
+);
+CREATE INDEX leases_group_key ON leases (group_key);
+CREATE INDEX leases_node_id ON leases (node_id);
+)sql"},
 };
 
 // pg_advisory_xact_lock's key for migrations: "scraperd" in ASCII.
