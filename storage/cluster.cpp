@@ -149,6 +149,16 @@ ClaimResult Connection::claim(const std::string& node, const ClaimRequest& q,
         return result;
       }
     }
+    // An expired lease of another node on this job: that node died during the run.
+    auto dead =
+        c.query("SELECT node_id FROM leases WHERE job = $1 AND node_id <> $2", {q.job, node});
+    if (PQntuples(dead.get()) > 0) {
+      result.other = text(dead.get(), 0, 0);
+      c.query(
+          "UPDATE runs SET status = 'interrupted', finished_at = now() WHERE job = $1 AND "
+          "status = 'running'",
+          {q.job});
+    }
     c.query(
         "INSERT INTO leases (job, node_id, group_key, due, expires_at) "
         "VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond') "

@@ -99,7 +99,8 @@ class Connection {
   // lock): the node must own the group among the live nodes (by the database's clock), no
   // other node may hold an unexpired lease on a job of the group, and (scheduled runs)
   // jobs.next_due must not be later than the due time. Then the lease is written (expiring
-  // after `lease`) and jobs.next_due set to `next`.
+  // after `lease`) and jobs.next_due set to `next`; an expired lease of another node on the
+  // job is replaced, and that node's runs of the job left `running` are closed as interrupted.
   ClaimResult claim(const std::string& node, const ClaimRequest& request, const OwnerOf& owner_of);
   // Pushes the expiry of every lease of `node` to now() + lease.
   void renew(const std::string& node, std::chrono::milliseconds lease);

@@ -248,8 +248,11 @@ void migrate(const std::string& url, std::int64_t target) {
 
 void close_interrupted_runs(const std::string& url) {
   Conn c(url);
-  c.query("UPDATE runs SET status = 'interrupted', finished_at = $1 WHERE status = 'running'",
-          {time_param(Clock::now())});
+  // Not the runs other nodes of a cluster have going: their jobs hold a live lease.
+  c.query(
+      "UPDATE runs SET status = 'interrupted', finished_at = $1 WHERE status = 'running' AND "
+      "NOT EXISTS (SELECT 1 FROM leases l WHERE l.job = runs.job AND l.expires_at > now())",
+      {time_param(Clock::now())});
 }
 
 std::map<std::string, Clock::time_point> next_due_times(const std::string& url) {

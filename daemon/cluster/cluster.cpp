@@ -218,6 +218,11 @@ asio::awaitable<ClaimAnswer> Node::claim(const config::Job& job, TimePoint due, 
     case sc::Claimed::kYes:
       ++leased_;
       answer.run = true;
+      if (!result.other.empty())
+        spdlog::warn(
+            "job '{}': node '{}' let its lease expire during a run (dead?); that run is marked "
+            "interrupted, this node runs the job now",
+            job.name, result.other);
       break;
     case sc::Claimed::kLater: answer.due = result.next_due; break;
     case sc::Claimed::kNotOwner:
