@@ -138,7 +138,16 @@ ClaimResult Connection::claim(const std::string& node, const ClaimRequest& q,
     // The job's row: claims of its group wait on the advisory lock, so what holds it is at
     // most a writer's short statement (a reload's jobs upsert): wait for it, bounded.
     c.exec("SET LOCAL lock_timeout = '5s'");
-    auto due = c.query("SELECT next_due FROM jobs WHERE name = $1 FOR UPDATE", {q.job});
+    auto due = c.query(
+        "SELECT next_due, EXISTS (SELECT 1 FROM paused WHERE job = $1) FROM jobs WHERE name = $1 "
+        "FOR UPDATE OF jobs",
+        {q.job});
+    // Paused through another node's API, or `scraperd pause` without one: no run.
+    if (PQntuples(due.get()) > 0 && PQgetvalue(due.get(), 0, 1)[0] == 't') {
+      c.rollback();
+      result.state = Claimed::kPaused;
+      return result;
+    }
     const auto due_ms = to_ms(q.due);
     if (q.scheduled && PQntuples(due.get()) > 0 && !PQgetisnull(due.get(), 0, 0)) {
       auto next_due = pg::parse_timestamptz(PQgetvalue(due.get(), 0, 0));

@@ -55,6 +55,7 @@ enum class Claimed {
   kNotOwner,  // another live node owns the job's group (`other`)
   kHeld,      // another node holds an unexpired lease on a job of the group (`other`)
   kLater,     // another node ran it: jobs.next_due (`next_due`) is later than the due time
+  kPaused,    // the job is paused in the database (table `paused`)
 };
 
 struct ClaimResult {
@@ -96,7 +97,8 @@ class Connection {
   // Every row of `nodes`, by id.
   std::vector<Node> nodes();
   // Before a run, in one short transaction (claims of one group serialized by an advisory
-  // lock): the node must own the group among the live nodes (by the database's clock), no
+  // lock): the job must not be paused, the node must own the group among the live nodes (by
+  // the database's clock), no
   // other node may hold an unexpired lease on a job of the group, and (scheduled runs)
   // jobs.next_due must not be later than the due time. Then the lease is written (expiring
   // after `lease`) and jobs.next_due set to `next`; an expired lease of another node on the

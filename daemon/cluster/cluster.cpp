@@ -225,6 +225,10 @@ asio::awaitable<ClaimAnswer> Node::claim(const config::Job& job, TimePoint due, 
             job.name, result.other);
       break;
     case sc::Claimed::kLater: answer.due = result.next_due; break;
+    case sc::Claimed::kPaused:
+      spdlog::debug("job '{}' is paused in the database: its run due {} does not start", job.name,
+                    storage::format_time(due));
+      break;
     case sc::Claimed::kNotOwner:
       spdlog::debug("job '{}': node '{}' owns its hosts now", job.name, result.other);
       break;

@@ -112,6 +112,11 @@ TEST_CASE("cluster SQL: a claim runs once per due time, on the owner, never besi
   CHECK(b.claim("b", request("j2", due), fixed("b")).state == sc::Claimed::kYes);
   b.release("b", "j2");
 
+  // Paused in the database (another node's API, or scraperd pause): no run.
+  test::execute(db, "INSERT INTO paused (job, since) VALUES ('j2', now())");
+  CHECK(b.claim("b", request("j2", due + 1min), fixed("b")).state == sc::Claimed::kPaused);
+  test::execute(db, "DELETE FROM paused");
+
   // An extra run (run now) leaves next_due alone.
   CHECK(test::scalar(db, "SELECT next_due::text FROM jobs WHERE name = 'j2'") != "");
   auto before = test::scalar(db, "SELECT next_due::text FROM jobs WHERE name = 'j2'");
