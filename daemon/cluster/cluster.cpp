@@ -77,6 +77,15 @@ Node::Node(asio::any_io_executor loop, Settings settings,
 
 Node::~Node() {
   thread_.join();
+  if (left_) return;
+  // Not left through leave() (the engine failed, or the daemon did not get to run): leave
+  // now, so that the others need not wait for the row to go stale.
+  try {
+    if (!conn_) conn_ = std::make_unique<sc::Connection>(settings_.url);
+    conn_->leave(self_.id);
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: cannot leave ({}); the row goes stale and the leases expire", e.what());
+  }
 }
 
 template <typename F>
@@ -174,6 +183,7 @@ asio::awaitable<void> Node::leave() {
       return true;
     };
     co_await blocking(std::move(call));
+    left_ = true;
     spdlog::info("cluster: node '{}' left", id);
   } catch (const std::exception& e) {
     spdlog::warn("cluster: cannot leave ({}); the row goes stale and the leases expire", e.what());

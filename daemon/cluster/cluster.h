@@ -77,7 +77,7 @@ class Node {
 
   // Beats until leave() or stop().
   asio::awaitable<void> run();
-  // Ends run() without leaving (the engine failed): the row goes stale, the leases expire.
+  // Ends run() without leaving (the engine failed); the destructor leaves.
   void stop();
   // A clean stop, once every run has ended: the beats end, the row and leases are deleted.
   asio::awaitable<void> leave();
@@ -113,6 +113,7 @@ class Node {
   asio::steady_timer ready_;
   bool is_ready_ = false;
   bool stopped_ = false;
+  bool left_ = false;     // leave() deleted the row (else the destructor does)
   bool failing_ = false;  // the last beat failed (said once in the log)
   int leased_ = 0;        // runs going on under a lease
   Groups groups_;

@@ -573,7 +573,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
       }
     }
     running = false;
-    if (node) node->stop();        // after a failure: no leave, the row goes stale
+    if (node) node->stop();        // after a failure: the node leaves when it is destroyed
     fetcher.close();               // nothing is in flight; curl's timer goes too
     render::renderer(io).close();  // the browser, if one runs, is killed and reaped
     signals.cancel();

@@ -167,7 +167,7 @@ asio::awaitable<daemon::ClaimAnswer> answer(Claims* c, std::string job, TimePoin
 
 }  // namespace
 
-TEST_CASE("scheduler, claim: a run starts only when claimed; a refusal adopts the due time given",
+TEST_CASE("scheduler, claim: a run starts only when claimed, a refusal adopts the due time given",
           "[scheduler]") {
   Claims claims;
   auto now = std::chrono::system_clock::now();
