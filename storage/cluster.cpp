@@ -67,7 +67,7 @@ void Connection::heartbeat(const Self& self, int hosts) {
   conn_->query(
       "INSERT INTO nodes (node_id, file_hash, started_at, heartbeat_at, heartbeat_ms, leases, "
       "hosts, pid, hostname) VALUES ($1, $2, now(), now(), $3, "
-      "(SELECT count(*) FROM leases WHERE node_id = $1), $4, $5, $6) "
+      "(SELECT count(*) FROM leases WHERE node_id = $1 AND NOT released), $4, $5, $6) "
       "ON CONFLICT (node_id) DO UPDATE SET file_hash = $2, heartbeat_at = now(), "
       "heartbeat_ms = $3, leases = excluded.leases, hosts = $4",
       {self.id, self.file_hash, ms(self.heartbeat), std::to_string(hosts), std::to_string(self.pid),
@@ -75,12 +75,12 @@ void Connection::heartbeat(const Self& self, int hosts) {
 }
 
 std::vector<Node> Connection::nodes() {
-  auto r =
-      conn_->query(std::string("SELECT n.node_id, n.file_hash, n.hostname, n.pid, n.started_at, "
-                               "n.heartbeat_at, extract(epoch FROM now() - n.heartbeat_at), ") +
-                   kLive +
-                   ", (SELECT count(*) FROM leases l WHERE l.node_id = n.node_id AND "
-                   "l.expires_at > now()), n.hosts FROM nodes n ORDER BY n.node_id");
+  auto r = conn_->query(
+      std::string("SELECT n.node_id, n.file_hash, n.hostname, n.pid, n.started_at, "
+                  "n.heartbeat_at, extract(epoch FROM now() - n.heartbeat_at), ") +
+      kLive +
+      ", (SELECT count(*) FROM leases l WHERE l.node_id = n.node_id AND NOT l.released AND "
+      "l.expires_at > now()), n.hosts FROM nodes n ORDER BY n.node_id");
   std::vector<Node> out;
   const PGresult* p = r.get();
   for (int i = 0; i < PQntuples(p); ++i) {
@@ -160,7 +160,8 @@ ClaimResult Connection::claim(const std::string& node, const ClaimRequest& q,
     }
     // An expired lease of another node on this job: that node died during the run.
     auto dead =
-        c.query("SELECT node_id FROM leases WHERE job = $1 AND node_id <> $2", {q.job, node});
+        c.query("SELECT node_id FROM leases WHERE job = $1 AND node_id <> $2 AND NOT released",
+                {q.job, node});
     if (PQntuples(dead.get()) > 0) {
       result.other = text(dead.get(), 0, 0);
       c.query(
@@ -172,7 +173,7 @@ ClaimResult Connection::claim(const std::string& node, const ClaimRequest& q,
         "INSERT INTO leases (job, node_id, group_key, due, expires_at) "
         "VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond') "
         "ON CONFLICT (job) DO UPDATE SET node_id = $2, group_key = $3, due = $4, "
-        "expires_at = excluded.expires_at",
+        "expires_at = excluded.expires_at, released = false",
         {q.job, node, q.group, pg::time_param(due_ms), ms(q.lease)});
     if (q.scheduled)
       c.query("UPDATE jobs SET next_due = $1 WHERE name = $2",
@@ -187,19 +188,26 @@ ClaimResult Connection::claim(const std::string& node, const ClaimRequest& q,
 
 void Connection::renew(const std::string& node, std::chrono::milliseconds lease) {
   conn_->query(
-      "UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond' WHERE node_id = $1",
+      "UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond' WHERE node_id = $1 "
+      "AND NOT released",
       {node, ms(lease)});
 }
 
-void Connection::release(const std::string& node, const std::string& job) {
-  conn_->query("DELETE FROM leases WHERE job = $1 AND node_id = $2", {job, node});
+void Connection::release(const std::string& node, const std::string& job,
+                         std::chrono::milliseconds tail) {
+  conn_->query(
+      "UPDATE leases SET released = true, expires_at = now() + $3 * interval '1 millisecond' "
+      "WHERE job = $1 AND node_id = $2",
+      {job, node, ms(tail)});
 }
 
 void Connection::leave(const std::string& node) {
   auto& c = *conn_;
   c.exec("BEGIN");
   try {
-    c.query("DELETE FROM leases WHERE node_id = $1", {node});
+    // Released leases stay until their tail ends: the hosts' next owner waits for it.
+    c.query("DELETE FROM leases WHERE node_id = $1 AND (NOT released OR expires_at <= now())",
+            {node});
     c.query("DELETE FROM nodes WHERE node_id = $1", {node});
     c.exec("COMMIT");
   } catch (...) {

@@ -9,7 +9,7 @@
 //   c.heartbeat(self, hosts);              // every `heartbeat`
 //   auto r = c.claim(self.id, request, owner_of);   // before a run; kYes: run it
 //   c.renew(self.id, lease);               // every lease / 3 while runs go on
-//   c.release(self.id, job);               // when the run ends
+//   c.release(self.id, job, tail);         // when the run ends
 //   c.leave(self.id);                      // a clean stop: the row and its leases go
 #pragma once
 
@@ -101,14 +101,17 @@ class Connection {
   // the database's clock), no
   // other node may hold an unexpired lease on a job of the group, and (scheduled runs)
   // jobs.next_due must not be later than the due time. Then the lease is written (expiring
-  // after `lease`) and jobs.next_due set to `next`; an expired lease of another node on the
-  // job is replaced, and that node's runs of the job left `running` are closed as interrupted.
+  // after `lease`) and jobs.next_due set to `next`; an expired, unreleased lease of another
+  // node on the job is replaced, and that node's runs of the job left `running` are closed as
+  // interrupted.
   ClaimResult claim(const std::string& node, const ClaimRequest& request, const OwnerOf& owner_of);
   // Pushes the expiry of every lease of `node` to now() + lease.
   void renew(const std::string& node, std::chrono::milliseconds lease);
-  // The run ended: its lease goes.
-  void release(const std::string& node, const std::string& job);
-  // A clean stop: the node's row and leases go.
+  // The run ended: its lease is marked released and expires after `tail`, so that another
+  // node taking the group over waits that long after this node's last request to its hosts
+  // (their rate limiters are not handed over).
+  void release(const std::string& node, const std::string& job, std::chrono::milliseconds tail);
+  // A clean stop: the node's row and leases go (released ones at the end of their tail).
   void leave(const std::string& node);
 
  private:

@@ -180,7 +180,8 @@ CREATE TABLE leases (
   node_id     text        NOT NULL,
   group_key   text        NOT NULL,
   due         timestamptz NOT NULL,
-  expires_at  timestamptz NOT NULL
+  expires_at  timestamptz NOT NULL,
+  released    boolean     NOT NULL DEFAULT false  -- the run ended; kept until expires_at
 );
 CREATE INDEX leases_group_key ON leases (group_key);
 CREATE INDEX leases_node_id ON leases (node_id);
@@ -251,7 +252,8 @@ void close_interrupted_runs(const std::string& url) {
   // Not the runs other nodes of a cluster have going: their jobs hold a live lease.
   c.query(
       "UPDATE runs SET status = 'interrupted', finished_at = $1 WHERE status = 'running' AND "
-      "NOT EXISTS (SELECT 1 FROM leases l WHERE l.job = runs.job AND l.expires_at > now())",
+      "NOT EXISTS (SELECT 1 FROM leases l WHERE l.job = runs.job AND NOT l.released AND "
+      "l.expires_at > now())",
       {time_param(Clock::now())});
 }
 

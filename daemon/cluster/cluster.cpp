@@ -50,6 +50,13 @@ std::string to_json(const View& view) {
   return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::chrono::milliseconds handover_tail(const config::PerHost& limits) {
+  std::chrono::milliseconds tail = std::chrono::seconds(1);
+  if (limits.rate > 0)
+    tail = std::max(tail, std::chrono::milliseconds(static_cast<std::int64_t>(1000 / limits.rate)));
+  return std::max(tail, limits.delay);
+}
+
 std::string host_name() {
   char name[256] = {};
   if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
@@ -253,17 +260,19 @@ asio::awaitable<ClaimAnswer> Node::claim(const config::Job& job, TimePoint due, 
   co_return answer;
 }
 
-asio::awaitable<void> Node::release(std::string job) {
+asio::awaitable<void> Node::release(const config::Job& job) {
   --leased_;
   std::string id = self_.id;
+  std::string name = job.name;
+  auto tail = handover_tail(job.per_host);
   try {
-    auto call = [id, job](sc::Connection& c) {
-      c.release(id, job);
+    auto call = [id, name, tail](sc::Connection& c) {
+      c.release(id, name, tail);
       return true;
     };
     co_await blocking(std::move(call));
   } catch (const std::exception& e) {
-    spdlog::warn("job '{}': cannot release its lease ({}); it expires", job, e.what());
+    spdlog::warn("job '{}': cannot release its lease ({}); it expires", name, e.what());
   }
 }
 

@@ -63,6 +63,11 @@ std::string to_json(const View& view);
 // their bytes in that order): 16 hex digits, the same on every node whose files agree.
 std::string file_hash(const config::Config& config);
 
+// How long after a run another node may start a run of the same hosts: a second, or the
+// gap between two requests the job's per_host allows when that is longer (1 / rate, delay),
+// so that no host sees the old owner's last requests and the new owner's burst within it.
+std::chrono::milliseconds handover_tail(const config::PerHost& limits);
+
 // The host name (the default --node-id).
 std::string host_name();
 
@@ -85,8 +90,8 @@ class Node {
   // The scheduler's claim (SchedulerOptions::claim).
   asio::awaitable<ClaimAnswer> claim(const config::Job& job, TimePoint due, TimePoint next,
                                      bool scheduled);
-  // A claimed run ended.
-  asio::awaitable<void> release(std::string job);
+  // A claimed run ended: its lease is released with a tail (handover_tail).
+  asio::awaitable<void> release(const config::Job& job);
   // A reload: new groups, new file hash.
   asio::awaitable<void> reconfigure(std::shared_ptr<const config::Config> config);
 

@@ -262,7 +262,7 @@ class Daemon {
   // A run; on a cluster, its lease goes when it ends.
   awaitable<void> run_job(const config::Job& job, TimePoint due) {
     co_await crawler_.run(job, due);
-    if (cluster_) co_await cluster_->release(job.name);
+    if (cluster_) co_await cluster_->release(job);
   }
 
   // Reading a job file builds a large short-lived tree (10,000 jobs: ~25 MB), and glibc keeps

@@ -108,9 +108,23 @@ TEST_CASE("cluster SQL: a claim runs once per due time, on the owner, never besi
   CHECK(held.state == sc::Claimed::kHeld);
   CHECK(held.other == "a");
   a.renew("a", 30s);
-  a.release("a", "j1");
+  // a's run ends: its lease is released with a tail, which b still waits for (the host's
+  // last requests from a must be a second old or more), but a itself does not.
+  a.release("a", "j1", 1min);
+  CHECK(b.claim("b", request("j2", due), fixed("b")).state == sc::Claimed::kHeld);
+  CHECK(test::scalar(db, "SELECT count(*) FROM leases WHERE NOT released") == "0");
+  CHECK(b.nodes()[0].leases == 0);  // a released lease is not one held
+  test::execute(db, "UPDATE leases SET expires_at = now() - interval '1 ms'");  // the tail ends
   CHECK(b.claim("b", request("j2", due), fixed("b")).state == sc::Claimed::kYes);
-  b.release("b", "j2");
+  CHECK(b.nodes()[1].leases == 1);
+  b.release("b", "j2", 0ms);
+  // Leaving keeps a tail not yet over (for the next owner), drops what has ended.
+  a.release("a", "j1", 1min);
+  a.leave("a");
+  CHECK(test::scalar(db,
+                     "SELECT string_agg(job || ' ' || node_id, ',' ORDER BY job) FROM leases "
+                     "WHERE released") == "j1 a,j2 b");
+  test::execute(db, "UPDATE leases SET expires_at = now() - interval '1 ms' WHERE job = 'j1'");
 
   // Paused in the database (another node's API, or scraperd pause): no run.
   test::execute(db, "INSERT INTO paused (job, since) VALUES ('j2', now())");
@@ -124,7 +138,7 @@ TEST_CASE("cluster SQL: a claim runs once per due time, on the owner, never besi
   extra.scheduled = false;
   CHECK(b.claim("b", extra, fixed("b")).state == sc::Claimed::kYes);
   CHECK(test::scalar(db, "SELECT next_due::text FROM jobs WHERE name = 'j2'") == before);
-  b.release("b", "j2");
+  b.release("b", "j2", 0ms);
 }
 
 TEST_CASE("cluster SQL: a lease that expired during a run is taken over and the run closed",
@@ -158,7 +172,7 @@ TEST_CASE("cluster SQL: a lease that expired during a run is taken over and the 
                 "'running')");
   { storage::Writer w(db.locator); }
   CHECK(test::scalar(db, "SELECT count(*) FROM runs WHERE status = 'running'") == "1");
-  b.release("b", "j");
+  b.release("b", "j", 0ms);
   { storage::Writer w(db.locator); }
   CHECK(test::scalar(db, "SELECT count(*) FROM runs WHERE status = 'running'") == "0");
 }

@@ -1,6 +1,7 @@
 // Which node runs which job (daemon/cluster/ownership.h): groups by shared hosts, rendezvous
 // ownership that is stable, balanced, and moves only what it must.
 #include "daemon/cluster/ownership.h"
+#include "daemon/cluster/cluster.h"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -108,4 +109,14 @@ TEST_CASE("shares count each node's groups and hosts", "[cluster]") {
   CHECK(groups == 30);
   CHECK(hosts == 60);
   CHECK(daemon::cluster::shares(g, {}).empty());
+}
+
+TEST_CASE("the handover tail: a second, or the gap per_host allows when longer", "[cluster]") {
+  config::PerHost limits;  // rate 2/s
+  CHECK(daemon::cluster::handover_tail(limits) == std::chrono::seconds(1));
+  limits.rate = 0.25;  // one request every 4 s
+  CHECK(daemon::cluster::handover_tail(limits) == std::chrono::seconds(4));
+  limits.rate = 50;
+  limits.delay = std::chrono::milliseconds(2500);
+  CHECK(daemon::cluster::handover_tail(limits) == std::chrono::milliseconds(2500));
 }
