@@ -391,6 +391,12 @@ TEST_CASE("/api/cluster and scraperd status list the nodes and warn when job fil
   CHECK_THAT(status.out, Catch::Contains("cluster: 3 live node(s)"));
   for (const auto& id : ids) CHECK_THAT(status.out, Catch::Contains(id));
   CHECK_THAT(status.out, !Catch::Contains("warning"));
+  auto as_json = test::run_cli(dir, {"status", "--config", cfg, "--format", "json"});
+  REQUIRE(as_json.exit_code == 0);
+  auto status_json = nlohmann::json::parse(as_json.out);
+  REQUIRE(status_json["nodes"].size() == 3);
+  for (const auto& n : status_json["nodes"]) CHECK(n["live"] == true);
+  CHECK(status_json["warnings"].empty());
 
   // Run now on a node that does not own the job: 409 naming the owner.
   std::string owner = daemon::cluster::owner(hosts[0]->key(), ids);
