@@ -55,12 +55,12 @@ _scraperd() {
     --kind) mapfile -t COMPREPLY < <(compgen -W "$kinds" -- "$cur"); return ;;
     --format) mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur"); return ;;
     --log-level) mapfile -t COMPREPLY < <(compgen -W "$levels" -- "$cur"); return ;;
-    --since | --limit | --url | --debug-loop | --to) return ;;
+    --since | --limit | --url | --debug-loop | --to | --node-id) return ;;
   esac
 
   local options="--config --log-level --help"
   case $command in
-    run) options+=" --db --once --debug-loop" ;;
+    run) options+=" --db --once --debug-loop --node-id" ;;
     check) ;;
     try) options+=" --url --html --save" ;;
     results) options+=" --db --since --limit --format --changed" ;;

@@ -185,6 +185,13 @@ struct Storage {
   const std::string& locator() const { return url.empty() ? path : url; }
 };
 
+// Several daemons on one PostgreSQL database (`cluster:`; docs/operations.md). With
+// storage.url every daemon is a node of a cluster (one alone is a cluster of one).
+struct Cluster {
+  Duration lease = std::chrono::seconds(30);     // a run's lease; renewed every lease / 3
+  Duration heartbeat = std::chrono::seconds(5);  // a node is live while its beat is < 3 × this old
+};
+
 struct Api {
   std::string listen = "127.0.0.1:9184";  // empty string disables the API
   std::string token;                      // when set, required as "Authorization: Bearer"
@@ -202,6 +209,7 @@ struct Config {
   // as cancelled and the daemon exits anyway.
   Duration shutdown_timeout = std::chrono::seconds(30);
   Storage storage;
+  Cluster cluster;
   Api api;
   Log log;
   RenderPool render;

@@ -71,6 +71,20 @@ void Loader::load_main(const std::string& text, const std::string& file, Config&
     if (const auto& k = s["keep"]; k)
       if (auto d = duration(k, "'storage.keep'")) cfg.storage.keep = *d;
   }
+  if (const auto& c = root["cluster"]; c && map(c, "'cluster'")) {
+    check_keys(c, kClusterKeys, "in 'cluster'");
+    if (const auto& l = c["lease"]; l)
+      if (auto d = duration(l, "'cluster.lease'")) cfg.cluster.lease = *d;
+    if (const auto& h = c["heartbeat"]; h)
+      if (auto d = duration(h, "'cluster.heartbeat'")) cfg.cluster.heartbeat = *d;
+    if (cfg.storage.url.empty())
+      error(c, "'cluster' needs storage.url (PostgreSQL): on SQLite one daemon runs alone");
+    else if (cfg.cluster.heartbeat * 2 >= cfg.cluster.lease)
+      error(c["heartbeat"] ? c["heartbeat"] : c,
+            "'cluster.heartbeat' (" + format_duration(cfg.cluster.heartbeat.count() / 1000.0) +
+                ") must be less than half of 'cluster.lease' (" +
+                format_duration(cfg.cluster.lease.count() / 1000.0) + ")");
+  }
   if (const auto& a = root["api"]; a && map(a, "'api'")) {
     check_keys(a, kApiKeys, "in 'api'");
     if (const auto& l = a["listen"]; l) {
@@ -381,6 +395,7 @@ constexpr KeyTable kKeyTables[] = {
     {"follow", kFollowKeys},    {"field", kFieldKeys},
     {"notify", kNotifyKeys},    {"tls", kTlsKeys},
     {"render", kRenderKeys},    {"render_pool", kRenderPoolKeys},
+    {"cluster", kClusterKeys},
 };
 
 }  // namespace

@@ -25,9 +25,9 @@ namespace scraperd::config::detail {
 
 using Keys = std::span<const std::string_view>;
 
-inline constexpr std::string_view kTopKeys[] = {"defaults", "jobs",        "storage",
-                                                "api",      "log",         "include",
-                                                "render",   "concurrency", "shutdown_timeout"};
+inline constexpr std::string_view kTopKeys[] = {
+    "defaults", "jobs",        "storage",          "api",    "log", "include",
+    "render",   "concurrency", "shutdown_timeout", "cluster"};
 inline constexpr std::string_view kIncludedKeys[] = {"jobs", "include"};
 // Keys a job and `defaults` share; a job also has name, url, urls.
 #define SCRAPERD_COMMON_KEYS                                                                      \
@@ -39,6 +39,7 @@ inline constexpr std::string_view kDefaultKeys[] = {SCRAPERD_COMMON_KEYS};
 inline constexpr std::string_view kJobKeys[] = {"name", "url", "urls", SCRAPERD_COMMON_KEYS};
 #undef SCRAPERD_COMMON_KEYS
 inline constexpr std::string_view kStorageKeys[] = {"path", "url", "keep"};
+inline constexpr std::string_view kClusterKeys[] = {"lease", "heartbeat"};
 inline constexpr std::string_view kApiKeys[] = {"listen", "token", "token_file"};
 inline constexpr std::string_view kLogKeys[] = {"level", "format"};
 inline constexpr std::string_view kTimeoutKeys[] = {"connect", "total"};

@@ -93,6 +93,11 @@ const std::map<std::string, json>& key_types() {
                   "a PostgreSQL database instead of storage.path: postgresql://user@host/db, "
                   "the password from a password file, never written here");
     t["storage.keep"] = duration_type("rows older than this are pruned");
+    t["top.cluster"] = described({{"$ref", "#/$defs/cluster"}},
+                                 "several daemons on one PostgreSQL database (needs storage.url)");
+    t["cluster.lease"] = duration_type("a run's lease; a dead node's runs move after it (30s)");
+    t["cluster.heartbeat"] =
+        duration_type("how often a node says it is live; under lease / 2 (5s)");
     t["api.listen"] =
         described({{"type", "string"}, {"pattern", "^$|^.+:[0-9]{1,5}$"}},
                   "HOST:PORT of the HTTP API (default 127.0.0.1:9184), \"\" to disable it");

@@ -161,6 +161,31 @@ CREATE VIEW latest_results AS
 CREATE VIEW changes AS
   SELECT * FROM results WHERE changed = 1;
 )sql"},
+    // Several daemons on one database (storage/cluster.h): membership and job leases.
+    {7, R"sql(
+CREATE TABLE nodes (
+  node_id       text PRIMARY KEY,
+  file_hash     text        NOT NULL,
+  started_at    timestamptz NOT NULL,
+  heartbeat_at  timestamptz NOT NULL,
+  heartbeat_ms  integer     NOT NULL,  -- live while heartbeat_at > now() - 3 × this
+  leases        integer     NOT NULL DEFAULT 0,
+  hosts         integer     NOT NULL DEFAULT 0,
+  pid           bigint      NOT NULL,
+  hostname      text        NOT NULL
+);
+
+CREATE TABLE leases (
+  job         text PRIMARY KEY,
+  node_id     text        NOT NULL,
+  group_key   text        NOT NULL,
+  due         timestamptz NOT NULL,
+  expires_at  timestamptz NOT NULL,
+  released    boolean     NOT NULL DEFAULT false  -- the run ended; kept until expires_at
+);
+CREATE INDEX leases_group_key ON leases (group_key);
+CREATE INDEX leases_node_id ON leases (node_id);
+)sql"},
 };
 
 // pg_advisory_xact_lock's key for migrations: "scraperd" in ASCII.
@@ -224,8 +249,12 @@ void migrate(const std::string& url, std::int64_t target) {
 
 void close_interrupted_runs(const std::string& url) {
   Conn c(url);
-  c.query("UPDATE runs SET status = 'interrupted', finished_at = $1 WHERE status = 'running'",
-          {time_param(Clock::now())});
+  // Not the runs other nodes of a cluster have going: their jobs hold a live lease.
+  c.query(
+      "UPDATE runs SET status = 'interrupted', finished_at = $1 WHERE status = 'running' AND "
+      "NOT EXISTS (SELECT 1 FROM leases l WHERE l.job = runs.job AND NOT l.released AND "
+      "l.expires_at > now())",
+      {time_param(Clock::now())});
 }
 
 std::map<std::string, Clock::time_point> next_due_times(const std::string& url) {

@@ -28,7 +28,8 @@ void migrate(const std::string& url, std::int64_t version = -1);
 // The schema version of the database at `url` (0: none yet).
 std::int64_t version(const std::string& url);
 
-// Runs left `running` by a process that was killed are closed as interrupted.
+// Runs left `running` by a process that was killed are closed as interrupted (not those of
+// jobs another node of a cluster holds a live lease on: storage/cluster.h).
 void close_interrupted_runs(const std::string& url);
 
 // The writer's backend on PostgreSQL (backend.h).

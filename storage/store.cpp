@@ -177,6 +177,9 @@ DROP INDEX runs_job_started_at;
 CREATE INDEX runs_job_started_at_status ON runs (job, started_at, status);
 CREATE INDEX results_changed ON results (job, fetched_at) WHERE changed = 1;
 )sql",
+    // 7: PostgreSQL's cluster tables (nodes, leases, storage/cluster.h); nothing on SQLite,
+    // where one daemon runs alone.
+    "SELECT 1;",
 };
 
 constexpr std::int64_t kVersion = std::size(kMigrations);

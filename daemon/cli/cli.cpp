@@ -49,6 +49,8 @@ constexpr std::pair<std::string_view, std::string_view> kOptions[] = {
     {"--from", "--from FILE        the SQLite database to copy"},
     {"--to", "--to URL           the PostgreSQL database (postgresql://user@host/db), empty"},
     {"--once", "--once             run every job once, then exit"},
+    {"--node-id",
+     "--node-id NAME     this daemon's id among the nodes on one PostgreSQL (default: host name)"},
     {"--debug-loop",
      "--debug-loop[=MS]  log every event-loop step that holds the loop over MS (default 100)"},
     {"--url", "--url URL          fetch this URL instead of the job's first"},
@@ -72,8 +74,9 @@ const std::vector<Command>& commands() {
        "run the jobs until SIGTERM/SIGINT (--once: every job once, then exit)",
        "run [--once] [options]",
        "Runs the jobs of the job file on their schedules until SIGTERM or SIGINT; SIGHUP\n"
-       "reloads the file. With --once, runs every job once, commits and exits.",
-       {"--config", "--db", "--log-level"},
+       "reloads the file. With --once, runs every job once, commits and exits. On PostgreSQL\n"
+       "(storage.url) the daemon is a node of a cluster: several share the jobs (--node-id).",
+       {"--config", "--db", "--log-level", "--node-id"},
        {"--once", "--debug-loop"},
        "scraperd run --config jobs.yaml --once"},
       {"check",

@@ -149,6 +149,9 @@ int cmd_run(const Args& args) {
   if (config->log.format == "json") use_json_log_format(systemd::logging_to_journal());
   for (const auto& w : warnings) spdlog::warn("{}", w.str());
   options.db_path = args.get("--db").value_or(config->storage.locator());
+  options.node_id = args.get("--node-id").value_or("");
+  if (args.get("--node-id") && options.node_id.empty())
+    return usage_error("--node-id must not be empty");
   return run(config, options);
 }
 

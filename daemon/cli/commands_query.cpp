@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -18,6 +20,7 @@
 #include "daemon/cli/commands.h"
 #include "daemon/cli/format.h"
 #include "daemon/schedule/schedule.h"
+#include "storage/cluster.h"
 #include "storage/db_lock.h"
 #include "storage/store.h"
 
@@ -163,6 +166,72 @@ std::string path_segment(const std::string& name) {
 
 // `scraperd status`: the daemon from the lock, its runs from the database, the rest from its
 // API.
+namespace {
+
+// `scraperd status` on PostgreSQL: the nodes sharing the database (storage/cluster.h) and
+// the runs going on; a warning when the live nodes' job files differ.
+int cluster_status(const std::string& db, Format format) {
+  std::vector<storage::cluster::Node> nodes;
+  storage::Table running;
+  try {
+    nodes = storage::cluster::read_nodes(db);
+    running = storage::query_unfinished_runs(db);
+  } catch (const storage::Error& e) {
+    std::cerr << "scraperd: " << e.what() << '\n';
+    return 1;
+  }
+  std::vector<std::string> hashes;
+  storage::Table table;
+  table.columns = {"node",     "live", "heartbeat_age_s", "leases", "hosts", "file_hash",
+                   "hostname", "pid",  "started_at"};
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const auto& n : nodes) {
+    if (n.live && std::find(hashes.begin(), hashes.end(), n.file_hash) == hashes.end())
+      hashes.push_back(n.file_hash);
+    double age = std::round(n.age_s * 10) / 10;
+    table.rows.push_back({n.id, std::string(n.live ? "yes" : "NO"), age, std::int64_t{n.leases},
+                          std::int64_t{n.hosts}, n.file_hash, n.hostname, n.pid, n.started_at});
+    list.push_back({{"id", n.id},
+                    {"live", n.live},
+                    {"heartbeat_age_s", age},
+                    {"leases", n.leases},
+                    {"hosts", n.hosts},
+                    {"file_hash", n.file_hash},
+                    {"hostname", n.hostname},
+                    {"pid", n.pid},
+                    {"started_at", n.started_at}});
+  }
+  std::vector<std::string> warnings;
+  if (hashes.size() > 1) {
+    std::string w = "the live nodes' job files differ:";
+    for (const auto& n : nodes)
+      if (n.live) w += " " + n.id + " " + n.file_hash;
+    warnings.push_back(w + " (they may disagree on which node runs which job)");
+  }
+  if (format == Format::kJson) {
+    nlohmann::ordered_json out = {{"database", storage::redacted(db)},
+                                  {"nodes", list},
+                                  {"warnings", warnings},
+                                  {"running", to_json(running)}};
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    return 0;
+  }
+  int live = 0;
+  for (const auto& n : nodes) live += n.live ? 1 : 0;
+  std::cout << "cluster: " << live << " live node(s) on " << storage::redacted(db) << '\n';
+  if (!nodes.empty()) print(std::cout, table, Format::kTable, terminal_width());
+  for (const auto& w : warnings) std::cout << "warning: " << w << '\n';
+  if (running.rows.empty()) {
+    std::cout << "running now: no run\n";
+  } else {
+    std::cout << "running now:\n";
+    print(std::cout, running, Format::kTable, terminal_width());
+  }
+  return 0;
+}
+
+}  // namespace
+
 int cmd_status(const Args& args) {
   auto format = parse_format(args.get("--format").value_or("table"));
   if (!format) return usage_error("--format must be table, json, ndjson or csv");
@@ -171,6 +240,7 @@ int cmd_status(const Args& args) {
   auto target = query_target(args);
   if (!target) return 1;
   const std::string& db = target->db;
+  if (storage::is_postgres(db)) return cluster_status(db, *format);
   auto daemon = daemon_on(db);
   nlohmann::ordered_json out;
   out["database"] = db;

@@ -16,6 +16,7 @@ Scheduler::Scheduler(asio::any_io_executor executor, RowSink& rows, Metrics& met
       once_(options.once),
       persisted_due_(std::move(options.persisted_due)),
       run_job_(std::move(run_job)),
+      claim_(std::move(options.claim)),
       jobs_(executor, "scheduler"),
       wake_timer_(executor),
       paused_(std::move(options.paused)) {}
@@ -195,7 +196,7 @@ asio::awaitable<void> Scheduler::sleep(Slot& slot) {
     end_slot(slot);
     co_return;
   }
-  if (!once_) {
+  if (!once_ && !claim_) {
     storage::Row persist = storage::JobDue{slot.job->name, slot.due};  // named: see RowSink
     co_await rows_.store(std::move(persist));
   }
@@ -212,7 +213,7 @@ asio::awaitable<void> Scheduler::wake(Slot& slot, TimePoint now) {
   } else if (slot.run_now) {  // an extra run, off the schedule: `due` stays where it is
     slot.run_now = false;
     slot.running = true;
-    jobs_.spawn(run_slot(slot, now, false));
+    jobs_.spawn(claim_ ? claim_slot(slot, now, false) : run_slot(slot, now, false));
   } else if (take_next(slot)) {  // a reload changed its schedule: sleep on the new one
     slot.due = first_due(slot.job->schedule, slot.job->name, now, std::nullopt);
     co_await sleep(slot);
@@ -225,8 +226,25 @@ asio::awaitable<void> Scheduler::wake(Slot& slot, TimePoint now) {
     co_await sleep(slot);
   } else {
     slot.running = true;
-    jobs_.spawn(run_slot(slot, slot.due, true));
+    jobs_.spawn(claim_ ? claim_slot(slot, slot.due, true) : run_slot(slot, slot.due, true));
   }
+}
+
+// With a cluster: the run starts when the claim says so; otherwise the job sleeps until the
+// due time the cluster knows, or its next point (a refused run now leaves `due` as it is).
+asio::awaitable<void> Scheduler::claim_slot(Slot& slot, TimePoint due, bool scheduled) {
+  const config::Job& job = *slot.job;
+  auto snapshot = slot.config;  // keeps the job alive through a reload during the claim
+  TimePoint next = next_due(job.schedule, due, std::chrono::system_clock::now()).due;
+  ClaimAnswer answer = co_await claim_(job, due, next, scheduled);
+  if (answer.run) {
+    co_await run_slot(slot, due, scheduled);
+    co_return;
+  }
+  slot.running = false;
+  if (stopping_) co_return;
+  if (scheduled) slot.due = answer.due ? *answer.due : next;
+  co_await sleep(slot);
 }
 
 // Runs the job (due at `due`; `scheduled` false for an extra run), then queues its next run.

@@ -34,11 +34,26 @@ namespace scraperd::daemon {
 // What asking a job to run now came to.
 enum class RunNow { kStarted, kUnknownJob, kAlreadyRunning, kPaused };
 
+// What a claim (SchedulerOptions::claim) decided for a run.
+struct ClaimAnswer {
+  bool run = true;
+  // Not run: the job's due time as the cluster knows it (another node ran it); unset: the
+  // schedule's next point.
+  std::optional<TimePoint> due;
+};
+
 struct SchedulerOptions {
   bool once = false;  // every job runs once, now; then wait() returns
   // Each job's next due time as persisted by the last daemon (jobs.next_due).
   std::map<std::string, TimePoint> persisted_due;
   std::set<std::string> paused;  // jobs paused in the database (`scraperd pause`)
+  // Several daemons on one database (daemon/cluster/): asked before every run, `due` the
+  // run's due time, `next` the schedule's point after it, `scheduled` false for a run now.
+  // The run starts only when the answer says so. Set, the cluster keeps jobs.next_due (the
+  // scheduler does not persist it). Unset (one daemon alone): every run starts.
+  std::function<asio::awaitable<ClaimAnswer>(const config::Job& job, TimePoint due, TimePoint next,
+                                             bool scheduled)>
+      claim;
 };
 
 class Scheduler {
@@ -106,6 +121,7 @@ class Scheduler {
   asio::awaitable<void> sleep(Slot& slot);
   asio::awaitable<void> wake(Slot& slot, TimePoint now);
   asio::awaitable<void> run_slot(Slot& slot, TimePoint due, bool scheduled);
+  asio::awaitable<void> claim_slot(Slot& slot, TimePoint due, bool scheduled);
   void end_slot(Slot& slot);
   asio::awaitable<void> store_skipped(const config::Job& job, TimePoint due, int skipped);
   std::chrono::milliseconds jitter(std::chrono::milliseconds max);
@@ -115,6 +131,7 @@ class Scheduler {
   const bool once_;
   const std::map<std::string, TimePoint> persisted_due_;
   RunJob run_job_;
+  decltype(SchedulerOptions::claim) claim_;
   bool stopping_ = false;
   std::shared_ptr<const config::Config> config_;  // the current snapshot
   TaskGroup jobs_;                                // the scheduler's loop and the runs going on

@@ -20,8 +20,12 @@
 //   GET  /api/errors/groups           ?job=NAME: errors of 24 h by job, kind, host; 1 h/24 h counts
 //   GET  /api/jobs/NAME/series        ?since=7d&limit=N&points=P: numeric field values over
 //                                     time (storage's field_values)
+//   GET  /api/cluster                 the nodes on this PostgreSQL database: id, job files' hash,
+//                                     heartbeat age, live, leases, groups and hosts owned;
+//                                     `warnings` when hashes differ (404 on SQLite)
 //   POST /api/reload                  reload the job files; 200 with the outcome
-//   POST /api/jobs/NAME/run           run the job now (202), 404 unknown, 409 running or paused
+//   POST /api/jobs/NAME/run           run the job now (202), 404 unknown, 409 running or paused,
+//                                     or owned by another node (named)
 //   POST /api/jobs/NAME/pause         pause the job (persisted), 200; 404 unknown
 //   POST /api/jobs/NAME/resume        resume it, 200; 404 unknown
 //
@@ -75,6 +79,10 @@ struct ApiHooks {
   // The job file the daemon runs now (for /api/jobs: removed and never-run jobs).
   std::function<std::shared_ptr<const config::Config>()> config;
   std::function<DaemonStatus()> status;  // blocks until the loop answered
+  // On PostgreSQL (several nodes, daemon/cluster/): the node that owns `job`'s hosts when it
+  // is another one ("" when it is this one), and GET /api/cluster's JSON body. Unset on SQLite.
+  std::function<std::string(const std::string& job)> owner_elsewhere;
+  std::function<std::string()> cluster;
 };
 
 class Api {

@@ -551,6 +551,14 @@ void Api::Impl::define_routes() {
           res.set_content(std::move(body), "application/json");
         });
       });
+  add("GET", "/api/cluster",
+      "the nodes sharing this PostgreSQL database, what each owns, `warnings` when their job "
+      "files differ",
+      [this](const auto&, auto& res, const auto&) {
+        if (!hooks.cluster)
+          return reply_error(res, 404, "not a cluster: the database is SQLite (storage.path)");
+        query(res, [&] { res.set_content(hooks.cluster(), "application/json"); });
+      });
   add("POST", "/api/reload", "reload the job files", [this](const auto&, auto& res, const auto&) {
     ReloadOutcome outcome = hooks.reload();
     reply_json(res, outcome.ok ? 200 : 422, {{"ok", outcome.ok}, {"errors", outcome.errors}});
@@ -558,6 +566,11 @@ void Api::Impl::define_routes() {
   add("POST", "/api/jobs/*/run", "run the job now (202; 409 when running or paused)",
       [this](const auto&, auto& res, const auto& args) {
         const std::string& name = args[0];
+        if (hooks.owner_elsewhere)
+          if (std::string owner = hooks.owner_elsewhere(name); !owner.empty())
+            return reply_error(res, 409,
+                               "job '" + name + "' runs on node '" + owner +
+                                   "' (it owns the job's hosts): ask that node");
         switch (hooks.run_now(name)) {
           case RunNow::kStarted: reply_json(res, 202, {{"started", name}}); break;
           case RunNow::kUnknownJob: reply_error(res, 404, "no job '" + name + "'"); break;

@@ -22,6 +22,7 @@
 #include <set>
 
 #include "daemon/cli/progress.h"
+#include "daemon/cluster/cluster.h"
 #include "daemon/core/blocking.h"
 #include "daemon/core/loop_watch.h"
 #include "daemon/core/metrics.h"
@@ -82,7 +83,7 @@ class Daemon {
  public:
   Daemon(asio::io_context& io, Fetcher& fetcher, asio::thread_pool& cpu_pool,
          storage::Writer& writer, std::shared_ptr<const config::Config> config,
-         const RunOptions& options, Metrics& metrics, Persisted persisted)
+         const RunOptions& options, Metrics& metrics, Persisted persisted, cluster::Node* cluster)
       : fetcher_(fetcher),
         cpu_pool_(cpu_pool),
         options_(options),
@@ -99,16 +100,21 @@ class Daemon {
             io.get_executor(),
             CrawlerParts{politeness_, notifier_, rows_, states_, cpu_pool, metrics, last_error_},
             config_->concurrency),
-        scheduler_(
-            io.get_executor(), rows_, metrics,
-            SchedulerOptions{options.once, std::move(persisted.due), std::move(persisted.paused)},
-            [this](const config::Job& job, TimePoint due) { return crawler_.run(job, due); }) {}
+        cluster_(cluster),
+        scheduler_(io.get_executor(), rows_, metrics,
+                   scheduler_options(options, std::move(persisted), cluster),
+                   [this](const config::Job& job, TimePoint due) { return run_job(job, due); }) {}
 
   awaitable<void> main() {
+    if (cluster_) {
+      auto executor = co_await asio::this_coro::executor;
+      asio::co_spawn(executor, cluster_->run(), asio::detached);
+    }
     co_await scheduler_.start(config_);
     co_await release_freed_memory();
     systemd::ready(status());
     co_await scheduler_.wait();
+    if (cluster_) co_await cluster_->leave();  // every run has ended: its lease is gone
   }
 
   // Stop scheduling: sleeping jobs wake and end; requests already sent finish (bounded by
@@ -212,6 +218,14 @@ class Daemon {
     return d;
   }
 
+  // For the API (loop thread): the node owning `job`'s hosts when it is another one.
+  std::string owner_elsewhere(const std::string& job) const {
+    if (!cluster_) return "";
+    std::string owner = cluster_->owner_of(job);
+    return owner == cluster_->id() ? "" : owner;
+  }
+  std::string cluster_json() const { return cluster_ ? cluster::to_json(cluster_->view()) : "{}"; }
+
   // For systemd's STATUS= and the logs.
   std::string status() const {
     std::string s =
@@ -229,9 +243,26 @@ class Daemon {
           "reload: 'storage.path', 'storage.url' and 'concurrency' take effect at the next start");
     if (!options_.log_level_fixed) spdlog::set_level(spdlog::level::from_str(next->log.level));
     rows_.add_secrets(next->secrets);
+    if (cluster_) co_await cluster_->reconfigure(next);
     config_ = next;
     co_await scheduler_.apply(std::move(next));
     co_await release_freed_memory();
+  }
+
+  static SchedulerOptions scheduler_options(const RunOptions& options, Persisted persisted,
+                                            cluster::Node* cluster) {
+    SchedulerOptions o{options.once, std::move(persisted.due), std::move(persisted.paused), {}};
+    if (cluster)
+      o.claim = [cluster](const config::Job& job, TimePoint due, TimePoint next, bool scheduled) {
+        return cluster->claim(job, due, next, scheduled);
+      };
+    return o;
+  }
+
+  // A run; on a cluster, its lease goes when it ends.
+  awaitable<void> run_job(const config::Job& job, TimePoint due) {
+    co_await crawler_.run(job, due);
+    if (cluster_) co_await cluster_->release(job);
   }
 
   // Reading a job file builds a large short-lived tree (10,000 jobs: ~25 MB), and glibc keeps
@@ -255,6 +286,7 @@ class Daemon {
   Politeness politeness_;
   Notifier notifier_;
   Crawler crawler_;
+  cluster::Node* cluster_;  // null on SQLite and with --once
   Scheduler scheduler_;
   bool abandoned_ = false;
   bool reloading_ = false;
@@ -357,7 +389,24 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
   const auto shutdown_timeout = config->shutdown_timeout;
   Metrics metrics;
   render::renderer(io).configure(config->render);  // started on a render job's first page
-  Daemon engine(io, fetcher, cpu_pool, *writer, config, options, metrics, std::move(persisted));
+  // On PostgreSQL the daemon is a node of a cluster (daemon/cluster/cluster.h), joined before
+  // any job is scheduled.
+  std::unique_ptr<cluster::Node> node;
+  if (storage::is_postgres(options.db_path) && !options.once) {
+    try {
+      node = std::make_unique<cluster::Node>(
+          io.get_executor(),
+          cluster::Settings{options.db_path,
+                            options.node_id.empty() ? cluster::host_name() : options.node_id,
+                            config->cluster},
+          config);
+    } catch (const storage::Error& e) {
+      spdlog::critical("cluster: {}", e.what());
+      return 1;
+    }
+  }
+  Daemon engine(io, fetcher, cpu_pool, *writer, config, options, metrics, std::move(persisted),
+                node.get());
 
   // The HTTP API, for a daemon (not for --once). Its handlers hand work to the loop and wait
   // for the answer, bounded, so a stopping loop never hangs an API thread.
@@ -415,6 +464,25 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
       if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return nullptr;
       return result.get();
     };
+    if (node) {
+      hooks.owner_elsewhere = [&io, &engine](const std::string& name) {
+        auto answer = std::make_shared<std::promise<std::string>>();
+        auto result = answer->get_future();
+        asio::post(io,
+                   [&engine, answer, name] { answer->set_value(engine.owner_elsewhere(name)); });
+        if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+          return std::string();
+        return result.get();
+      };
+      hooks.cluster = [&io, &engine]() -> std::string {
+        auto answer = std::make_shared<std::promise<std::string>>();
+        auto result = answer->get_future();
+        asio::post(io, [&engine, answer] { answer->set_value(engine.cluster_json()); });
+        if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+          throw storage::Error("the daemon did not answer within 10 s (stopping?)", 0);
+        return result.get();
+      };
+    }
     api = std::make_unique<Api>(config->api, options.db_path, metrics, *writer, std::move(hooks));
     std::string error;
     if (!api->start(&error)) {
@@ -505,6 +573,7 @@ int run(std::shared_ptr<const config::Config> config, const RunOptions& options)
       }
     }
     running = false;
+    if (node) node->stop();        // after a failure: the node leaves when it is destroyed
     fetcher.close();               // nothing is in flight; curl's timer goes too
     render::renderer(io).close();  // the browser, if one runs, is killed and reaped
     signals.cancel();

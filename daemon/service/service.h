@@ -21,6 +21,9 @@ struct RunOptions {
   bool log_level_fixed = false;  // --log-level given: a reload leaves the level alone
   // --debug-loop: log every event-loop step longer than this (0: off). See loop_watch.h.
   std::chrono::milliseconds debug_loop{0};
+  // On PostgreSQL (storage.url): this node's id in the cluster (--node-id); empty: the host
+  // name. See daemon/cluster/cluster.h.
+  std::string node_id{};
 };
 
 // Runs the jobs of `config` until SIGINT or SIGTERM (or, with `once`, until every job has run

@@ -20,7 +20,8 @@ std::string in_place(std::string_view where, const std::string& line) {
   const std::string job = "jobs:\n  - name: a\n    url: http://h.example/\n    every: 1m\n";
   if (where == "top") return line + "\njobs: []\n";
   if (where == "render_pool") return "render:\n  " + line + "\njobs: []\n";
-  if (where == "defaults" || where == "storage" || where == "api" || where == "log")
+  if (where == "defaults" || where == "storage" || where == "api" || where == "log" ||
+      where == "cluster")
     return std::string(where) + ":\n  " + line + "\njobs: []\n";
   if (where == "job") return job + "    " + line + "\n";
   if (where == "field")

@@ -136,3 +136,70 @@ TEST_CASE("scheduler, reload: unchanged, changed, removed and added jobs, then r
   CHECK(seen.paused == RunNow::kPaused);
   CHECK(seen.paused_jobs == 1);
 }
+
+namespace {
+
+// A cluster's claim as the scheduler sees it (daemon/cluster/ answers on PostgreSQL): the
+// first scheduled run was already run by another node, which set the due time to `adopt`;
+// the next scheduled run is this node's; a run now is another node's.
+struct Claims {
+  struct Call {
+    std::string job;
+    TimePoint due, next;
+    bool scheduled = true;
+  };
+  std::vector<Call> calls;
+  TimePoint adopt;
+};
+
+asio::awaitable<daemon::ClaimAnswer> answer(Claims* c, std::string job, TimePoint due,
+                                            TimePoint next, bool scheduled) {
+  c->calls.push_back({std::move(job), due, next, scheduled});
+  daemon::ClaimAnswer a;
+  if (c->calls.size() == 1) {
+    a.run = false;
+    a.due = c->adopt;
+  } else {
+    a.run = scheduled;
+  }
+  co_return a;
+}
+
+}  // namespace
+
+TEST_CASE("scheduler, claim: a run starts only when claimed, a refusal adopts the due time given",
+          "[scheduler]") {
+  Claims claims;
+  auto now = std::chrono::system_clock::now();
+  claims.adopt = now + 300ms;
+  daemon::SchedulerOptions options;
+  options.persisted_due = {{"a", now - 1s}};  // missed: due at once
+  options.claim = [&claims](const config::Job& job, TimePoint due, TimePoint next, bool scheduled) {
+    return answer(&claims, job.name, due, next, scheduled);
+  };
+  Bench bench(options);
+  RunNow asked{};
+  auto body = [](Bench* b, RunNow* run_now) -> asio::awaitable<void> {
+    co_await b->scheduler.start(
+        jobs("jobs:\n  - {name: a, url: 'http://127.0.0.1:9/a', every: 1h}\n"));
+    co_await pause_for(800ms);  // refused at once, then claimed at `adopt`
+    *run_now = b->scheduler.request_run("a");
+    co_await pause_for(100ms);
+    b->scheduler.stop();
+    co_await b->scheduler.wait();
+  };
+  asio::co_spawn(bench.io, body(&bench, &asked), asio::detached);
+  bench.io.run_for(10s);
+  REQUIRE(claims.calls.size() == 3);
+  CHECK(claims.calls[0].due == now - 1s);
+  CHECK(claims.calls[0].scheduled);
+  CHECK(claims.calls[1].due == claims.adopt);  // slept until the due time the cluster gave
+  CHECK(claims.calls[1].next == claims.adopt + 1h);
+  CHECK(asked == RunNow::kStarted);
+  CHECK_FALSE(claims.calls[2].scheduled);             // the run now, refused
+  CHECK(bench.ran == std::vector<std::string>{"a"});  // the claimed run only
+  bench.writer.close();
+  // The cluster keeps jobs.next_due: the scheduler did not write it.
+  CHECK(test::sql1(bench.dir.file("s.db"), "SELECT count(*) FROM jobs WHERE next_due IS NULL") ==
+        "1");
+}
