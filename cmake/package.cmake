@@ -86,7 +86,7 @@ install(FILES ${schema_file} DESTINATION ${CMAKE_INSTALL_DATADIR}/scraperd)
 # The README where its links point: docs/*.md beside it.
 install(FILES README.md ${changelog_gz} cmake/debian/copyright DESTINATION ${doc_dir})
 install(FILES docs/configuration.md docs/schema.md docs/operations.md docs/ARCHITECTURE.md
-              docs/performance.md docs/reliability.md docs/scraperd.1.md
+              docs/performance.md docs/reliability.md docs/scaling.md docs/scraperd.1.md
         DESTINATION ${doc_dir}/docs)
 install(FILES docs/img/dashboard-jobs.png docs/img/dashboard-job.png  # the README's screenshots
         DESTINATION ${doc_dir}/docs/img)
