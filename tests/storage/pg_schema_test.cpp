@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/pg_store.h"
 #include "storage/store.h"
 #include "tests/storage/test_db.h"
 #include "tests/support/sql.h"
@@ -114,4 +115,35 @@ TEST_CASE("an unreachable PostgreSQL is an error naming it without its password"
     CHECK_THAT(what, Catch::Contains("postgresql://u:***@/db"));
     CHECK_THAT(what, !Catch::Contains("secret"));
   }
+}
+
+TEST_CASE("an unmigrated PostgreSQL database is named as such, not a raw SQL error",
+          "[storage][postgres]") {
+  test::TempDir dir;
+  auto db = test::fresh_db(dir, "unmigrated");
+  CHECK(storage::pg::version(db.locator) == 0);
+  CHECK_THROWS_WITH(storage::next_due_times(db.locator),
+                    Catch::Contains("start the daemon once to migrate it"));
+}
+
+// The "separate migration step" setup: the tables are migrated by their owner; the daemon's
+// role may only read and write them. A start with nothing to migrate runs no DDL.
+TEST_CASE("a role with only read and write rights starts on a migrated database",
+          "[storage][postgres]") {
+  test::TempDir dir;
+  auto db = test::fresh_db(dir, "dml only");
+  storage::migrate(db.locator);
+  auto& pg = test::pg_cluster();
+  pg.psql(
+      "CREATE ROLE dml_only LOGIN; "
+      "REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
+      "GRANT USAGE ON SCHEMA public TO dml_only; "
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO dml_only; "
+      "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO dml_only",
+      db.name);
+  std::string as_dml = db.locator;  // postgresql://scraperd@/...: the same as dml_only
+  as_dml.replace(as_dml.find("://") + 3, as_dml.find('@') - as_dml.find("://") - 3, "dml_only");
+  CHECK_NOTHROW(storage::migrate(as_dml));
+  CHECK(storage::pg::version(as_dml) == storage::schema_version());
+  CHECK_NOTHROW(storage::next_due_times(as_dml));
 }
