@@ -19,9 +19,11 @@ asio::awaitable<Sent> RetryLoop::send(const RetryPlan& plan) {
   Sent sent;
   for (int attempt = 1;; ++attempt) {
     sent.attempt = attempt;
-    sent.sent_at = storage::Clock::now();
     auto asked = Steady::now();
     auto permit = co_await frontier_.acquire(plan.host, plan.limits);
+    // The attempt's time is when it goes out, after its wait for the host (or when it stopped
+    // waiting): a rate-limited host's pages are stamped as they were fetched, not queued.
+    sent.sent_at = storage::Clock::now();
     if (auto waited = Steady::now() - asked; waited > std::chrono::milliseconds(1))
       metrics_.waited(seconds(waited));
     if (!permit) {

@@ -35,7 +35,7 @@ namespace scraperd::daemon {
 // A failed attempt, for its row and log line.
 struct Attempt {
   int number = 1;                      // 1-based
-  storage::Clock::time_point sent_at;  // when it asked for its host
+  storage::Clock::time_point sent_at;  // when it went out, after its wait for its host
   const FetchResult& result;
   // What happens next, to append to the message: "; retry 1 of 3 in 1.2s", "; Retry-After:
   // host:80 paused for 5s", "; Retry-After '...' is not seconds or a date: ignored" ...
@@ -70,7 +70,7 @@ struct Sent {
   End end = End::kDone;
   FetchResult result;
   int attempt = 1;
-  storage::Clock::time_point sent_at;  // of attempt `attempt` (kRetryNotSent: when it stopped)
+  storage::Clock::time_point sent_at;  // of attempt `attempt` (not sent: when it stopped)
 };
 
 class RetryLoop {

@@ -518,6 +518,28 @@ TEST_CASE("change detection on bodies: small and large, the same hash wherever i
                    "results ORDER BY id)") == hashes);
 }
 
+// fetched_at is when the request went out: the pages of a host held to 2/s are stamped half a
+// second apart, as the server saw them, not all at the moment they were queued.
+TEST_CASE("fetched_at is when the request went out, after the wait for its host",
+          "[engine][frontier]") {
+  test::HttpServer srv;
+  srv.server().Get(R"(/p/(\d+))", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok", "text/plain");
+  });
+  srv.start();
+  test::TempDir dir;
+  auto db = dir.file("t.db");
+  auto config =
+      load("defaults: {robots: ignore}\njobs:\n  - name: paced\n    every: 1h\n    url: '" +
+           srv.url("/p/{1..4}") + "'\n    per_host: {rate: 2/s, burst: 1}\n");
+  REQUIRE(daemon::run(config, {.db_path = db, .once = true}) == 0);
+  REQUIRE(test::sql1(db, "SELECT count(*) FROM results") == "4");
+  // 4 requests at 2/s, burst 1: the last goes out >= 1.5 s after the first.
+  const double spread = std::stod(test::sql1(
+      db, "SELECT (julianday(max(fetched_at)) - julianday(min(fetched_at))) * 86400 FROM results"));
+  CHECK(spread >= 1.4);
+}
+
 TEST_CASE("notify: a webhook hears of changes and of a failing streak and its end",
           "[engine][notify]") {
   std::mutex mu;
