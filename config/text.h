@@ -1,9 +1,10 @@
-// Small text helpers shared by the config loader and the daemon: ASCII case folding and
-// whitespace trimming, independent of the locale.
+// Small text helpers shared by the config loader and the daemon: ASCII case folding,
+// whitespace trimming and a stable hash, independent of the locale and the build.
 #pragma once
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,6 +26,14 @@ inline std::string_view trim(std::string_view s) {
   while (!s.empty() && space(s.front())) s.remove_prefix(1);
   while (!s.empty() && space(s.back())) s.remove_suffix(1);
   return s;
+}
+
+// FNV-1a, 64 bits: the same value on every build and platform (unlike std::hash), so it may
+// be stored or compared between processes (content hashes, schedule offsets, host owners).
+inline std::uint64_t fnv1a(std::string_view bytes) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
+  return h;
 }
 
 // Levenshtein distance: insertions, deletions and substitutions to turn `a` into `b`.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "config/text.h"
 #include "config/url.h"
 #include "daemon/crawl/politeness.h"
 
@@ -45,11 +46,7 @@ Groups group_jobs(const std::vector<config::Job>& jobs) {
 }
 
 std::uint64_t stable_hash(std::string_view text) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  std::uint64_t h = config::fnv1a(text);
   // splitmix64's finalizer: FNV's low bits alone spread short, similar keys poorly.
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ull;

@@ -769,13 +769,8 @@ PageRead read_page(const FieldExtractor* fields, const LinkFinder* links, std::s
 }
 
 std::string content_hash(std::string_view bytes) {
-  std::uint64_t h = 14695981039346656037ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
   char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(config::fnv1a(bytes)));
   return hex;
 }
 

@@ -4,23 +4,15 @@
 #include <cstdint>
 
 #include "config/duration.h"
+#include "config/text.h"
 
 namespace scraperd::daemon {
-namespace {
-
-// FNV-1a: stable across builds and platforms, unlike std::hash.
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
 
 std::chrono::milliseconds start_offset(std::string_view job_name, const config::Schedule& s) {
   auto spread = std::min<std::chrono::milliseconds>(s.every, std::chrono::minutes(1));
   if (spread.count() <= 0) return std::chrono::milliseconds(0);
-  return std::chrono::milliseconds(fnv1a(job_name) % static_cast<std::uint64_t>(spread.count()));
+  return std::chrono::milliseconds(config::fnv1a(job_name) %
+                                   static_cast<std::uint64_t>(spread.count()));
 }
 
 TimePoint first_due(const config::Schedule& s, std::string_view job_name, TimePoint now,
