@@ -21,11 +21,15 @@
 
 namespace scraperd::storage {
 
+// The SQLite writer's page cache for a database of `bytes`, in KiB: SQLite's 2 MB plus 1/64
+// of the file, at most 16 MB (the writer re-sizes it every 64 commits).
+std::int64_t writer_cache_kib(std::int64_t bytes);
+
 class Writer {
  public:
   struct Options {
     size_t capacity = 10'000;  // rows queued before push() waits
-    size_t max_batch = 1'000;  // rows per transaction
+    size_t max_batch = 5'000;  // rows per transaction
     // Group commit: a transaction starts at most this long after the previous one ended
     // (sooner when max_batch rows wait), so a steady stream of rows makes few large
     // transactions instead of many small ones (docs/performance.md). Rows wait no longer.

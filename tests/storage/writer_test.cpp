@@ -95,6 +95,14 @@ TEST_CASE("every row pushed by many producers through a tiny queue is committed"
   CHECK(count(db, "errors") == kThreads * kPerThread / 2);
 }
 
+TEST_CASE("the writer's page cache grows with the database, from 2 MB to 16 MB", "[writer]") {
+  CHECK(storage::writer_cache_kib(0) == 2048);                   // SQLite's default
+  CHECK(storage::writer_cache_kib(20LL << 20) == 2048 + 320);    // W1's 20 MB: ~2 MB
+  CHECK(storage::writer_cache_kib(435LL << 20) == 2048 + 6960);  // W4's million pages
+  CHECK(storage::writer_cache_kib(10LL << 30) == 16384);         // at most 16 MB
+  CHECK(storage::writer_cache_kib(-1) == 2048);
+}
+
 TEST_CASE("try_push refuses when the queue is full and keeps the row", "[writer]") {
   test::TempDir dir;
   auto db = test::fresh_db(dir, "w");
