@@ -95,7 +95,6 @@ class SqliteBackend : public Backend {
     try {
       for (const Row& row : batch) std::visit([this](const auto& r) { insert(r); }, row);
       db_.exec("COMMIT");
-      size_cache();
     } catch (...) {
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
       runs_.rolled_back();
@@ -105,6 +104,12 @@ class SqliteBackend : public Backend {
       throw;
     }
     runs_.committed();
+    // After the commit: the batch is in, so a failure to size the cache is no failed commit.
+    try {
+      size_cache();
+    } catch (const std::exception& e) {
+      spdlog::debug("writer: page cache not re-sized: {}", e.what());
+    }
   }
 
  private:
@@ -116,10 +121,10 @@ class SqliteBackend : public Backend {
   // database keeps the small cache (W1's RSS).
   void size_cache() {
     if (commits_++ % 64 != 0) return;
-    sqlite::Stmt count(db_, "PRAGMA page_count"), size(db_, "PRAGMA page_size");
-    count.step();
-    size.step();
-    const std::int64_t kib = writer_cache_kib(count.int64(0) * size.int64(0));
+    sqlite::Stmt bytes(db_,
+                       "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+    bytes.step();
+    const std::int64_t kib = writer_cache_kib(bytes.int64(0));
     db_.exec(("PRAGMA cache_size=-" + std::to_string(kib)).c_str());
   }
 
